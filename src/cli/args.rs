@@ -1,0 +1,179 @@
+//! Command-line arguments (clap derive). Doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// memtree: a project memory for coding agents, kept as markdown in .memory/.
+#[derive(Debug, Parser)]
+#[command(name = "memtree", version, about, max_term_width = 100)]
+#[command(after_help = "\
+Environment:
+  MEMTREE_ROOT   the project (or .memory) folder to use, like --root
+  MEMTREE_NOW    the current time as RFC 3339 (for reproducible decay and stamps)
+  NO_COLOR       memtree prints no colour in any case
+
+Exit codes: 0 success (also a query with no hits), 1 error, 2 usage error.")]
+pub struct Cli {
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The project folder (or its .memory folder); default: search upward from here.
+    #[arg(long, global = true, env = "MEMTREE_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create .memory/ (memtree.yaml, .gitignore, README.md) in DIR or the current folder.
+    Init {
+        /// The project folder.
+        dir: Option<PathBuf>,
+    },
+    /// Write a new entry; the body comes from --body, --body-file, or stdin.
+    Add(AddArgs),
+    /// Show an entry.
+    Get {
+        /// Entry id (or a unique suffix of one).
+        id: String,
+        /// Show the entry as of a git revision (needs git history support, not built yet).
+        #[arg(long, value_name = "REV")]
+        at: Option<String>,
+    },
+    /// List entries as a tree outline.
+    Ls {
+        /// Only entries under this folder id.
+        prefix: Option<String>,
+    },
+    /// Find the entries that answer a question (tiers: path, alias, scope, bm25, graph).
+    Query(QueryArgs),
+    /// Change front-matter fields: KEY=VALUE, KEY+=VALUE / KEY-=VALUE for lists, KEY= to remove.
+    Set {
+        /// Entry id.
+        id: String,
+        /// Assignments, e.g. importance=0.8 maturity=core aliases+="fts index".
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        assignments: Vec<String>,
+    },
+    /// Add a typed relation from one entry to another.
+    Link {
+        /// The entry that gets the relation.
+        from: String,
+        /// The entry it points to.
+        to: String,
+        /// depends-on, part-of, follows, refines, implements, contradicts or see-also.
+        #[arg(long = "type", default_value = "see-also")]
+        kind: String,
+    },
+    /// Remove relations from one entry to another.
+    Unlink {
+        /// The entry that has the relation.
+        from: String,
+        /// The entry it points to.
+        to: String,
+        /// Only relations of this type.
+        #[arg(long = "type")]
+        kind: Option<String>,
+    },
+    /// Move an entry to a new id, rewriting every link to it.
+    Mv {
+        /// Current id.
+        from: String,
+        /// New id.
+        to: String,
+    },
+    /// Delete an entry (git keeps its history).
+    Rm {
+        /// Entry id.
+        id: String,
+    },
+    /// Validate every entry; exit 1 when any is invalid.
+    Check,
+    /// Bring the search index up to date (queries do this by themselves).
+    Index {
+        /// Rebuild from scratch.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Count entries by kind, status, maturity and domain.
+    Stats,
+}
+
+/// `memtree add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// New id: domain/topic/[subtopic/]entry, lower-case kebab-case.
+    pub id: String,
+    /// Title.
+    #[arg(long)]
+    pub title: String,
+    /// fact, decision, convention, procedure, pitfall, preference, reference or question.
+    #[arg(long, default_value = "fact")]
+    pub kind: String,
+    /// One-sentence summary.
+    #[arg(long)]
+    pub summary: Option<String>,
+    /// Another name the entry answers to (repeatable).
+    #[arg(long = "alias", value_name = "ALIAS")]
+    pub aliases: Vec<String>,
+    /// A tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// A code path glob the entry is about (repeatable), e.g. "src/index/**".
+    #[arg(long = "scope", value_name = "GLOB")]
+    pub scope: Vec<String>,
+    /// Importance, 0.0–1.0 (default 0.5).
+    #[arg(long)]
+    pub importance: Option<f64>,
+    /// Why it matters.
+    #[arg(long)]
+    pub why: Option<String>,
+    /// The body text.
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the body from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+}
+
+/// Output format of `query`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// The ranked list (recall first).
+    List,
+    /// A markdown context bundle for a prompt (precision first, within --budget).
+    Context,
+}
+
+/// `memtree query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The question, an id, or a name.
+    #[arg(required = true, num_args = 1.., value_name = "TEXT")]
+    pub text: Vec<String>,
+    /// Number of hits (default: retrieval.k in memtree.yaml, else 8).
+    #[arg(short = 'k', long = "limit")]
+    pub k: Option<usize>,
+    /// A code file: entries whose scope matches it rank first.
+    #[arg(long, value_name = "FILE")]
+    pub path: Option<String>,
+    /// Only entries of this kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only entries under this folder id.
+    #[arg(long = "in", value_name = "PREFIX")]
+    pub within: Option<String>,
+    /// Also show superseded and archived entries.
+    #[arg(long)]
+    pub all: bool,
+    /// Token budget of the context bundle (default 1500).
+    #[arg(long, value_name = "TOKENS")]
+    pub budget: Option<usize>,
+    /// list (default) or context.
+    #[arg(long, value_enum, default_value = "list")]
+    pub format: Format,
+}

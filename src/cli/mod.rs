@@ -1,0 +1,251 @@
+//! The command-line frontend: parse, call the [`memtree::Memory`] facade, render.
+//!
+//! Data goes to stdout (text, or one JSON document with `--json`); errors and warnings go to
+//! stderr. Exit codes: 0 success (also a query with no hits), 1 error, 2 usage error (clap).
+//! A closed stdout (`memtree query … | head`) is not an error. No colour is ever printed, so
+//! `NO_COLOR` is honoured trivially.
+
+mod args;
+mod render;
+
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use memtree::{Error, Memory, NewEntry, Query, Tree};
+
+use args::{Cli, Command, Format};
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "error: {e}");
+            if let Some(h) = e.hint() {
+                let _ = writeln!(err, "hint: {h}");
+            }
+            if json {
+                let doc = serde_json::json!({
+                    "schema": "memtree.error/v1",
+                    "error": e.to_string(),
+                    "hint": e.hint(),
+                });
+                out(&format!("{doc}\n"));
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes to stdout, treating a closed pipe as success.
+pub(crate) fn out(s: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(s.as_bytes()).and_then(|_| stdout.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {e}");
+    }
+}
+
+fn warn(s: &str) {
+    let _ = writeln!(std::io::stderr(), "warning: {s}");
+}
+
+fn now() -> Result<jiff::Timestamp, Error> {
+    match std::env::var("MEMTREE_NOW") {
+        Ok(s) if !s.trim().is_empty() => {
+            memtree::entry::parse_time(&s).ok_or_else(|| Error::InvalidValue {
+                key: "MEMTREE_NOW".into(),
+                reason: format!("`{s}` is not an RFC 3339 time"),
+            })
+        }
+        _ => Ok(jiff::Timestamp::now()),
+    }
+}
+
+fn open(cli: &Cli) -> Result<Memory, Error> {
+    let tree = match &cli.root {
+        Some(dir) => Tree::at(dir)?,
+        None => Tree::discover(std::path::Path::new("."))?,
+    };
+    Memory::open(tree, now()?)
+}
+
+fn emit<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce(&T) -> String) {
+    if json {
+        let s = serde_json::to_string(value).unwrap_or_default();
+        out(&format!("{s}\n"));
+    } else {
+        out(&text(value));
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    match &cli.command {
+        Command::Init { dir } => {
+            let dir = match (dir, &cli.root) {
+                (Some(d), _) => d.clone(),
+                (None, Some(r)) => r.clone(),
+                (None, None) => std::path::PathBuf::from("."),
+            };
+            let report = Memory::init(&dir)?;
+            emit(json, &report, render::init);
+        }
+        Command::Add(a) => {
+            let memory = open(&cli)?;
+            let body = match (&a.body, &a.body_file) {
+                (Some(b), _) => Some(b.clone()),
+                (None, Some(f)) => {
+                    Some(std::fs::read_to_string(f).map_err(|e| Error::io("cannot read", f, e))?)
+                }
+                (None, None) if !std::io::stdin().is_terminal() => {
+                    let mut s = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut s)
+                        .map_err(|e| Error::io("cannot read", "stdin", e))?;
+                    Some(s)
+                }
+                _ => None,
+            };
+            let report = memory.add(&NewEntry {
+                id: a.id.clone(),
+                title: a.title.clone(),
+                kind: Some(a.kind.clone()),
+                summary: a.summary.clone(),
+                aliases: a.aliases.clone(),
+                tags: a.tags.clone(),
+                scope: a.scope.clone(),
+                importance: a.importance,
+                why: a.why.clone(),
+                body,
+            })?;
+            report.warnings.iter().for_each(|w| warn(w));
+            emit(json, &report, |r| format!("added {} ({})\n", r.id, r.file));
+        }
+        Command::Get { id, at } => {
+            if at.is_some() {
+                return Err(Error::Refused(
+                    "`get --at` is not built yet: it needs the git history support (history issue)"
+                        .into(),
+                ));
+            }
+            let memory = open(&cli)?;
+            let view = memory.get(id)?;
+            for p in &view.problems {
+                warn(&format!("{}:{}: {}", view.file, p.line, p.message));
+            }
+            emit(json, &view, |v| v.text.clone());
+        }
+        Command::Ls { prefix } => {
+            let memory = open(&cli)?;
+            let items = memory.ls(prefix.as_deref().unwrap_or(""))?;
+            if json {
+                let doc = serde_json::json!({"schema": "memtree.ls/v1", "entries": items});
+                out(&format!("{doc}\n"));
+            } else {
+                out(&render::ls(&items));
+            }
+        }
+        Command::Query(q) => {
+            let memory = open(&cli)?;
+            let query = Query {
+                text: q.text.join(" "),
+                k: q.k,
+                path: q.path.clone(),
+                kind: q.kind.clone(),
+                within: q.within.as_deref().map(memtree::tree::normalize_id),
+                all: q.all,
+            };
+            match q.format {
+                Format::List => {
+                    let result = memory.query(&query)?;
+                    emit(json, &result, render::query);
+                }
+                Format::Context => {
+                    let budget = q
+                        .budget
+                        .unwrap_or(memtree::retrieve::context::DEFAULT_BUDGET);
+                    let bundle = memory.context(&query, budget)?;
+                    emit(json, &bundle, |b| b.markdown.clone());
+                }
+            }
+        }
+        Command::Set { id, assignments } => {
+            let memory = open(&cli)?;
+            let report = memory.set(id, assignments)?;
+            emit(json, &report, |r| {
+                format!("updated {}: {}\n", r.id, r.changed.join(", "))
+            });
+        }
+        Command::Link { from, to, kind } => {
+            let memory = open(&cli)?;
+            let report = memory.link(from, to, kind)?;
+            report.warnings.iter().for_each(|w| warn(w));
+            emit(json, &report, |r| {
+                if r.changed.is_empty() {
+                    String::new()
+                } else {
+                    format!("linked {} -[{kind}]-> {to}\n", r.id)
+                }
+            });
+        }
+        Command::Unlink { from, to, kind } => {
+            let memory = open(&cli)?;
+            let report = memory.unlink(from, to, kind.as_deref())?;
+            report.warnings.iter().for_each(|w| warn(w));
+            emit(json, &report, |r| {
+                if r.changed.is_empty() {
+                    String::new()
+                } else {
+                    format!("unlinked {} -> {to}\n", r.id)
+                }
+            });
+        }
+        Command::Mv { from, to } => {
+            let memory = open(&cli)?;
+            let report = memory.mv(from, to)?;
+            emit(json, &report, |r| {
+                let mut s = format!("moved {} -> {} ({})\n", r.from, r.to, r.file);
+                if !r.rewritten.is_empty() {
+                    s.push_str(&format!("rewrote links in: {}\n", r.rewritten.join(", ")));
+                }
+                s
+            });
+        }
+        Command::Rm { id } => {
+            let memory = open(&cli)?;
+            let report = memory.rm(id)?;
+            report.warnings.iter().for_each(|w| warn(w));
+            emit(json, &report, |r| {
+                format!("removed {} ({})\n", r.id, r.file)
+            });
+        }
+        Command::Check => {
+            let memory = open(&cli)?;
+            let report = memory.check()?;
+            emit(json, &report, render::check);
+            if report.errors > 0 {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Index { full } => {
+            let memory = open(&cli)?;
+            let report = memory.index(*full)?;
+            if !json {
+                report.sync.errors.iter().for_each(|e| warn(e));
+            }
+            emit(json, &report, render::index);
+        }
+        Command::Stats => {
+            let memory = open(&cli)?;
+            let stats = memory.stats()?;
+            emit(json, &stats, render::stats);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,134 @@
+//! Text rendering of reports for people. Plain text, no colour, quiet.
+
+use std::fmt::Write as _;
+
+use memtree::memory::{CheckReport, IndexReport, InitReport, LsItem, Stats};
+use memtree::retrieve::QueryResult;
+
+pub fn init(r: &InitReport) -> String {
+    if r.created.is_empty() {
+        format!("{} already exists; nothing changed\n", r.root.display())
+    } else {
+        format!(
+            "initialised {} ({})\n",
+            r.root.display(),
+            r.created.join(", ")
+        )
+    }
+}
+
+pub fn query(r: &QueryResult) -> String {
+    let mut s = String::new();
+    if r.hits.is_empty() {
+        let _ = writeln!(
+            s,
+            "no hits: {}",
+            r.note.as_deref().unwrap_or("nothing matched")
+        );
+        return s;
+    }
+    for (i, h) in r.hits.iter().enumerate() {
+        let status = if h.status == "active" {
+            String::new()
+        } else {
+            format!(", {}", h.status)
+        };
+        let _ = writeln!(
+            s,
+            "{}. {}  [{}, {:.3}{status}]",
+            i + 1,
+            h.id,
+            h.tier.name(),
+            h.score
+        );
+        let _ = writeln!(s, "   {}", h.title);
+        let _ = writeln!(s, "   matched: {}", h.matched.join("; "));
+        if !h.snippet.is_empty() {
+            let _ = writeln!(s, "   {}", h.snippet);
+        }
+    }
+    if let Some(note) = &r.note {
+        let _ = writeln!(s, "({note})");
+    }
+    s
+}
+
+pub fn ls(items: &[LsItem]) -> String {
+    let mut s = String::new();
+    let mut open: Vec<String> = Vec::new();
+    for it in items {
+        let segs: Vec<&str> = it.id.split('/').collect();
+        let folders = &segs[..segs.len() - 1];
+        let common = open
+            .iter()
+            .zip(folders)
+            .take_while(|(a, b)| a.as_str() == **b)
+            .count();
+        open.truncate(common);
+        for (depth, f) in folders.iter().enumerate().skip(common) {
+            let _ = writeln!(s, "{}{}/", "  ".repeat(depth), f);
+            open.push((*f).to_string());
+        }
+        let mut tags = Vec::new();
+        if let Some(k) = &it.kind {
+            tags.push(k.clone());
+        }
+        if it.status != "active" {
+            tags.push(it.status.clone());
+        }
+        if let Some(m) = &it.maturity {
+            tags.push(m.clone());
+        }
+        let _ = writeln!(
+            s,
+            "{}{}  {}  ({})",
+            "  ".repeat(folders.len()),
+            segs[segs.len() - 1],
+            it.title,
+            tags.join(", ")
+        );
+    }
+    s
+}
+
+pub fn check(r: &CheckReport) -> String {
+    let mut s = String::new();
+    for d in &r.diagnostics {
+        let line = d.line.map(|l| format!(":{l}")).unwrap_or_default();
+        let _ = writeln!(s, "{}{line}: {}: {}", d.file, d.severity, d.message);
+    }
+    let _ = writeln!(
+        s,
+        "checked {} files: {} errors, {} warnings",
+        r.files, r.errors, r.warnings
+    );
+    s
+}
+
+pub fn index(r: &IndexReport) -> String {
+    let sync = &r.sync;
+    let what = if sync.rebuilt { "rebuilt" } else { "refreshed" };
+    format!(
+        "{what} index: {} files, {} indexed, {} removed, {} unreadable ({:.1} ms)\n",
+        sync.files,
+        sync.indexed,
+        sync.removed,
+        sync.errors.len(),
+        r.elapsed_ms
+    )
+}
+
+pub fn stats(st: &Stats) -> String {
+    let mut s = format!("{} entries in {} files\n", st.entries, st.files);
+    for (name, map) in [
+        ("kind", &st.by_kind),
+        ("status", &st.by_status),
+        ("maturity", &st.by_maturity),
+        ("domain", &st.by_domain),
+    ] {
+        let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(s, "{name}: {}", parts.join(", "));
+    }
+    let _ = writeln!(s, "cache: {:.1} MB", st.cache_bytes as f64 / 1e6);
+    s
+}

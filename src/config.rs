@@ -1,0 +1,188 @@
+//! `memtree.yaml`: the tree's configuration (DESIGN.md §4).
+//!
+//! Every key is optional; an unknown key is an error that names the key and its line, because a
+//! misspelt setting that is silently ignored is worse than one that stops the command.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::entry::parse_half_life;
+use crate::error::{Error, Result};
+
+/// The configuration schema this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Must be 1.
+    pub schema_version: u32,
+    /// Query settings.
+    pub retrieval: Retrieval,
+    /// Decay settings.
+    pub lifecycle: Lifecycle,
+    /// Git settings (used by the history and hook commands).
+    pub git: Git,
+    /// The LLM for tier 5; absent means tier 5 never runs.
+    pub llm: Option<Llm>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            schema_version: SCHEMA_VERSION,
+            retrieval: Retrieval::default(),
+            lifecycle: Lifecycle::default(),
+            git: Git::default(),
+            llm: None,
+        }
+    }
+}
+
+/// `retrieval:` settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retrieval {
+    /// Hits returned by default (`-k` overrides).
+    pub k: usize,
+    /// How many hops the graph tier follows (0 turns it off).
+    pub graph_hops: usize,
+}
+
+impl Default for Retrieval {
+    fn default() -> Self {
+        Retrieval {
+            k: 8,
+            graph_hops: 2,
+        }
+    }
+}
+
+/// `lifecycle:` settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lifecycle {
+    /// Half-life per kind for entries without their own `decay` (`365d`, `never`, ...).
+    pub default_decay: BTreeMap<String, String>,
+}
+
+/// `git:` settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Git {
+    /// Commit memtree's own writes under `.memory/`.
+    pub auto_commit: bool,
+}
+
+impl Default for Git {
+    fn default() -> Self {
+        Git { auto_commit: true }
+    }
+}
+
+/// `llm:` settings for tier 5 (used by the LLM issue; parsed and validated now).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Llm {
+    /// `openai` or `command`.
+    pub provider: String,
+    /// Base URL of an OpenAI-compatible server.
+    pub base_url: Option<String>,
+    /// Model name.
+    pub model: Option<String>,
+    /// Name of the environment variable that holds the API key.
+    pub api_key_env: Option<String>,
+    /// For `provider: command`: argv; the prompt goes to stdin.
+    pub command: Vec<String>,
+    /// Timeout in seconds.
+    pub timeout_s: Option<u64>,
+}
+
+/// Built-in half-lives (days) per kind, used when neither the entry nor the config sets one.
+fn builtin_decay(kind: &str) -> Option<f64> {
+    match kind {
+        "convention" | "preference" | "reference" => None,
+        "decision" => Some(365.0),
+        "pitfall" | "procedure" => Some(180.0),
+        _ => Some(90.0),
+    }
+}
+
+impl Config {
+    /// Reads `memtree.yaml` from the memory folder; a missing file means defaults.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for YAML errors, unknown keys, a wrong schema version or a bad decay.
+    pub fn load(memory_root: &Path) -> Result<Config> {
+        let file = memory_root.join(crate::tree::CONFIG_FILE);
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(Error::io("cannot read", file, e)),
+        };
+        Config::parse(&text).map_err(|message| Error::Config { file, message })
+    }
+
+    /// Parses configuration text.
+    ///
+    /// # Errors
+    /// A message naming the bad key (and line, from serde_yaml).
+    pub fn parse(text: &str) -> std::result::Result<Config, String> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let config: Config = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        if config.schema_version != SCHEMA_VERSION {
+            return Err(format!(
+                "schema_version {} is not supported by this memtree (expected {SCHEMA_VERSION})",
+                config.schema_version
+            ));
+        }
+        for (kind, decay) in &config.lifecycle.default_decay {
+            if !crate::entry::KINDS.contains(&kind.as_str()) {
+                return Err(format!("lifecycle.default_decay: unknown kind `{kind}`"));
+            }
+            parse_half_life(decay).map_err(|e| format!("lifecycle.default_decay.{kind}: {e}"))?;
+        }
+        Ok(config)
+    }
+
+    /// The half-life in days for an entry of `kind` with its own `decay` value, `None` for never.
+    pub fn half_life_days(&self, kind: &str, own: Option<&str>) -> Option<f64> {
+        if let Some(own) = own
+            && let Ok(h) = parse_half_life(own)
+        {
+            return h;
+        }
+        if let Some(d) = self.lifecycle.default_decay.get(kind)
+            && let Ok(h) = parse_half_life(d)
+        {
+            return h;
+        }
+        builtin_decay(kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::parse("schema_version: 1\nretrieval: {k: 3, hopz: 1}\n").unwrap_err();
+        assert!(err.contains("hopz"), "{err}");
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::parse("lifecycle: {default_decay: {fact: 30d}}\n").unwrap();
+        assert_eq!(c.retrieval.k, 8);
+        assert_eq!(c.half_life_days("fact", None), Some(30.0));
+        assert_eq!(c.half_life_days("fact", Some("never")), None);
+        assert_eq!(c.half_life_days("convention", None), None);
+        assert!(Config::parse("schema_version: 2\n").is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! The library's one error type.
+//!
+//! Every variant reads as one lowercase sentence that names the file (and the line, for YAML)
+//! or the entry id it is about, so the CLI can print it as is. `hint()` gives the fix where
+//! there is an obvious one. The CLI maps every `Error` to exit code 1; usage errors (exit 2)
+//! come from clap before the library is called.
+
+use std::path::PathBuf;
+
+/// `Result` with [`Error`] as the error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything the library can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No `.memory/` folder was found walking up from the starting directory.
+    #[error("no memory tree found in {} or any parent (looked for .memory/)", start.display())]
+    NoRoot {
+        /// Where the search started.
+        start: PathBuf,
+    },
+    /// An entry id does not exist; `suggestions` holds the closest existing ids.
+    #[error("no entry `{id}`{}", did_you_mean(suggestions))]
+    NotFound {
+        /// The id that was asked for.
+        id: String,
+        /// Up to five existing ids close to it, best first.
+        suggestions: Vec<String>,
+    },
+    /// An id that breaks the naming rules (DESIGN.md §1), or leaves the root.
+    #[error("invalid id `{id}`: {reason}")]
+    InvalidId {
+        /// The offending id as given.
+        id: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A field value that is out of range or not one of the allowed values.
+    #[error("invalid value for `{key}`: {reason}")]
+    InvalidValue {
+        /// The front-matter key (or option) concerned.
+        key: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+    /// `add` (or `mv`) would overwrite an existing entry.
+    #[error("entry `{id}` already exists ({})", file.display())]
+    Exists {
+        /// The existing id.
+        id: String,
+        /// Its file.
+        file: PathBuf,
+    },
+    /// Front matter that is not valid YAML or has a field of the wrong shape.
+    #[error("{}:{line}: {message}", file.display())]
+    FrontMatter {
+        /// The entry file, relative to the project where possible.
+        file: PathBuf,
+        /// 1-based line in the file.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file that is not UTF-8.
+    #[error("{} is not valid UTF-8 text", file.display())]
+    NotUtf8 {
+        /// The file.
+        file: PathBuf,
+    },
+    /// `memtree.yaml` could not be read or has an unknown or ill-typed key.
+    #[error("invalid configuration in {}: {message}", file.display())]
+    Config {
+        /// The configuration file.
+        file: PathBuf,
+        /// What is wrong (serde_yaml's message, which names the key and line).
+        message: String,
+    },
+    /// A filesystem operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("cannot read", "cannot write", ...).
+        action: &'static str,
+        /// The path concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The derived search index failed in a way a rebuild did not fix.
+    #[error("search index error: {0}")]
+    Index(String),
+    /// Another memtree process holds the write lock for longer than we wait.
+    #[error("the memory tree is locked by another writer ({})", lock.display())]
+    Busy {
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// A request that is well-formed but cannot be carried out.
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn did_you_mean(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", suggestions.join(", "))
+    }
+}
+
+impl Error {
+    /// A short suggestion of how to fix the problem, where there is an obvious one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::NoRoot { .. } => {
+                Some("run `memtree init` here, or pass --root DIR / set MEMTREE_ROOT".into())
+            }
+            Error::NotFound { .. } => Some("`memtree ls` lists every entry".into()),
+            Error::FrontMatter { .. } => {
+                Some("fix the file by hand; `memtree check` lists every problem".into())
+            }
+            Error::Exists { .. } => {
+                Some("choose another id, or change the entry with `memtree set`".into())
+            }
+            Error::Busy { .. } => Some("retry in a moment".into()),
+            _ => None,
+        }
+    }
+
+    /// Builds an [`Error::Io`] for `path`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<tantivy::TantivyError> for Error {
+    fn from(e: tantivy::TantivyError) -> Self {
+        Error::Index(e.to_string())
+    }
+}

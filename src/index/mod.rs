@@ -1,0 +1,614 @@
+//! The derived search index in `.memory/.cache/` (tantivy), and keeping it fresh.
+//!
+//! The files are the truth; the index is a cache that is rebuilt whenever in doubt: a missing
+//! index, a schema version change ([`SCHEMA_VERSION`]), or an index that fails to open.
+//!
+//! Freshness ([`SearchIndex::open_synced`]) is checked on every use against a manifest of
+//! `(path, mtime, size, content hash)`. The check walks the folders and stats every entry file
+//! (one `fstatat` per file, relative to its folder), so it is always correct: hand edits in
+//! place, saves by rename, `git checkout`, new and deleted files are all seen. Files whose stat
+//! changed are re-read and hashed; only a changed hash is re-indexed, so a `touch` or a checkout
+//! that rewrites identical bytes costs a read, not an index commit. Files modified within two
+//! seconds of a manifest write are recorded with an unknown mtime and hashed again next time
+//! (git's "racy clean" problem: an edit in the same clock tick as the previous check).
+//!
+//! Every change to the index happens under the tree's write lock, deletes by file path before
+//! adding, and commits once per command.
+
+pub mod analyzer;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{
+    DocAddress, DocSet, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term,
+};
+
+use crate::error::{Error, Result};
+use crate::record::{Record, StoredMeta};
+use crate::tree::{Tree, WriteLock, now_ns};
+
+/// Bumped whenever the schema, the analyzer or the indexed text changes; a mismatch rebuilds.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const MANIFEST: &str = "manifest";
+const INDEX_DIR: &str = "index";
+const RACY_NS: i64 = 2_000_000_000;
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+const WRITER_HEAP: usize = 50_000_000;
+
+/// The tantivy fields.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields {
+    /// File path relative to the root (unique key).
+    pub rel: Field,
+    /// Entry id.
+    pub id: Field,
+    /// Every suffix of the id (`c`, `b/c`, `a/b/c`), for the path tier.
+    pub suffix: Field,
+    /// Every ancestor folder id (`a`, `a/b`), for folder ids and `--in`.
+    pub folder: Field,
+    /// Normalised title and aliases, for the alias tier.
+    pub alias: Field,
+    /// The weighted search text, for BM25.
+    pub text: Field,
+    /// Kind.
+    pub kind: Field,
+    /// Maturity.
+    pub maturity: Field,
+    /// Targets of relations and body links (incoming-edge lookups).
+    pub link: Field,
+    /// Scope globs (shared-scope lookups and `--path`).
+    pub scope: Field,
+    /// `"1"` when the entry has a scope.
+    pub scoped: Field,
+    /// The stored [`StoredMeta`] as JSON.
+    pub meta: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text_opts = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(analyzer::ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let fields = Fields {
+        rel: b.add_text_field("rel", STRING),
+        id: b.add_text_field("id", STRING),
+        suffix: b.add_text_field("suffix", STRING),
+        folder: b.add_text_field("folder", STRING),
+        alias: b.add_text_field("alias", STRING),
+        text: b.add_text_field("text", text_opts),
+        kind: b.add_text_field("kind", STRING),
+        maturity: b.add_text_field("maturity", STRING),
+        link: b.add_text_field("link", STRING),
+        scope: b.add_text_field("scope", STRING),
+        scoped: b.add_text_field("scoped", STRING),
+        meta: b.add_text_field("meta", STORED),
+    };
+    (b.build(), fields)
+}
+
+/// What a freshness check did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct SyncReport {
+    /// The index was rebuilt from scratch (first use, schema change or damage).
+    pub rebuilt: bool,
+    /// Why it was rebuilt, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebuild_reason: Option<String>,
+    /// Files (re-)indexed.
+    pub indexed: usize,
+    /// Files removed from the index.
+    pub removed: usize,
+    /// Entry files in the tree.
+    pub files: usize,
+    /// Files that could not be indexed, with the reason (file and line).
+    pub errors: Vec<String>,
+}
+
+/// One manifest line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    mtime_ns: i64,
+    size: u64,
+    hash: u64,
+}
+
+type Manifest = HashMap<String, Stamp>;
+
+/// An open, fresh index plus the analyzer that built it.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    /// The fields.
+    pub fields: Fields,
+    analyzer: TextAnalyzer,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex").finish_non_exhaustive()
+    }
+}
+
+fn content_hash(bytes: &[u8]) -> u64 {
+    // FNV-1a: stable across builds, so the manifest survives a rebuild of memtree.
+    let mut x: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        x ^= u64::from(*b);
+        x = x.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    x
+}
+
+fn load_manifest(path: &Path) -> Option<Manifest> {
+    let text = fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    let header = lines.next()?;
+    if header != format!("memtree-manifest {SCHEMA_VERSION}") {
+        return None;
+    }
+    let mut m = Manifest::new();
+    for line in lines {
+        let mut parts = line.splitn(4, '\t');
+        let mtime_ns = parts.next()?.parse().ok()?;
+        let size = parts.next()?.parse().ok()?;
+        let hash = u64::from_str_radix(parts.next()?, 16).ok()?;
+        let rel = parts.next()?.to_string();
+        m.insert(
+            rel,
+            Stamp {
+                mtime_ns,
+                size,
+                hash,
+            },
+        );
+    }
+    Some(m)
+}
+
+fn save_manifest(path: &Path, m: &Manifest) -> Result<()> {
+    let now = now_ns();
+    let mut rels: Vec<&String> = m.keys().collect();
+    rels.sort();
+    let mut out = format!("memtree-manifest {SCHEMA_VERSION}\n");
+    for rel in rels {
+        let s = m[rel];
+        let mtime = if s.mtime_ns > now - RACY_NS {
+            0
+        } else {
+            s.mtime_ns
+        };
+        out.push_str(&format!("{mtime}\t{}\t{:x}\t{rel}\n", s.size, s.hash));
+    }
+    crate::tree::write_atomic(path, out.as_bytes())
+}
+
+/// A planned change to the index.
+#[derive(Default)]
+struct Plan {
+    /// Files whose stat changed: re-read, and re-indexed if their hash changed.
+    changed: Vec<String>,
+    /// Files gone from disk.
+    removed: Vec<String>,
+    files: usize,
+}
+
+fn plan(tree: &Tree, manifest: &Manifest) -> Result<(Plan, HashMap<String, (i64, u64)>)> {
+    let walk = tree.walk()?;
+    let mut plan = Plan {
+        files: walk.files.len(),
+        ..Plan::default()
+    };
+    let mut seen = HashSet::with_capacity(walk.files.len());
+    let mut stats = HashMap::with_capacity(walk.files.len());
+    for f in &walk.files {
+        seen.insert(f.rel.as_str());
+        let fresh = manifest
+            .get(&f.rel)
+            .is_some_and(|s| s.mtime_ns == f.mtime_ns && s.size == f.size && s.mtime_ns != 0);
+        if !fresh {
+            plan.changed.push(f.rel.clone());
+        }
+        stats.insert(f.rel.clone(), (f.mtime_ns, f.size));
+    }
+    for rel in manifest.keys() {
+        if !seen.contains(rel.as_str()) {
+            plan.removed.push(rel.clone());
+        }
+    }
+    plan.removed.sort();
+    Ok((plan, stats))
+}
+
+impl SearchIndex {
+    fn index_dir(tree: &Tree) -> PathBuf {
+        tree.cache_dir().join(INDEX_DIR)
+    }
+
+    fn manifest_path(tree: &Tree) -> PathBuf {
+        tree.cache_dir().join(MANIFEST)
+    }
+
+    fn from_index(index: Index, fields: Fields) -> Result<SearchIndex> {
+        let analyzer = analyzer::analyzer();
+        index
+            .tokenizers()
+            .register(analyzer::ANALYZER, analyzer.clone());
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(SearchIndex {
+            index,
+            reader,
+            fields,
+            analyzer,
+        })
+    }
+
+    fn open_existing(tree: &Tree) -> Result<SearchIndex> {
+        let index = Index::open_in_dir(Self::index_dir(tree))?;
+        let (schema, fields) = schema();
+        if index.schema() != schema {
+            return Err(Error::Index("schema changed".into()));
+        }
+        Self::from_index(index, fields)
+    }
+
+    /// Opens the index of `tree`, bringing it up to date with the files first (see the module
+    /// doc). `lock` is the caller's write lock if it holds one; otherwise the lock is taken only
+    /// when something must change.
+    ///
+    /// # Errors
+    /// Only when the cache folder cannot be written or the lock cannot be had; a damaged index
+    /// is rebuilt, and files that fail to parse are listed in the report, not raised.
+    pub fn open_synced(tree: &Tree, lock: Option<&WriteLock>) -> Result<(SearchIndex, SyncReport)> {
+        let manifest = load_manifest(&Self::manifest_path(tree));
+        let opened = match &manifest {
+            Some(_) => Self::open_existing(tree).map_err(|e| e.to_string()),
+            None => Err("no index yet".to_string()),
+        };
+        if let (Ok(index), Some(manifest)) = (&opened, &manifest) {
+            let (plan, _) = plan(tree, manifest)?;
+            if plan.changed.is_empty() && plan.removed.is_empty() {
+                let report = SyncReport {
+                    files: plan.files,
+                    ..SyncReport::default()
+                };
+                let _ = index;
+                return Ok((opened.ok().expect("checked above"), report));
+            }
+        }
+        // Something must change: take the lock (unless held) and decide again under it.
+        let owned;
+        if lock.is_none() {
+            owned = WriteLock::acquire(&tree.cache_dir(), LOCK_WAIT)?;
+            let _ = &owned;
+        }
+        drop(opened);
+        Self::sync_locked(tree, false)
+    }
+
+    /// Rebuilds the index from the files, whatever its state. The caller must hold the lock
+    /// (or pass `None` to have it taken).
+    ///
+    /// # Errors
+    /// As [`SearchIndex::open_synced`].
+    pub fn rebuild(tree: &Tree, lock: Option<&WriteLock>) -> Result<(SearchIndex, SyncReport)> {
+        let owned;
+        if lock.is_none() {
+            owned = WriteLock::acquire(&tree.cache_dir(), LOCK_WAIT)?;
+            let _ = &owned;
+        }
+        Self::sync_locked(tree, true)
+    }
+
+    fn sync_locked(tree: &Tree, force_rebuild: bool) -> Result<(SearchIndex, SyncReport)> {
+        let manifest_path = Self::manifest_path(tree);
+        let mut report = SyncReport::default();
+        let mut manifest = if force_rebuild {
+            report.rebuild_reason = Some("asked".into());
+            None
+        } else {
+            load_manifest(&manifest_path)
+        };
+        if manifest.is_none() && report.rebuild_reason.is_none() {
+            report.rebuild_reason = Some("no index yet, or an index of another version".into());
+        }
+        let mut index = match manifest {
+            Some(_) => match Self::open_existing(tree) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    report.rebuild_reason = Some(format!("the index failed to open ({e})"));
+                    manifest = None;
+                    None
+                }
+            },
+            None => None,
+        };
+        if index.is_none() {
+            report.rebuilt = true;
+            let dir = Self::index_dir(tree);
+            if dir.exists() {
+                fs::remove_dir_all(&dir).map_err(|e| Error::io("cannot remove", &dir, e))?;
+            }
+            fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create folder", &dir, e))?;
+            let (schema, fields) = schema();
+            let idx = Index::create_in_dir(&dir, schema)?;
+            index = Some(Self::from_index(idx, fields)?);
+        }
+        let index = index.expect("opened or created above");
+        let mut manifest = manifest.unwrap_or_default();
+        let (plan, stats) = plan(tree, &manifest)?;
+        report.files = plan.files;
+
+        let mut writer = None;
+        let f = index.fields;
+        for rel in &plan.removed {
+            let w = writer.get_or_insert_with(|| index.writer());
+            let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
+            w.delete_term(Term::from_field_text(f.rel, rel));
+            manifest.remove(rel);
+            report.removed += 1;
+        }
+        let mut manifest_dirty = !plan.removed.is_empty() || report.rebuilt;
+        for rel in &plan.changed {
+            let path = tree.root.join(rel);
+            let Ok(bytes) = fs::read(&path) else {
+                continue; // vanished between the walk and now; the next check removes it
+            };
+            let hash = content_hash(&bytes);
+            let (mtime_ns, size) = stats[rel];
+            let stamp = Stamp {
+                mtime_ns,
+                size,
+                hash,
+            };
+            let same = manifest
+                .get(rel)
+                .is_some_and(|s| s.hash == hash && s.size == size);
+            manifest_dirty |= manifest.get(rel) != Some(&stamp);
+            manifest.insert(rel.clone(), stamp);
+            if same {
+                continue;
+            }
+            let w = writer.get_or_insert_with(|| index.writer());
+            let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
+            w.delete_term(Term::from_field_text(f.rel, rel));
+            match Record::parse(rel, &bytes, &tree.display_path(rel)) {
+                Ok(record) => {
+                    w.add_document(index.document(&record))?;
+                    report.indexed += 1;
+                }
+                Err(e) => report.errors.push(e.to_string()),
+            }
+        }
+        if let Some(w) = writer {
+            let mut w = w.map_err(|e| Error::Index(e.to_string()))?;
+            w.commit()?;
+            w.wait_merging_threads()?;
+            index.reader.reload()?;
+        }
+        if manifest_dirty {
+            save_manifest(&manifest_path, &manifest)?;
+        }
+        Ok((index, report))
+    }
+
+    fn writer(&self) -> tantivy::Result<tantivy::IndexWriter<TantivyDocument>> {
+        self.index.writer_with_num_threads(1, WRITER_HEAP)
+    }
+
+    fn document(&self, r: &Record) -> TantivyDocument {
+        let f = self.fields;
+        let s = &r.stored;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.rel, &s.rel);
+        doc.add_text(f.id, &s.id);
+        let segs: Vec<&str> = s.id.split('/').collect();
+        for i in 0..segs.len() {
+            doc.add_text(f.suffix, segs[i..].join("/"));
+        }
+        for i in 1..segs.len() {
+            doc.add_text(f.folder, segs[..i].join("/"));
+        }
+        if s.folder_note {
+            doc.add_text(f.folder, &s.id);
+        }
+        for key in r.alias_keys() {
+            doc.add_text(f.alias, key);
+        }
+        doc.add_text(f.text, r.search_text());
+        if let Some(k) = &s.kind {
+            doc.add_text(f.kind, k);
+        }
+        if let Some(m) = &s.maturity {
+            doc.add_text(f.maturity, m);
+        }
+        let mut targets: BTreeSet<&str> = s.edges.iter().map(|e| e.to.as_str()).collect();
+        targets.extend(r.meta.supersedes.iter().map(String::as_str));
+        if let Some(by) = &s.superseded_by {
+            targets.insert(by);
+        }
+        for t in targets {
+            doc.add_text(f.link, t);
+        }
+        for g in &s.scope {
+            doc.add_text(f.scope, g);
+        }
+        if !s.scope.is_empty() {
+            doc.add_text(f.scoped, "1");
+        }
+        doc.add_text(f.meta, serde_json::to_string(s).unwrap_or_default());
+        doc
+    }
+
+    /// A searcher over the current state.
+    pub fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    /// Analyzes text with the index's analyzer (stop words removed, stemmed).
+    pub fn analyze(&self, text: &str) -> Vec<String> {
+        let mut a = self.analyzer.clone();
+        analyzer::terms(&mut a, text)
+    }
+
+    /// The stored metadata of a document.
+    pub fn stored(&self, searcher: &Searcher, addr: DocAddress) -> Option<StoredMeta> {
+        let doc: TantivyDocument = searcher.doc(addr).ok()?;
+        let json = doc.get_first(self.fields.meta)?.as_str()?;
+        serde_json::from_str(json).ok()
+    }
+
+    /// Live documents whose `field` holds exactly `value`.
+    pub fn lookup(&self, searcher: &Searcher, field: Field, value: &str) -> Vec<DocAddress> {
+        let q = TermQuery::new(
+            Term::from_field_text(field, value),
+            IndexRecordOption::Basic,
+        );
+        let mut out: Vec<DocAddress> = searcher
+            .search(&q, &DocSetCollector)
+            .map(|s| s.into_iter().collect())
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// The stored metadata of the entry with id `id`, if indexed.
+    pub fn by_id(&self, searcher: &Searcher, id: &str) -> Option<StoredMeta> {
+        let addr = *self.lookup(searcher, self.fields.id, id).first()?;
+        self.stored(searcher, addr)
+    }
+
+    /// BM25 over the search text: documents matching any of `terms`, best first.
+    pub fn bm25(
+        &self,
+        searcher: &Searcher,
+        terms: &[String],
+        limit: usize,
+    ) -> Vec<(f32, DocAddress)> {
+        if terms.is_empty() || limit == 0 {
+            return Vec::new();
+        }
+        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+            .iter()
+            .map(|t| {
+                let q: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.text, t),
+                    IndexRecordOption::WithFreqs,
+                ));
+                (Occur::Should, q)
+            })
+            .collect();
+        let q = BooleanQuery::new(clauses);
+        searcher
+            .search(&q, &TopDocs::with_limit(limit).order_by_score())
+            .unwrap_or_default()
+    }
+
+    /// Number of live documents whose search text holds `term`.
+    pub fn doc_freq(&self, searcher: &Searcher, term: &str) -> u64 {
+        searcher
+            .doc_freq(&Term::from_field_text(self.fields.text, term))
+            .unwrap_or(0)
+    }
+
+    /// For each document of `docs`, which of `terms` its search text holds.
+    pub fn presence(
+        &self,
+        searcher: &Searcher,
+        docs: &[DocAddress],
+        terms: &[String],
+    ) -> Vec<Vec<bool>> {
+        let mut out = vec![vec![false; terms.len()]; docs.len()];
+        let mut order: Vec<usize> = (0..docs.len()).collect();
+        order.sort_by_key(|&i| docs[i]);
+        for (ti, term) in terms.iter().enumerate() {
+            let term = Term::from_field_text(self.fields.text, term);
+            let mut current: Option<(u32, tantivy::postings::SegmentPostings)> = None;
+            for &i in &order {
+                let addr = docs[i];
+                if current.as_ref().map(|c| c.0) != Some(addr.segment_ord) {
+                    let reader = &searcher.segment_readers()[addr.segment_ord as usize];
+                    let postings = reader
+                        .inverted_index(self.fields.text)
+                        .ok()
+                        .and_then(|inv| inv.read_postings(&term, IndexRecordOption::Basic).ok())
+                        .flatten();
+                    current = postings.map(|p| (addr.segment_ord, p));
+                    if current.is_none() {
+                        continue;
+                    }
+                }
+                if let Some((_, postings)) = current.as_mut()
+                    && postings.doc() <= addr.doc_id
+                    && postings.seek(addr.doc_id) == addr.doc_id
+                {
+                    out[i][ti] = true;
+                }
+            }
+        }
+        out
+    }
+
+    /// Every distinct term of `field` that starts with `prefix` (for typo-tolerant aliases).
+    pub fn terms_with_prefix(
+        &self,
+        searcher: &Searcher,
+        field: Field,
+        prefix: &str,
+    ) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut upper = prefix.as_bytes().to_vec();
+        upper.push(0xff);
+        for reader in searcher.segment_readers() {
+            let Ok(inv) = reader.inverted_index(field) else {
+                continue;
+            };
+            let Ok(mut stream) = inv.terms().range().ge(prefix).lt(&upper).into_stream() else {
+                continue;
+            };
+            while stream.advance() {
+                if let Ok(s) = std::str::from_utf8(stream.key()) {
+                    out.insert(s.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// Number of live documents.
+    pub fn num_docs(&self) -> u64 {
+        self.searcher().num_docs()
+    }
+
+    /// Stored metadata of every live document (for `ls`, `stats`, `check`).
+    pub fn all(&self) -> Vec<StoredMeta> {
+        let searcher = self.searcher();
+        let mut out = Vec::new();
+        for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+            for doc in 0..reader.max_doc() {
+                if reader.is_deleted(doc) {
+                    continue;
+                }
+                if let Some(m) = self.stored(&searcher, DocAddress::new(ord as u32, doc)) {
+                    out.push(m);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+}

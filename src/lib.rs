@@ -1,0 +1,46 @@
+//! memtree: a project memory for coding agents, kept as markdown files in `.memory/`.
+//!
+//! Knowledge lives as one markdown file per entry with YAML front matter
+//! (`.memory/domain/topic/[subtopic/]entry.md`). Agents ask through the `memtree` binary
+//! (or this library); developers edit the files by hand; git keeps every version.
+//!
+//! The modules, in the order data flows through them:
+//! - [`tree`]: finding the root, ids, the walk, atomic writes and the write lock;
+//! - [`entry`]: front matter parsed leniently and rewritten surgically (body byte for byte);
+//! - [`markdown`]: links, headings and plain text from the body (pulldown-cmark);
+//! - [`record`]: one file as the index and the tiers see it;
+//! - [`index`]: the derived tantivy index in `.memory/.cache`, kept fresh on every use;
+//! - [`retrieve`]: the tiers (path, alias, scope, BM25, graph), lifecycle weighting, bundles;
+//! - [`memory`]: the [`Memory`] facade every frontend calls;
+//! - [`config`], [`templates`], [`text`], [`error`]: settings, embedded files, string measures,
+//!   and the one error type.
+//!
+//! ```no_run
+//! use memtree::{Memory, Query, Tree};
+//! let tree = Tree::discover(std::path::Path::new("."))?;
+//! let memory = Memory::open(tree, jiff::Timestamp::now())?;
+//! let answer = memory.query(&Query { text: "how is the index built?".into(), ..Query::default() })?;
+//! for hit in answer.hits {
+//!     println!("{} {} {:?}", hit.score, hit.id, hit.matched);
+//! }
+//! # Ok::<(), memtree::Error>(())
+//! ```
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod config;
+pub mod entry;
+pub mod error;
+pub mod index;
+pub mod markdown;
+pub mod memory;
+pub mod record;
+pub mod retrieve;
+pub mod templates;
+pub mod text;
+pub mod tree;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use memory::{Memory, NewEntry};
+pub use retrieve::{Hit, Query, QueryResult};
+pub use tree::Tree;

@@ -1,0 +1,251 @@
+//! One file read for the index: its id, front matter, links, and the text that is searched.
+//!
+//! [`Record::parse`] is the single place where a file's bytes become what every other part of
+//! memtree works with (index, check, get, graph). It never fails on a bad value, only on a file
+//! that cannot be read as an entry at all (not UTF-8, YAML that does not parse).
+
+use serde::{Deserialize, Serialize};
+
+use crate::entry::{self, Document, Meta, Problem, Relation};
+use crate::error::Error;
+use crate::markdown::{self, Link};
+use crate::tree::id_of_rel;
+
+/// What the index stores about an entry (as JSON in a stored field), enough to rank, explain and
+/// follow edges without opening the file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredMeta {
+    /// Entry id.
+    pub id: String,
+    /// File path relative to `.memory/`.
+    pub rel: String,
+    /// Title (front matter, else first heading, else last id segment).
+    pub title: String,
+    /// Kind, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Status (`active` when not set).
+    pub status: String,
+    /// Maturity, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maturity: Option<String>,
+    /// Importance, when set and valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importance: Option<f64>,
+    /// The entry's own `decay`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decay: Option<String>,
+    /// `updated` (else `created`) as Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<i64>,
+    /// Summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Successor id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
+    /// Relations, then body links as `see-also`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edges: Vec<Relation>,
+    /// Scope globs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scope: Vec<String>,
+    /// Aliases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// `true` for a folder note (`README.md`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub folder_note: bool,
+}
+
+impl StoredMeta {
+    /// `true` unless the status is superseded or archived.
+    pub fn is_live(&self) -> bool {
+        !matches!(self.status.as_str(), "superseded" | "archived")
+    }
+}
+
+/// A parsed file.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// What the index stores.
+    pub stored: StoredMeta,
+    /// The typed front matter.
+    pub meta: Meta,
+    /// The split file.
+    pub doc: Document,
+    /// Problems with single keys (the entry is still indexed).
+    pub problems: Vec<Problem>,
+    /// Links in the body.
+    pub links: Vec<Link>,
+    /// The body as plain text.
+    pub plain: String,
+}
+
+impl Record {
+    /// Parses the bytes of the file at `rel` (relative to `.memory/`). `display` is the path
+    /// used in error messages.
+    ///
+    /// # Errors
+    /// [`Error::NotUtf8`], or [`Error::FrontMatter`] with the file line when the YAML does not
+    /// parse or the front matter is not closed.
+    pub fn parse(rel: &str, bytes: &[u8], display: &str) -> Result<Record, Error> {
+        let text = std::str::from_utf8(bytes).map_err(|_| Error::NotUtf8 {
+            file: display.into(),
+        })?;
+        let doc = Document::split(text).map_err(|line| Error::FrontMatter {
+            file: display.into(),
+            line,
+            message: "front matter opened with `---` is never closed".into(),
+        })?;
+        let (meta, problems) = match &doc.front {
+            Some(yaml) => entry::parse_meta(yaml).map_err(|e| Error::FrontMatter {
+                file: display.into(),
+                line: e.line,
+                message: e.message,
+            })?,
+            None => (Meta::default(), Vec::new()),
+        };
+        let id = id_of_rel(rel).unwrap_or_else(|| rel.trim_end_matches(".md").to_string());
+        let folder_note = rel.ends_with("/README.md");
+        let links = markdown::links(&doc.body, rel);
+        let plain = markdown::plain_text(&doc.body);
+        let title = meta
+            .title
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| markdown::first_heading(&doc.body))
+            .unwrap_or_else(|| id.rsplit('/').next().unwrap_or(&id).replace('-', " "));
+        let valid = |v: &Option<String>, allowed: &[&str]| {
+            v.clone().filter(|s| allowed.contains(&s.as_str()))
+        };
+        let mut edges: Vec<Relation> = meta
+            .relations
+            .iter()
+            .filter(|r| entry::RELATION_TYPES.contains(&r.kind.as_str()))
+            .cloned()
+            .collect();
+        for link in &links {
+            if link.target != id && !edges.iter().any(|e| e.to == link.target) {
+                edges.push(Relation {
+                    kind: "see-also".into(),
+                    to: link.target.clone(),
+                });
+            }
+        }
+        let updated = meta
+            .updated
+            .as_deref()
+            .or(meta.created.as_deref())
+            .and_then(entry::parse_time)
+            .map(|t| t.as_second());
+        let stored = StoredMeta {
+            id,
+            rel: rel.to_string(),
+            title,
+            kind: valid(&meta.kind, entry::KINDS),
+            status: valid(&meta.status, entry::STATUSES).unwrap_or_else(|| "active".into()),
+            maturity: valid(&meta.maturity, entry::MATURITIES),
+            importance: meta.importance.filter(|i| (0.0..=1.0).contains(i)),
+            decay: meta
+                .decay
+                .clone()
+                .filter(|d| entry::parse_half_life(d).is_ok()),
+            updated,
+            summary: meta.summary.clone(),
+            superseded_by: meta.superseded_by.clone().filter(|s| !s.is_empty()),
+            edges,
+            scope: meta.scope.clone(),
+            aliases: meta.aliases.clone(),
+            folder_note,
+        };
+        Ok(Record {
+            stored,
+            meta,
+            doc,
+            problems,
+            links,
+            plain,
+        })
+    }
+
+    /// The text indexed for BM25, with sources repeated as integer field weights (a BM25F
+    /// approximation: one length-normalised field, title and aliases ×3, tags, path and summary
+    /// ×2, why, dates and body ×1).
+    pub fn search_text(&self) -> String {
+        let m = &self.meta;
+        let s = &self.stored;
+        let mut parts: Vec<(&str, usize)> = vec![(&s.title, 3)];
+        for a in &m.aliases {
+            parts.push((a, 3));
+        }
+        for t in &m.tags {
+            parts.push((t, 2));
+        }
+        let path_words = s.id.replace(['/', '-'], " ");
+        parts.push((&path_words, 2));
+        if let Some(x) = &m.summary {
+            parts.push((x, 2));
+        }
+        if let Some(x) = &m.why {
+            parts.push((x, 1));
+        }
+        let dates = self.date_words();
+        parts.push((&dates, 1));
+        parts.push((&self.plain, 1));
+        let mut out = String::with_capacity(self.plain.len() + 256);
+        for (text, times) in parts {
+            for _ in 0..times {
+                out.push_str(text);
+                out.push_str(" \n ");
+            }
+        }
+        out
+    }
+
+    /// The entry's date as words: day, month name and year (`8 May 2023`), from `date`, else
+    /// `created`, else `updated`.
+    pub fn date_words(&self) -> String {
+        let m = &self.meta;
+        let Some(ts) = [&m.date, &m.created, &m.updated]
+            .into_iter()
+            .flatten()
+            .find_map(|s| entry::parse_time(s))
+        else {
+            return String::new();
+        };
+        let d = ts.to_zoned(jiff::tz::TimeZone::UTC).date();
+        const MONTHS: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        format!(
+            "{} {} {}",
+            d.day(),
+            MONTHS[(d.month() - 1) as usize],
+            d.year()
+        )
+    }
+
+    /// Alias keys: the normalised title and aliases (lower-case words joined by one space).
+    pub fn alias_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = std::iter::once(&self.stored.title)
+            .chain(&self.meta.aliases)
+            .map(|s| crate::index::analyzer::phrase_words(s).join(" "))
+            .filter(|k| !k.is_empty())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}

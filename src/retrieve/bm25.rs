@@ -1,0 +1,144 @@
+//! Tier 3, BM25 over the weighted search text (see [`crate::record::Record::search_text`]).
+//!
+//! Out-of-domain detection happens here: a query whose significant terms occur nowhere gets no
+//! BM25 hits, and an entry is admitted only if it covers at least 30% of the query's IDF mass
+//! or matches two distinct significant terms, so one common word shared with an off-topic
+//! question does not make a hit.
+
+use std::collections::HashSet;
+
+use tantivy::Term;
+
+use super::{Ctx, Pool, Tier};
+use crate::index::SearchIndex;
+use crate::record::Record;
+
+/// Minimum share of the query's IDF mass an entry must cover (unless it matches 2+ terms).
+pub const MIN_COVERAGE: f64 = 0.3;
+
+/// What BM25 learned about the query.
+pub struct Bm25Outcome {
+    /// Distinct significant terms of the query (analyzed).
+    pub terms: Vec<String>,
+    /// Whether any of them occurs in the tree.
+    pub any_term_known: bool,
+}
+
+/// Offers BM25 hits (relevance ≤ 0.85).
+pub fn run(ctx: &Ctx, pool: &mut Pool) -> Bm25Outcome {
+    let (index, s) = (ctx.index, &ctx.searcher);
+    let mut seen = HashSet::new();
+    let terms: Vec<String> = index
+        .analyze(&ctx.query.text)
+        .into_iter()
+        .filter(|t| seen.insert(t.clone()))
+        .take(64)
+        .collect();
+    let n = s.num_docs() as f64;
+    let idf: Vec<f64> = terms
+        .iter()
+        .map(|t| {
+            let df = index.doc_freq(s, t) as f64;
+            (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+        })
+        .collect();
+    let any_term_known = terms.iter().any(|t| index.doc_freq(s, t) > 0);
+    let outcome = Bm25Outcome {
+        terms: terms.clone(),
+        any_term_known,
+    };
+    if !any_term_known {
+        return outcome;
+    }
+    let k = ctx.query.k.unwrap_or(ctx.config.retrieval.k);
+    let filtered = ctx.query.kind.is_some() || ctx.query.within.is_some();
+    let limit = (k * 4).max(40) * if filtered { 5 } else { 1 };
+    let hits = index.bm25(s, &terms, limit);
+    let Some(best) = hits.first().map(|h| f64::from(h.0)) else {
+        return outcome;
+    };
+    let docs: Vec<_> = hits.iter().map(|h| h.1).collect();
+    let presence = index.presence(s, &docs, &terms);
+    let total_idf: f64 = idf.iter().sum();
+    for ((raw, addr), present) in hits.iter().zip(presence) {
+        let matched: Vec<&str> = terms
+            .iter()
+            .zip(&present)
+            .filter(|(_, p)| **p)
+            .map(|(t, _)| t.as_str())
+            .collect();
+        let covered: f64 = idf
+            .iter()
+            .zip(&present)
+            .filter(|(_, p)| **p)
+            .map(|(i, _)| i)
+            .sum();
+        let coverage = if total_idf > 0.0 {
+            covered / total_idf
+        } else {
+            0.0
+        };
+        if terms.len() > 1 && matched.len() < 2 && coverage < MIN_COVERAGE {
+            continue;
+        }
+        let Some(meta) = index.stored(s, *addr) else {
+            continue;
+        };
+        let relevance = 0.85 * (f64::from(*raw) / best) * (0.5 + 0.5 * coverage);
+        let id = meta.id.clone();
+        pool.offer(
+            meta,
+            relevance,
+            Tier::Bm25,
+            format!("bm25:{}", matched.join(" ")),
+        );
+        if let Some(c) = pool.map.get_mut(&id) {
+            c.coverage = Some(c.coverage.unwrap_or(0.0).max(coverage));
+        }
+    }
+    outcome
+}
+
+/// The fields of `record` that contain any of the analyzed `terms`: title, alias, tag, path,
+/// summary, why, body, date.
+pub fn matched_fields(index: &SearchIndex, record: &Record, terms: &[String]) -> Vec<&'static str> {
+    let wanted: HashSet<&str> = terms.iter().map(String::as_str).collect();
+    let hit = |text: &str| {
+        index
+            .analyze(text)
+            .iter()
+            .any(|t| wanted.contains(t.as_str()))
+    };
+    let m = &record.meta;
+    let mut out = Vec::new();
+    if hit(&record.stored.title) {
+        out.push("title");
+    }
+    if m.aliases.iter().any(|a| hit(a)) {
+        out.push("alias");
+    }
+    if m.tags.iter().any(|a| hit(a)) {
+        out.push("tag");
+    }
+    if hit(&record.stored.id.replace(['/', '-'], " ")) {
+        out.push("path");
+    }
+    if m.summary.as_deref().is_some_and(hit) {
+        out.push("summary");
+    }
+    if m.why.as_deref().is_some_and(hit) {
+        out.push("why");
+    }
+    if hit(&record.plain) {
+        out.push("body");
+    }
+    if hit(&record.date_words()) {
+        out.push("date");
+    }
+    out
+}
+
+/// A term of the search-text field (for tests and tools).
+pub fn text_term(index: &SearchIndex, t: &str) -> Term {
+    Term::from_field_text(index.fields.text, t)
+}

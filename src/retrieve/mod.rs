@@ -1,0 +1,378 @@
+//! Retrieval: the tiers of DESIGN.md §3, cheapest first, merged into one ranked list.
+//!
+//! Each tier offers candidates to a [`Pool`] with a relevance in 0..1 and a reason. Relevance
+//! scales are chosen so that structural evidence outranks text similarity: an exact id is 1.0,
+//! an alias equal to the whole query 0.95, an alias phrase inside the query 0.6–0.9, a scope
+//! match 0.8, BM25 at most 0.85 (scaled by the best BM25 score and by how much of the query's
+//! IDF mass the entry covers), and graph neighbours a damped share of their seed. When several
+//! tiers find the same entry, the larger relevance counts plus a tenth of the smaller.
+//! The final score is relevance × the lifecycle weight ([`rank`]).
+//!
+//! Superseded entries are replaced by their successor (unless `--all`), and a query whose
+//! significant terms match nothing returns no hits rather than the least-bad junk.
+
+pub mod alias;
+pub mod bm25;
+pub mod context;
+pub mod graph;
+pub mod path;
+pub mod rank;
+pub mod scope;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use tantivy::Searcher;
+
+use crate::config::Config;
+use crate::index::SearchIndex;
+use crate::record::{Record, StoredMeta};
+
+/// A query, as the CLI and MCP pass it to [`crate::Memory::query`].
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// The question, an id, or a name.
+    pub text: String,
+    /// Number of hits wanted (`None`: `retrieval.k` from the config).
+    pub k: Option<usize>,
+    /// A code file path: entries whose `scope` globs match it are candidates and rank first.
+    pub path: Option<String>,
+    /// Only entries of this kind.
+    pub kind: Option<String>,
+    /// Only entries under this folder id.
+    pub within: Option<String>,
+    /// Also show superseded and archived entries (instead of replacing or hiding them).
+    pub all: bool,
+}
+
+/// The tier that produced a hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Tier 1: the text is an id, an id suffix or a folder id.
+    Path,
+    /// Tier 2: a title or alias matched.
+    Alias,
+    /// `--path`: the entry's scope globs match the file.
+    Scope,
+    /// Tier 3: BM25 text relevance.
+    Bm25,
+    /// Tier 4: reached along a relation, link, shared scope or supersession.
+    Graph,
+}
+
+impl Tier {
+    /// The tier's name as it appears in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Path => "path",
+            Tier::Alias => "alias",
+            Tier::Scope => "scope",
+            Tier::Bm25 => "bm25",
+            Tier::Graph => "graph",
+        }
+    }
+}
+
+/// One hit of the ranked list (`query --json`, schema `memtree.query/v1`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    /// Entry id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Kind, when set.
+    pub kind: Option<String>,
+    /// The tier that contributed the most relevance.
+    pub tier: Tier,
+    /// Final score: relevance (0..1) × lifecycle weight (about 0.5..1.6).
+    pub score: f64,
+    /// Status of the entry.
+    pub status: String,
+    /// Why it was returned: `alias:…`, `id:…`, `bm25:fields (terms)`, `edge:…`, `scope:…`.
+    pub matched: Vec<String>,
+    /// Summary, or the body text around the first matched word.
+    pub snippet: String,
+    /// The file, relative to the project (`.memory/…`).
+    pub file: String,
+    /// Stored metadata (not serialized).
+    #[serde(skip)]
+    pub meta: StoredMeta,
+}
+
+/// What the LLM tier did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Escalation {
+    /// Whether an LLM call was made.
+    pub ran: bool,
+    /// Why (not).
+    pub reason: String,
+}
+
+/// The answer to a query (`memtree.query/v1`).
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryResult {
+    /// Always `memtree.query/v1`.
+    pub schema: &'static str,
+    /// The query text.
+    pub query: String,
+    /// Whether the answer rests on structural evidence (id, alias, scope) or strong text overlap.
+    pub confident: bool,
+    /// The tiers that ran, in order.
+    pub tiers_run: Vec<&'static str>,
+    /// Hits, best first.
+    pub hits: Vec<Hit>,
+    /// Tier 5.
+    pub escalation: Escalation,
+    /// A sentence for the user when there are no hits or the answer is weak.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Wall time of the whole query including the freshness check, in milliseconds.
+    pub elapsed_ms: f64,
+}
+
+/// A candidate being accumulated.
+#[derive(Debug, Clone)]
+pub struct Cand {
+    /// Stored metadata.
+    pub meta: StoredMeta,
+    /// Relevance in 0..1.
+    pub relevance: f64,
+    /// Tier of the largest contribution.
+    pub tier: Tier,
+    /// Reasons.
+    pub matched: Vec<String>,
+    /// BM25 coverage of the query's IDF mass, when BM25 found it.
+    pub coverage: Option<f64>,
+}
+
+/// Candidates by id.
+#[derive(Debug, Default)]
+pub struct Pool {
+    /// By id.
+    pub map: HashMap<String, Cand>,
+}
+
+impl Pool {
+    /// Offers a candidate (see the module doc for how evidence combines).
+    pub fn offer(&mut self, meta: StoredMeta, relevance: f64, tier: Tier, why: String) {
+        match self.map.get_mut(&meta.id) {
+            Some(c) => {
+                let (hi, lo) = if relevance > c.relevance {
+                    (relevance, c.relevance)
+                } else {
+                    (c.relevance, relevance)
+                };
+                if relevance > c.relevance {
+                    c.tier = tier;
+                }
+                c.relevance = (hi + 0.1 * lo).min(1.0);
+                if !c.matched.contains(&why) {
+                    c.matched.push(why);
+                }
+            }
+            None => {
+                self.map.insert(
+                    meta.id.clone(),
+                    Cand {
+                        meta,
+                        relevance,
+                        tier,
+                        matched: vec![why],
+                        coverage: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Candidates sorted by relevance, best first (ties by id).
+    pub fn ranked(&self) -> Vec<&Cand> {
+        let mut v: Vec<&Cand> = self.map.values().collect();
+        v.sort_by(|a, b| {
+            b.relevance
+                .total_cmp(&a.relevance)
+                .then_with(|| a.meta.id.cmp(&b.meta.id))
+        });
+        v
+    }
+}
+
+/// What every tier needs.
+pub struct Ctx<'a> {
+    /// The index.
+    pub index: &'a SearchIndex,
+    /// A searcher over it.
+    pub searcher: Searcher,
+    /// The configuration.
+    pub config: &'a Config,
+    /// The query.
+    pub query: &'a Query,
+    /// Now, Unix seconds.
+    pub now: i64,
+    /// The project folder (for `--path` and reading files).
+    pub tree: &'a crate::tree::Tree,
+}
+
+/// The outcome of tiers 1–4 before rendering.
+pub struct Ranked {
+    /// Final candidates with final scores, best first.
+    pub hits: Vec<(Cand, f64)>,
+    /// Tiers that ran.
+    pub tiers_run: Vec<&'static str>,
+    /// Significant query terms (analyzed).
+    pub terms: Vec<String>,
+    /// Whether any significant term occurs in the tree.
+    pub any_term_known: bool,
+}
+
+/// Runs tiers 1–4 and returns every admitted candidate (not truncated to k).
+pub fn run(ctx: &Ctx) -> Ranked {
+    let mut pool = Pool::default();
+    let mut tiers_run = vec!["path", "alias"];
+    path::run(ctx, &mut pool);
+    alias::run(ctx, &mut pool);
+    if ctx.query.path.is_some() {
+        tiers_run.push("scope");
+        scope::run(ctx, &mut pool);
+    }
+    tiers_run.push("bm25");
+    let bm = bm25::run(ctx, &mut pool);
+    if ctx.config.retrieval.graph_hops > 0 {
+        tiers_run.push("graph");
+        graph::run(ctx, &mut pool);
+    }
+    let hits = finalize(ctx, pool);
+    Ranked {
+        hits,
+        tiers_run,
+        terms: bm.terms,
+        any_term_known: bm.any_term_known,
+    }
+}
+
+/// Replaces superseded entries by their successors, hides archived ones, applies `--kind` and
+/// `--in`, and weights by lifecycle.
+fn finalize(ctx: &Ctx, mut pool: Pool) -> Vec<(Cand, f64)> {
+    let q = ctx.query;
+    if !q.all {
+        let dead: Vec<Cand> = pool
+            .map
+            .values()
+            .filter(|c| !c.meta.is_live() || c.meta.superseded_by.is_some())
+            .cloned()
+            .collect();
+        for c in dead {
+            pool.map.remove(&c.meta.id);
+            if let Some(succ) = successor(ctx, &c.meta) {
+                let why = format!("replaces:{} (superseded)", c.meta.id);
+                pool.offer(succ, c.relevance, c.tier, why);
+            }
+        }
+    }
+    let mut out: Vec<(Cand, f64)> = pool
+        .map
+        .into_values()
+        .filter(|c| {
+            q.kind
+                .as_ref()
+                .is_none_or(|k| c.meta.kind.as_ref() == Some(k))
+        })
+        .filter(|c| {
+            q.within.as_ref().is_none_or(|p| {
+                p.is_empty() || c.meta.id == *p || c.meta.id.starts_with(&format!("{p}/"))
+            })
+        })
+        .map(|c| {
+            let w = rank::lifecycle_weight(&c.meta, ctx.config, ctx.now);
+            let score = c.relevance * w;
+            (c, score)
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then_with(|| a.0.meta.id.cmp(&b.0.meta.id))
+    });
+    out
+}
+
+/// Follows `superseded_by` (up to 8 steps) to a live successor.
+fn successor(ctx: &Ctx, meta: &StoredMeta) -> Option<StoredMeta> {
+    let mut current = meta.superseded_by.clone()?;
+    for _ in 0..8 {
+        let next = ctx.index.by_id(&ctx.searcher, &current)?;
+        match &next.superseded_by {
+            Some(s) if !next.is_live() || next.status == "superseded" => current = s.clone(),
+            _ => return next.is_live().then_some(next),
+        }
+    }
+    None
+}
+
+/// Builds a [`Hit`] for a candidate: reads the entry's file for the snippet and, for BM25 hits,
+/// names the fields that matched.
+pub fn to_hit(ctx: &Ctx, cand: &Cand, score: f64, terms: &[String]) -> Hit {
+    let m = &cand.meta;
+    let display = ctx.tree.display_path(&m.rel);
+    let record = std::fs::read(ctx.tree.root.join(&m.rel))
+        .ok()
+        .and_then(|b| Record::parse(&m.rel, &b, &display).ok());
+    let mut matched = cand.matched.clone();
+    let mut snippet = m.summary.clone().unwrap_or_default();
+    if let Some(r) = &record {
+        if snippet.is_empty() {
+            snippet = snippet_around(&r.plain, &ctx.query.text);
+        }
+        if let Some(pos) = matched.iter().position(|s| s.starts_with("bm25:")) {
+            let fields = bm25::matched_fields(ctx.index, r, terms);
+            if !fields.is_empty() {
+                matched[pos] = format!("{} in {}", matched[pos], fields.join(","));
+            }
+        }
+    }
+    Hit {
+        id: m.id.clone(),
+        title: m.title.clone(),
+        kind: m.kind.clone(),
+        tier: cand.tier,
+        score: (score * 1000.0).round() / 1000.0,
+        status: m.status.clone(),
+        matched,
+        snippet,
+        file: display,
+        meta: m.clone(),
+    }
+}
+
+/// About 160 characters of `plain` around the first word of `query` it contains.
+pub fn snippet_around(plain: &str, query: &str) -> String {
+    const WIDTH: usize = 160;
+    let lower = plain.to_lowercase();
+    let words = crate::index::analyzer::phrase_words(query);
+    let at = words
+        .iter()
+        .filter(|w| w.len() > 2 && !crate::index::analyzer::STOP_WORDS.contains(&w.as_str()))
+        .filter_map(|w| lower.find(w.as_str()))
+        .min()
+        .unwrap_or(0);
+    // `lower` may differ in length from `plain` for some scripts; clamp to a char boundary.
+    let mut start = at.saturating_sub(40).min(plain.len());
+    while !plain.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (start + WIDTH).min(plain.len());
+    while !plain.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut s = plain[start..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if start > 0 {
+        s.insert_str(0, "… ");
+    }
+    if end < plain.len() {
+        s.push_str(" …");
+    }
+    s
+}
