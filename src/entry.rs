@@ -309,7 +309,7 @@ fn top_level_key(line: &str) -> Option<&str> {
     let colon = line.find(':')?;
     let key = line[..colon].trim().trim_matches(['"', '\'']);
     let after = &line[colon + 1..];
-    (after.is_empty() || after.starts_with([' ', '\t', '\r'])).then_some(key)
+    (after.is_empty() || after.starts_with([' ', '\t', '\r', '\n'])).then_some(key)
 }
 
 fn text(v: &Value, problem: &mut impl FnMut(String)) -> Option<String> {
@@ -529,6 +529,11 @@ fn plain_ok(s: &str, flow: bool) -> bool {
         || s.ends_with(':')
         || (flow && s.contains([',', '[', ']', '{', '}']))
     {
+        return false;
+    }
+    // YAML 1.1 readers (PyYAML, many front-matter renderers) take these as booleans.
+    const YAML11_BOOLS: &[&str] = &["y", "n", "yes", "no", "on", "off", "true", "false"];
+    if YAML11_BOOLS.contains(&s.to_ascii_lowercase().as_str()) {
         return false;
     }
     // Make sure YAML reads it back as this very string (not a number, bool, null ...).

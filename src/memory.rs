@@ -657,6 +657,16 @@ impl Memory {
             Ok(vec!["relations".into()])
         })?;
         SearchIndex::open_synced(&self.tree, Some(&lock))?;
+        let changed: Vec<String> = changed
+            .into_iter()
+            .map(|c| {
+                if c == "relations" {
+                    format!("relations: {kind} -> {to}")
+                } else {
+                    c
+                }
+            })
+            .collect();
         let warnings = if changed.is_empty() {
             vec![format!("{from} already has a {kind} relation to {to}")]
         } else {
@@ -680,7 +690,10 @@ impl Memory {
             check_relation_type(k)?;
         }
         let (from, rel) = self.resolve(from)?;
-        let to = tree::normalize_id(to);
+        let to = self
+            .resolve(to)
+            .map(|(id, _)| id)
+            .unwrap_or_else(|_| tree::normalize_id(to));
         let lock = self.lock()?;
         let mut body_link = false;
         let changed = self.edit(&lock, &rel, true, |meta, body| {

@@ -293,16 +293,25 @@ pub fn validate_prefix(prefix: &str) -> Result<()> {
 /// # Errors
 /// [`Error::Refused`] when the path would leave the root; [`Error::Io`] when folders cannot be made.
 pub fn ensure_inside(root: &Path, path: &Path) -> Result<()> {
-    let parent = path.parent().unwrap_or(root);
-    fs::create_dir_all(parent).map_err(|e| Error::io("cannot create folder", parent, e))?;
     let canon_root = fs::canonicalize(root).map_err(|e| Error::io("cannot resolve", root, e))?;
+    let outside = || {
+        Err(Error::Refused(format!(
+            "refusing to write {}: it resolves outside the memory tree",
+            path.display()
+        )))
+    };
+    let parent = path.parent().unwrap_or(root);
+    // Check the deepest folder that exists before creating anything below it.
+    let existing = parent.ancestors().find(|a| a.exists()).unwrap_or(root);
+    let canon = fs::canonicalize(existing).map_err(|e| Error::io("cannot resolve", existing, e))?;
+    if !canon.starts_with(&canon_root) {
+        return outside();
+    }
+    fs::create_dir_all(parent).map_err(|e| Error::io("cannot create folder", parent, e))?;
     let canon_parent =
         fs::canonicalize(parent).map_err(|e| Error::io("cannot resolve", parent, e))?;
     if !canon_parent.starts_with(&canon_root) {
-        return Err(Error::Refused(format!(
-            "refusing to write {}: it resolves outside the memory tree",
-            path.display()
-        )));
+        return outside();
     }
     if let Ok(meta) = fs::symlink_metadata(path)
         && meta.file_type().is_symlink()
@@ -323,9 +332,18 @@ pub fn ensure_inside(root: &Path, path: &Path) -> Result<()> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
+    // New files get 0666 less the umask, like any editor's; an existing file keeps its mode.
+    let permissions = match fs::metadata(path) {
+        Ok(meta) => meta.permissions(),
+        Err(_) => {
+            use std::os::unix::fs::PermissionsExt;
+            fs::Permissions::from_mode(0o666)
+        }
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".memtree-")
         .suffix(".tmp")
+        .permissions(permissions)
         .tempfile_in(dir)
         .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
     tmp.write_all(bytes)

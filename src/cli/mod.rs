@@ -190,7 +190,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 if r.changed.is_empty() {
                     String::new()
                 } else {
-                    format!("linked {} -[{kind}]-> {to}\n", r.id)
+                    format!("updated {}: {}\n", r.id, r.changed.join(", "))
                 }
             });
         }
@@ -202,7 +202,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 if r.changed.is_empty() {
                     String::new()
                 } else {
-                    format!("unlinked {} -> {to}\n", r.id)
+                    format!("updated {}: {}\n", r.id, r.changed.join(", "))
                 }
             });
         }

@@ -1,0 +1,168 @@
+//! `TestEnv`: a temporary project with a memory tree, and a hermetic `memtree` command.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+pub const NOW: &str = "2026-11-22T12:00:00Z";
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// A project with `memtree init` already run.
+    pub fn new() -> TestEnv {
+        let env = TestEnv::bare();
+        env.ok(&["init"]);
+        env
+    }
+
+    /// An empty project folder.
+    pub fn bare() -> TestEnv {
+        TestEnv {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn mem(&self, rel: &str) -> PathBuf {
+        self.root().join(".memory").join(rel)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("memtree");
+        cmd.current_dir(self.root())
+            .env_clear()
+            .env("HOME", self.root())
+            .env("MEMTREE_NOW", NOW)
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Runs memtree with `args`, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).write_stdin("").output().unwrap();
+        assert!(
+            out.status.success(),
+            "memtree {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs memtree with `args`, asserts exit code `code`, returns (stdout, stderr).
+    pub fn fails(&self, args: &[&str], code: i32) -> (String, String) {
+        let out = self.cmd().args(args).write_stdin("").output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "memtree {args:?}: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    /// Runs memtree with `--json` and parses stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.ok(&all);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+
+    /// Ids of the hits of `query ARGS --json`, in order.
+    pub fn hits(&self, args: &[&str]) -> Vec<String> {
+        let mut all = vec!["query"];
+        all.extend_from_slice(args);
+        let v = self.json(&all);
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The first hit of `query TEXT --json`.
+    pub fn top(&self, args: &[&str]) -> Value {
+        let mut all = vec!["query"];
+        all.extend_from_slice(args);
+        let v = self.json(&all);
+        v["hits"][0].clone()
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.mem(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.mem(rel)).unwrap()
+    }
+
+    /// Adds an entry through the CLI.
+    pub fn add(&self, id: &str, title: &str, extra: &[&str], body: &str) {
+        let mut args = vec!["add", id, "--title", title, "--body", body];
+        args.extend_from_slice(extra);
+        self.ok(&args);
+    }
+}
+
+/// A small coding-knowledge tree used by several tests.
+pub fn sample() -> TestEnv {
+    let env = TestEnv::new();
+    env.add(
+        "architecture/storage/search-index",
+        "Search index is derived from the files",
+        &[
+            "--kind",
+            "decision",
+            "--alias",
+            "search index",
+            "--alias",
+            "fts index",
+            "--scope",
+            "src/index/**",
+            "--summary",
+            "The tantivy index under .cache is rebuilt from entries and never edited.",
+        ],
+        "The index is a cache. Rebuilding it is always safe.",
+    );
+    env.add(
+        "architecture/storage/segment-merges",
+        "Segment merges happen in background threads",
+        &["--kind", "fact"],
+        "Tantivy merges segments after a commit; call wait_merging_threads before exit.",
+    );
+    env.add(
+        "conventions/rust/error-handling",
+        "Errors are typed with thiserror in the library",
+        &[
+            "--kind",
+            "convention",
+            "--alias",
+            "error handling",
+            "--tag",
+            "rust",
+        ],
+        "The library returns memtree::Error; the CLI renders it once with a hint.",
+    );
+    env.add(
+        "pitfalls/ci/flaky-timing-tests",
+        "Timed tests flake on a loaded two-core machine",
+        &["--kind", "pitfall", "--importance", "0.8"],
+        "Never assert on wall time in cargo test; measure with hyperfine or criterion instead.",
+    );
+    env
+}

@@ -1,0 +1,125 @@
+//! The derived index: hand edits, new, renamed and deleted files are seen without `index`;
+//! a damaged or foreign index is rebuilt; queries never write tracked files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::env::sample;
+
+#[test]
+fn hand_edits_are_picked_up_without_index() {
+    let env = sample();
+    assert!(env.hits(&["zeppelin"]).is_empty());
+    // In-place edit of the body, same file size class.
+    let text = env
+        .read("architecture/storage/segment-merges.md")
+        .replace("Tantivy merges", "Zeppelin merges");
+    env.write("architecture/storage/segment-merges.md", &text);
+    assert_eq!(
+        env.hits(&["zeppelin"]),
+        ["architecture/storage/segment-merges"]
+    );
+    // A new file written by an editor.
+    env.write(
+        "notes/misc/airships.md",
+        "---\ntitle: Airships\n---\nA zeppelin is rigid.\n",
+    );
+    assert!(
+        env.hits(&["zeppelin rigid"])
+            .contains(&"notes/misc/airships".to_string())
+    );
+    // A rename (save by rename, git mv).
+    std::fs::rename(
+        env.mem("notes/misc/airships.md"),
+        env.mem("notes/misc/dirigibles.md"),
+    )
+    .unwrap();
+    let ids = env.hits(&["zeppelin rigid"]);
+    assert!(
+        ids.contains(&"notes/misc/dirigibles".to_string())
+            && !ids.contains(&"notes/misc/airships".to_string()),
+        "{ids:?}"
+    );
+    // A deletion.
+    std::fs::remove_file(env.mem("notes/misc/dirigibles.md")).unwrap();
+    assert!(
+        !env.hits(&["zeppelin rigid"])
+            .contains(&"notes/misc/dirigibles".to_string())
+    );
+}
+
+#[test]
+fn a_same_size_edit_within_the_same_second_is_seen() {
+    let env = sample();
+    env.ok(&["query", "anything"]);
+    // Same length, written immediately after the index was refreshed.
+    let text = env
+        .read("conventions/rust/error-handling.md")
+        .replace("renders", "rendarz");
+    env.write("conventions/rust/error-handling.md", &text);
+    assert_eq!(env.hits(&["rendarz"]), ["conventions/rust/error-handling"]);
+}
+
+#[test]
+fn a_damaged_or_foreign_index_is_rebuilt_not_an_error() {
+    let env = sample();
+    env.ok(&["query", "fts index"]);
+    let cache = env.mem(".cache");
+    std::fs::write(cache.join("index/meta.json"), "{ not json").unwrap();
+    assert_eq!(
+        env.hits(&["fts index"])[0],
+        "architecture/storage/search-index"
+    );
+    std::fs::write(cache.join("manifest"), "memtree-manifest 999\n").unwrap();
+    assert_eq!(
+        env.hits(&["fts index"])[0],
+        "architecture/storage/search-index"
+    );
+    std::fs::remove_dir_all(&cache).unwrap();
+    assert_eq!(
+        env.hits(&["fts index"])[0],
+        "architecture/storage/search-index"
+    );
+}
+
+fn snapshot(root: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.file_name().unwrap() == ".cache" {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let meta = std::fs::metadata(&p).unwrap();
+                out.insert(
+                    p.display().to_string(),
+                    (std::fs::read(&p).unwrap(), meta.modified().unwrap()),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn queries_never_write_tracked_files() {
+    let env = sample();
+    let before = snapshot(&env.mem(""));
+    for args in [
+        vec!["query", "fts index"],
+        vec!["query", "search-index", "--json"],
+        vec!["query", "threads", "--format", "context"],
+        vec!["query", "x", "--path", "src/index/a.rs"],
+        vec!["ls"],
+        vec!["stats"],
+        vec!["check"],
+        vec!["get", "search-index"],
+    ] {
+        env.ok(&args);
+    }
+    assert_eq!(before, snapshot(&env.mem("")));
+}

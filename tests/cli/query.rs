@@ -1,0 +1,308 @@
+//! Retrieval: each tier, supersession, scope, out-of-domain, filters and the context bundle.
+
+use crate::env::{TestEnv, sample};
+
+#[test]
+fn tier_path_answers_an_id_or_a_unique_suffix() {
+    let env = sample();
+    let top = env.top(&["architecture/storage/segment-merges"]);
+    assert_eq!(top["id"], "architecture/storage/segment-merges");
+    assert_eq!(top["tier"], "path");
+    let top = env.top(&["flaky-timing-tests"]);
+    assert_eq!(top["id"], "pitfalls/ci/flaky-timing-tests");
+    assert_eq!(top["tier"], "path");
+    assert_eq!(top["matched"][0], "id-suffix:flaky-timing-tests");
+}
+
+#[test]
+fn tier_alias_matches_a_phrase_inside_the_question() {
+    let env = sample();
+    let v = env.json(&["query", "where does the FTS index live?"]);
+    assert_eq!(v["confident"], true);
+    let top = &v["hits"][0];
+    assert_eq!(top["id"], "architecture/storage/search-index");
+    assert_eq!(top["tier"], "alias");
+    assert_eq!(top["matched"][0], "alias:fts index");
+}
+
+#[test]
+fn tier_alias_allows_one_typo_by_the_design_rule() {
+    let env = TestEnv::new();
+    env.add(
+        "lang/frontend/typescript",
+        "TypeScript",
+        &[],
+        "We use strict mode.",
+    );
+    env.add("lang/testing/jest", "jest", &[], "Test runner.");
+    env.add("lang/db/mongo", "mongo", &[], "Document store.");
+    let top = env.top(&["typscript"]);
+    assert_eq!(top["id"], "lang/frontend/typescript");
+    assert_eq!(top["tier"], "alias");
+    assert!(env.hits(&["just"]).is_empty());
+    assert!(env.hits(&["mango"]).is_empty());
+}
+
+#[test]
+fn tier_bm25_finds_body_words_with_stemming_and_code_tokens() {
+    let env = sample();
+    let top = env.top(&["why do merging threads matter before exiting"]);
+    assert_eq!(top["id"], "architecture/storage/segment-merges");
+    assert_eq!(top["tier"], "bm25");
+    let m = top["matched"][0].as_str().unwrap();
+    assert!(m.starts_with("bm25:") && m.contains("body"), "{m}");
+    // `wait_merging_threads` is found from its parts and from its whole form.
+    assert_eq!(
+        env.hits(&["wait_merging_threads"])[0],
+        "architecture/storage/segment-merges"
+    );
+    assert_eq!(env.hits(&["ZeppelinError"]).len(), 0);
+    assert_eq!(
+        env.hits(&["MemtreeError"])[0],
+        "conventions/rust/error-handling"
+    );
+}
+
+#[test]
+fn tier_graph_brings_context_reachable_only_through_an_edge() {
+    let env = sample();
+    env.add(
+        "architecture/storage/cache-layout",
+        "Layout of the cache folder",
+        &["--kind", "fact"],
+        "The folder holds a manifest and the tantivy files.",
+    );
+    env.ok(&[
+        "link",
+        "search-index",
+        "cache-layout",
+        "--type",
+        "depends-on",
+    ]);
+    let v = env.json(&["query", "fts index"]);
+    let hits = v["hits"].as_array().unwrap();
+    let layout = hits
+        .iter()
+        .find(|h| h["id"] == "architecture/storage/cache-layout")
+        .expect("graph hit");
+    assert_eq!(layout["tier"], "graph");
+    assert_eq!(
+        layout["matched"][0],
+        "edge:depends-on from architecture/storage/search-index"
+    );
+    // The text of the question matches nothing in that entry.
+    assert!(
+        !env.read("architecture/storage/cache-layout.md")
+            .to_lowercase()
+            .contains("fts")
+    );
+}
+
+#[test]
+fn superseded_entries_are_replaced_by_their_successor() {
+    let env = TestEnv::new();
+    env.add(
+        "decisions/db/use-sqlite",
+        "Use SQLite for storage",
+        &["--alias", "storage engine"],
+        "SQLite FTS5.",
+    );
+    env.add(
+        "decisions/db/use-tantivy",
+        "Use tantivy for search",
+        &[],
+        "Tantivy replaces FTS5.",
+    );
+    env.ok(&[
+        "set",
+        "use-sqlite",
+        "status=superseded",
+        "superseded_by=decisions/db/use-tantivy",
+    ]);
+    env.ok(&["set", "use-tantivy", "supersedes=decisions/db/use-sqlite"]);
+    let v = env.json(&["query", "which storage engine do we use"]);
+    let hits = v["hits"].as_array().unwrap();
+    assert_eq!(hits[0]["id"], "decisions/db/use-tantivy");
+    assert!(
+        hits[0]["matched"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "replaces:decisions/db/use-sqlite (superseded)")
+    );
+    assert!(hits.iter().all(|h| h["id"] != "decisions/db/use-sqlite"));
+    let all = env.hits(&["which storage engine do we use", "--all"]);
+    assert!(
+        all.contains(&"decisions/db/use-sqlite".to_string()),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn path_puts_scoped_entries_first_even_without_text_matches() {
+    let env = sample();
+    let v = env.json(&["query", "what must I know", "--path", "src/index/mod.rs"]);
+    assert_eq!(v["hits"][0]["id"], "architecture/storage/search-index");
+    assert_eq!(v["hits"][0]["tier"], "scope");
+    assert_eq!(v["hits"][0]["matched"][0], "scope:src/index/**");
+    // A scoped entry outranks an unscoped one of similar text relevance.
+    env.add(
+        "notes/misc/index-notes",
+        "Notes on the index",
+        &[],
+        "The index is a cache; rebuilding is safe.",
+    );
+    let ids = env.hits(&["index rebuilding cache", "--path", "src/index/build.rs"]);
+    assert_eq!(ids[0], "architecture/storage/search-index", "{ids:?}");
+    let ids = env.hits(&["index rebuilding cache", "--path", "src/main.rs"]);
+    assert!(ids.contains(&"notes/misc/index-notes".to_string()));
+}
+
+#[test]
+fn out_of_domain_questions_get_no_hits_and_say_so() {
+    let env = sample();
+    for q in [
+        "kubernetes helm chart values",
+        "what is the capital of mongolia",
+        "the of and",
+    ] {
+        let v = env.json(&["query", q]);
+        assert_eq!(v["hits"].as_array().unwrap().len(), 0, "{q}: {v}");
+        assert!(v["note"].as_str().is_some(), "{q}");
+    }
+    let out = env.ok(&["query", "kubernetes helm chart"]);
+    assert!(
+        out.starts_with("no hits: nothing in the memory tree matches"),
+        "{out}"
+    );
+}
+
+#[test]
+fn json_shape_is_stable() {
+    let env = sample();
+    let v = env.json(&["query", "search index"]);
+    assert_eq!(v["schema"], "memtree.query/v1");
+    assert_eq!(
+        v["tiers_run"],
+        serde_json::json!(["path", "alias", "bm25", "graph"])
+    );
+    assert_eq!(
+        v["escalation"],
+        serde_json::json!({"ran": false, "reason": "no llm configured"})
+    );
+    assert!(v["elapsed_ms"].as_f64().unwrap() > 0.0);
+    let hit = &v["hits"][0];
+    for key in [
+        "id", "title", "kind", "tier", "score", "status", "matched", "snippet", "file",
+    ] {
+        assert!(!hit[key].is_null(), "missing {key}: {hit}");
+    }
+    assert_eq!(hit["file"], ".memory/architecture/storage/search-index.md");
+}
+
+#[test]
+fn kind_in_and_k_filter_the_list() {
+    let env = sample();
+    let ids = env.hits(&["index threads tests flake", "--kind", "pitfall"]);
+    assert_eq!(ids, ["pitfalls/ci/flaky-timing-tests"]);
+    let ids = env.hits(&["index merges", "--in", "architecture/storage"]);
+    assert!(
+        !ids.is_empty() && ids.iter().all(|i| i.starts_with("architecture/storage/")),
+        "{ids:?}"
+    );
+    assert_eq!(env.hits(&["index merges", "-k", "1"]).len(), 1);
+    env.fails(&["query", "x", "--kind", "nonsense"], 1);
+}
+
+#[test]
+fn importance_and_decay_order_equal_matches() {
+    let env = TestEnv::new();
+    env.add(
+        "a/b/old",
+        "Deploy notes old",
+        &["--importance", "0.5"],
+        "deploy steps",
+    );
+    env.add(
+        "a/b/new",
+        "Deploy notes new",
+        &["--importance", "0.5"],
+        "deploy steps",
+    );
+    env.ok(&["set", "a/b/old", "decay=30d"]);
+    env.ok(&["set", "a/b/new", "decay=30d"]);
+    // Same text; `old` was last updated a year before now.
+    let text = env.read("a/b/old.md").replace(
+        "updated: 2026-11-22T12:00:00Z",
+        "updated: 2025-11-22T12:00:00Z",
+    );
+    env.write("a/b/old.md", &text);
+    assert_eq!(env.hits(&["deploy steps"]), ["a/b/new", "a/b/old"]);
+    env.ok(&["set", "a/b/old", "importance=1.0"]);
+    assert_eq!(env.hits(&["deploy steps"])[0], "a/b/old");
+}
+
+#[test]
+fn context_bundle_has_sections_and_respects_the_budget() {
+    let env = sample();
+    env.ok(&["set", "error-handling", "maturity=core"]);
+    env.add(
+        "questions/storage/merge-policy",
+        "Which merge policy should we use?",
+        &["--kind", "question", "--alias", "merge policy"],
+        "Open.",
+    );
+    let v = env.json(&["query", "fts index and merge policy", "--format", "context"]);
+    assert_eq!(v["schema"], "memtree.context/v1");
+    let ids = |k: &str| -> Vec<String> {
+        v[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids("pinned"), ["conventions/rust/error-handling"]);
+    assert_eq!(ids("relevant"), ["architecture/storage/search-index"]);
+    assert_eq!(ids("open_questions"), ["questions/storage/merge-policy"]);
+    assert!(ids("related").is_empty());
+    let md = v["markdown"].as_str().unwrap();
+    assert!(
+        md.contains("## Pinned") && md.contains("## Relevant") && md.contains("## Open questions"),
+        "{md}"
+    );
+    // A small budget keeps pinned first and says what it left out.
+    let v = env.json(&[
+        "query",
+        "fts index",
+        "--format",
+        "context",
+        "--budget",
+        "60",
+    ]);
+    assert!(v["used_tokens"].as_u64().unwrap() <= 60);
+    assert!(
+        v["omitted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "architecture/storage/search-index"),
+        "{v}"
+    );
+    assert!(v["markdown"].as_str().unwrap().contains("left out: "));
+    let text = env.ok(&["query", "fts index", "--format", "context"]);
+    assert!(text.starts_with("# Memory for: fts index"), "{text}");
+}
+
+#[test]
+fn related_needs_two_distinct_terms_and_no_alias() {
+    let env = sample();
+    let v = env.json(&["query", "tantivy commit threads", "--format", "context"]);
+    let related: Vec<&str> = v["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(related, ["architecture/storage/segment-merges"]);
+    assert!(v["relevant"].as_array().unwrap().is_empty());
+}
