@@ -172,6 +172,24 @@ pub const STOP_WORDS: &[&str] = &[
     "yeah",
     "hey",
     "hi",
+    // Generic verbs and nouns of questions, which name no topic.
+    "use",
+    "used",
+    "uses",
+    "using",
+    "need",
+    "needs",
+    "want",
+    "know",
+    "thing",
+    "things",
+    "way",
+    "something",
+    "anything",
+    "everything",
+    "please",
+    "tell",
+    "show",
 ];
 
 /// Builds the analyzer (tokenizer + stop words + stemmer). Cheap; build once per process.

@@ -1,0 +1,257 @@
+//! # LoCoMo retrieval harness
+//!
+//! Loads LoCoMo conversations into memory trees the way a conversation import would, asks every
+//! question through memtree's public API, and prints evidence recall per category.
+//!
+//! We will:
+//! - write one tree per conversation: one entry per dialog turn at
+//!   `dialog/session-NN/dS-T` (from the turn id `DS:T`), the speaker as a tag, the session's
+//!   date in `date`, a `follows` relation to the previous turn of the session, `decay: never`;
+//! - run `Memory::query` for each question with k = 10;
+//! - report, per category, turn-level evidence recall@5 and @10 (the LoCoMo paper's measure: the
+//!   share of a question's evidence turns found in the top k, averaged over questions) and
+//!   session-level recall_any@5 (a top-5 hit comes from a session that holds evidence).
+//!
+//! LoCoMo is CC BY-NC 4.0, for evaluation only: it is read from `../shared/data` and never
+//! shipped with the crate. Tune on the development split only (the first five conversations);
+//! the held-out split (the last five) is reported as it falls.
+//!
+//! Run: `cargo run --release --example locomo -- ../shared/data/locomo/locomo10.json [dev|heldout|all]`
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
+
+use memtree::entry::{Document, Meta, Relation, render_meta};
+use memtree::{Memory, Query, Tree};
+use serde_json::Value;
+
+const DEV: &[&str] = &["conv-26", "conv-30", "conv-41", "conv-42", "conv-43"];
+
+fn category_name(c: u64) -> &'static str {
+    match c {
+        1 => "multi-hop",
+        2 => "temporal",
+        3 => "open-domain",
+        4 => "single-hop",
+        5 => "adversarial",
+        _ => "other",
+    }
+}
+
+/// "1:56 pm on 8 May, 2023" → "2023-05-08T13:56:00Z".
+fn locomo_date(s: &str) -> Option<String> {
+    let (time, date) = s.split_once(" on ")?;
+    let (hm, ampm) = time.trim().split_once(' ')?;
+    let (h, m) = hm.split_once(':')?;
+    let mut h: u32 = h.parse().ok()?;
+    let m: u32 = m.parse().ok()?;
+    if ampm.eq_ignore_ascii_case("pm") && h != 12 {
+        h += 12;
+    }
+    if ampm.eq_ignore_ascii_case("am") && h == 12 {
+        h = 0;
+    }
+    let mut parts = date.trim().split_whitespace();
+    let day: u32 = parts.next()?.parse().ok()?;
+    let month = parts.next()?.trim_end_matches(',');
+    let year: i32 = parts.next()?.parse().ok()?;
+    const MONTHS: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let mo = MONTHS.iter().position(|x| *x == month.to_lowercase())? + 1;
+    Some(format!("{year:04}-{mo:02}-{day:02}T{h:02}:{m:02}:00Z"))
+}
+
+fn turn_id(dia_id: &str) -> Option<(u32, String)> {
+    let d = dia_id.trim().strip_prefix('D')?;
+    let (s, t) = d.split_once(':')?;
+    let session: u32 = s.trim().parse().ok()?;
+    let turn: u32 = t.trim().parse().ok()?;
+    Some((
+        session,
+        format!("dialog/session-{session:02}/d{session}-{turn}"),
+    ))
+}
+
+/// Writes one conversation as a tree under `dir/.memory`; returns the number of entries.
+fn write_tree(dir: &std::path::Path, conv: &Value) -> usize {
+    let c = &conv["conversation"];
+    let root = dir.join(".memory");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("memtree.yaml"), "schema_version: 1\n").unwrap();
+    let mut n = 0;
+    for s in 1..100 {
+        let Some(turns) = c[format!("session_{s}")].as_array() else {
+            continue;
+        };
+        let date = c[format!("session_{s}_date_time")]
+            .as_str()
+            .and_then(locomo_date);
+        let mut previous: Option<String> = None;
+        for t in turns {
+            let dia = t["dia_id"].as_str().unwrap_or_default();
+            let Some((_, id)) = turn_id(dia) else {
+                continue;
+            };
+            let speaker = t["speaker"].as_str().unwrap_or("someone");
+            let mut body = t["text"].as_str().unwrap_or_default().to_string();
+            if let Some(caption) = t["blip_caption"].as_str() {
+                body.push_str(&format!("\n\n[{speaker} shares a photo: {caption}]"));
+            }
+            let meta = Meta {
+                title: Some(format!("{speaker} ({dia})")),
+                kind: Some("fact".into()),
+                tags: vec![speaker.to_lowercase()],
+                decay: Some("never".into()),
+                relations: previous
+                    .iter()
+                    .map(|p| Relation {
+                        kind: "follows".into(),
+                        to: p.clone(),
+                    })
+                    .collect(),
+                date: date.clone(),
+                ..Meta::default()
+            };
+            let doc = Document {
+                front: Some(render_meta(&meta)),
+                body: format!("\n{body}\n"),
+                newline: "\n",
+            };
+            let path = root.join(format!("{id}.md"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, doc.join()).unwrap();
+            previous = Some(id);
+            n += 1;
+        }
+    }
+    n
+}
+
+#[derive(Default, Clone)]
+struct Acc {
+    n: usize,
+    r5: f64,
+    r10: f64,
+    sess5: f64,
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args
+        .next()
+        .unwrap_or_else(|| "../shared/data/locomo/locomo10.json".into());
+    let split = args.next().unwrap_or_else(|| "dev".into());
+    let data: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let now = jiff::Timestamp::now();
+    let mut per_cat: BTreeMap<u64, Acc> = BTreeMap::new();
+    let mut total = Acc::default();
+    let mut query_ms = Vec::new();
+    for conv in &data {
+        let sid = conv["sample_id"].as_str().unwrap_or_default();
+        let in_dev = DEV.contains(&sid);
+        let wanted = match split.as_str() {
+            "dev" => in_dev,
+            "heldout" => !in_dev,
+            _ => true,
+        };
+        if !wanted {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let n = write_tree(dir.path(), conv);
+        let memory = Memory::open(Tree::at(dir.path()).unwrap(), now).unwrap();
+        let t = Instant::now();
+        memory.index(true).unwrap();
+        eprintln!(
+            "{sid}: {n} turns indexed in {:.0} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        for qa in conv["qa"].as_array().unwrap() {
+            let question = qa["question"].as_str().unwrap_or_default();
+            let evidence: HashSet<String> = qa["evidence"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .flat_map(|e| e.split([';', ',']).map(str::to_string).collect::<Vec<_>>())
+                .filter_map(|e| turn_id(&e).map(|x| x.1))
+                .collect();
+            if evidence.is_empty() {
+                continue;
+            }
+            let sessions: HashSet<&str> = evidence
+                .iter()
+                .map(|e| &e[..e.rfind('/').unwrap()])
+                .collect();
+            let t = Instant::now();
+            let result = memory
+                .query(&Query {
+                    text: question.to_string(),
+                    k: Some(10),
+                    ..Query::default()
+                })
+                .unwrap();
+            query_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let ids: Vec<&str> = result.hits.iter().map(|h| h.id.as_str()).collect();
+            let found = |k: usize| {
+                evidence
+                    .iter()
+                    .filter(|e| ids.iter().take(k).any(|i| i == e))
+                    .count() as f64
+                    / evidence.len() as f64
+            };
+            let sess = ids
+                .iter()
+                .take(5)
+                .any(|i| sessions.contains(&i[..i.rfind('/').unwrap()]));
+            let cat = qa["category"].as_u64().unwrap_or(0);
+            for acc in [per_cat.entry(cat).or_default(), &mut total] {
+                acc.n += 1;
+                acc.r5 += found(5);
+                acc.r10 += found(10);
+                acc.sess5 += f64::from(u8::from(sess));
+            }
+        }
+    }
+    println!("LoCoMo, {split} split: evidence recall through memtree query (zero LLM calls)");
+    println!(
+        "{:<14} {:>5} {:>10} {:>10} {:>14}",
+        "category", "n", "turn R@5", "turn R@10", "session any@5"
+    );
+    let row = |name: &str, a: &Acc| {
+        let n = a.n.max(1) as f64;
+        println!(
+            "{:<14} {:>5} {:>10.3} {:>10.3} {:>14.3}",
+            name,
+            a.n,
+            a.r5 / n,
+            a.r10 / n,
+            a.sess5 / n
+        );
+    };
+    for (cat, acc) in &per_cat {
+        row(&format!("{cat} {}", category_name(*cat)), acc);
+    }
+    row("all", &total);
+    query_ms.sort_by(f64::total_cmp);
+    if !query_ms.is_empty() {
+        println!(
+            "in-process query time: median {:.2} ms, p95 {:.2} ms over {} queries",
+            query_ms[query_ms.len() / 2],
+            query_ms[query_ms.len() * 95 / 100],
+            query_ms.len()
+        );
+    }
+}
