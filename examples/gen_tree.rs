@@ -64,7 +64,7 @@ fn main() {
         "procedure",
         "reference",
     ];
-    let mut ids = Vec::with_capacity(n);
+    let mut ids: Vec<String> = Vec::with_capacity(n);
     for i in 0..n {
         let domain = format!("domain-{:02}", i % 20);
         let topic = format!("topic-{:02}", (i / 20) % 10);

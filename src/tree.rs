@@ -11,6 +11,8 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
@@ -101,24 +103,66 @@ impl Tree {
     /// # Errors
     /// Only when the root itself cannot be read; unreadable subfolders are skipped.
     pub fn walk(&self) -> Result<Walk> {
-        let mut walk = Walk::default();
         let meta = fs::metadata(&self.root).map_err(|e| Error::io("cannot read", &self.root, e))?;
+        fs::read_dir(&self.root).map_err(|e| Error::io("cannot read", &self.root, e))?;
+        // Stat calls dominate on large trees (one per file), so folders are shared out to a few
+        // threads through a work queue; each thread collects its own part of the result.
+        let queue = Mutex::new(vec![(self.root.clone(), String::new())]);
+        let pending = AtomicUsize::new(1);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4);
+        let parts: Vec<Walk> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| scope.spawn(|| walk_worker(&queue, &pending)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_default())
+                .collect()
+        });
+        let mut walk = Walk::default();
         walk.dirs.push(DirStat {
             rel: String::new(),
             mtime_ns: mtime_ns(&meta),
         });
-        walk_dir(&self.root, "", &mut walk)?;
+        for part in parts {
+            walk.dirs.extend(part.dirs);
+            walk.files.extend(part.files);
+            walk.skipped.extend(part.skipped);
+        }
         walk.dirs.sort_by(|a, b| a.rel.cmp(&b.rel));
         walk.files.sort_by(|a, b| a.rel.cmp(&b.rel));
         Ok(walk)
     }
 }
 
-fn walk_dir(dir: &Path, rel: &str, walk: &mut Walk) -> Result<()> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if rel.is_empty() => return Err(Error::io("cannot read", dir, e)),
-        Err(_) => return Ok(()),
+fn walk_worker(queue: &Mutex<Vec<(PathBuf, String)>>, pending: &AtomicUsize) -> Walk {
+    let mut walk = Walk::default();
+    loop {
+        let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
+        match next {
+            Some((dir, rel)) => {
+                let subdirs = read_one_dir(&dir, &rel, &mut walk);
+                if !subdirs.is_empty() {
+                    pending.fetch_add(subdirs.len(), Ordering::SeqCst);
+                    if let Ok(mut q) = queue.lock() {
+                        q.extend(subdirs);
+                    }
+                }
+                pending.fetch_sub(1, Ordering::SeqCst);
+            }
+            None if pending.load(Ordering::SeqCst) == 0 => return walk,
+            None => std::thread::yield_now(),
+        }
+    }
+}
+
+/// Reads one folder: records its subfolders (returned for the queue) and its `.md` files.
+fn read_one_dir(dir: &Path, rel: &str, walk: &mut Walk) -> Vec<(PathBuf, String)> {
+    let mut subdirs = Vec::new();
+    let Ok(rd) = fs::read_dir(dir) else {
+        return subdirs;
     };
     for item in rd.flatten() {
         let name = item.file_name();
@@ -141,7 +185,7 @@ fn walk_dir(dir: &Path, rel: &str, walk: &mut Walk) -> Result<()> {
                 rel: child_rel.clone(),
                 mtime_ns: mtime_ns(&meta),
             });
-            walk_dir(&item.path(), &child_rel, walk)?;
+            subdirs.push((item.path(), child_rel));
         } else if ft.is_file() && name.ends_with(".md") && !rel.is_empty() {
             let Ok(meta) = item.metadata() else { continue };
             walk.files.push(FileStat {
@@ -151,7 +195,7 @@ fn walk_dir(dir: &Path, rel: &str, walk: &mut Walk) -> Result<()> {
             });
         }
     }
-    Ok(())
+    subdirs
 }
 
 /// A file's modification time in nanoseconds since the epoch (0 when unknown).

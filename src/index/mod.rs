@@ -132,7 +132,8 @@ pub struct SearchIndex {
     reader: IndexReader,
     /// The fields.
     pub fields: Fields,
-    analyzer: TextAnalyzer,
+    /// Cloning an analyzer copies its stop-word set, so one is kept and shared.
+    analyzer: std::sync::Mutex<TextAnalyzer>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -253,7 +254,7 @@ impl SearchIndex {
             index,
             reader,
             fields,
-            analyzer,
+            analyzer: std::sync::Mutex::new(analyzer),
         })
     }
 
@@ -461,8 +462,10 @@ impl SearchIndex {
 
     /// Analyzes text with the index's analyzer (stop words removed, stemmed).
     pub fn analyze(&self, text: &str) -> Vec<String> {
-        let mut a = self.analyzer.clone();
-        analyzer::terms(&mut a, text)
+        match self.analyzer.lock() {
+            Ok(mut a) => analyzer::terms(&mut a, text),
+            Err(_) => analyzer::terms(&mut analyzer::analyzer(), text),
+        }
     }
 
     /// The stored metadata of a document.
