@@ -330,6 +330,13 @@ pub fn to_hit(ctx: &Ctx, cand: &Cand, score: f64, terms: &[String]) -> Hit {
             }
         }
     }
+    // Keep the explanation readable: the strongest reasons come first; count the rest.
+    const MAX_REASONS: usize = 4;
+    if matched.len() > MAX_REASONS {
+        let more = matched.len() - MAX_REASONS;
+        matched.truncate(MAX_REASONS);
+        matched.push(format!("(+{more} more)"));
+    }
     Hit {
         id: m.id.clone(),
         title: m.title.clone(),
