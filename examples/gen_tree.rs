@@ -70,7 +70,7 @@ fn main() {
         let topic = format!("topic-{:02}", (i / 20) % 10);
         let id = format!("{domain}/{topic}/entry-{i:06}");
         // Zipf-like word choice: low indices are common.
-        let mut pick = |rng: &mut Rng| {
+        let pick = |rng: &mut Rng| {
             let r = rng.below(4000);
             vocab[(r * r) / 4000].clone()
         };

@@ -51,7 +51,7 @@ fn locomo_date(s: &str) -> Option<String> {
     if ampm.eq_ignore_ascii_case("am") && h == 12 {
         h = 0;
     }
-    let mut parts = date.trim().split_whitespace();
+    let mut parts = date.split_whitespace();
     let day: u32 = parts.next()?.parse().ok()?;
     let month = parts.next()?.trim_end_matches(',');
     let year: i32 = parts.next()?.parse().ok()?;

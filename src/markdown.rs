@@ -135,10 +135,8 @@ pub fn plain_text(body: &str) -> String {
             }
             Event::Html(t) | Event::InlineHtml(t) => out.push_str(&t),
             Event::SoftBreak | Event::HardBreak => out.push(' '),
-            Event::End(_) => {
-                if !out.ends_with(' ') {
-                    out.push(' ');
-                }
+            Event::End(_) if !out.ends_with(' ') => {
+                out.push(' ');
             }
             Event::Start(Tag::Link {
                 dest_url,

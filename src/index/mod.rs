@@ -205,7 +205,10 @@ struct Plan {
     files: usize,
 }
 
-fn plan(tree: &Tree, manifest: &Manifest) -> Result<(Plan, HashMap<String, (i64, u64)>)> {
+/// `(mtime_ns, size)` of every file seen by the walk.
+type Seen = HashMap<String, (i64, u64)>;
+
+fn plan(tree: &Tree, manifest: &Manifest) -> Result<(Plan, Seen)> {
     let walk = tree.walk()?;
     let mut plan = Plan {
         files: walk.files.len(),
@@ -275,30 +278,28 @@ impl SearchIndex {
     /// Only when the cache folder cannot be written or the lock cannot be had; a damaged index
     /// is rebuilt, and files that fail to parse are listed in the report, not raised.
     pub fn open_synced(tree: &Tree, lock: Option<&WriteLock>) -> Result<(SearchIndex, SyncReport)> {
-        let manifest = load_manifest(&Self::manifest_path(tree));
-        let opened = match &manifest {
-            Some(_) => Self::open_existing(tree).map_err(|e| e.to_string()),
-            None => Err("no index yet".to_string()),
-        };
-        if let (Ok(index), Some(manifest)) = (&opened, &manifest) {
-            let (plan, _) = plan(tree, manifest)?;
+        if let Some(manifest) = load_manifest(&Self::manifest_path(tree))
+            && let Ok(index) = Self::open_existing(tree)
+        {
+            let (plan, _) = plan(tree, &manifest)?;
             if plan.changed.is_empty() && plan.removed.is_empty() {
                 let report = SyncReport {
                     files: plan.files,
                     ..SyncReport::default()
                 };
-                let _ = index;
-                return Ok((opened.ok().expect("checked above"), report));
+                return Ok((index, report));
             }
         }
         // Something must change: take the lock (unless held) and decide again under it.
-        let owned;
-        if lock.is_none() {
-            owned = WriteLock::acquire(&tree.cache_dir(), LOCK_WAIT)?;
-            let _ = &owned;
-        }
-        drop(opened);
+        let _guard = Self::lock_unless_held(tree, lock)?;
         Self::sync_locked(tree, false)
+    }
+
+    fn lock_unless_held(tree: &Tree, held: Option<&WriteLock>) -> Result<Option<WriteLock>> {
+        match held {
+            Some(_) => Ok(None),
+            None => WriteLock::acquire(&tree.cache_dir(), LOCK_WAIT).map(Some),
+        }
     }
 
     /// Rebuilds the index from the files, whatever its state. The caller must hold the lock
@@ -307,11 +308,7 @@ impl SearchIndex {
     /// # Errors
     /// As [`SearchIndex::open_synced`].
     pub fn rebuild(tree: &Tree, lock: Option<&WriteLock>) -> Result<(SearchIndex, SyncReport)> {
-        let owned;
-        if lock.is_none() {
-            owned = WriteLock::acquire(&tree.cache_dir(), LOCK_WAIT)?;
-            let _ = &owned;
-        }
+        let _guard = Self::lock_unless_held(tree, lock)?;
         Self::sync_locked(tree, true)
     }
 

@@ -7,8 +7,6 @@
 
 use std::collections::HashSet;
 
-use tantivy::Term;
-
 use super::{Ctx, Pool, Tier};
 use crate::index::SearchIndex;
 use crate::record::Record;
@@ -35,14 +33,15 @@ pub fn run(ctx: &Ctx, pool: &mut Pool) -> Bm25Outcome {
         .take(64)
         .collect();
     let n = s.num_docs() as f64;
-    let idf: Vec<f64> = terms
+    let dfs: Vec<u64> = terms.iter().map(|t| index.doc_freq(s, t)).collect();
+    let idf: Vec<f64> = dfs
         .iter()
-        .map(|t| {
-            let df = index.doc_freq(s, t) as f64;
+        .map(|&df| {
+            let df = df as f64;
             (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
         })
         .collect();
-    let any_term_known = terms.iter().any(|t| index.doc_freq(s, t) > 0);
+    let any_term_known = dfs.iter().any(|&df| df > 0);
     let outcome = Bm25Outcome {
         terms: terms.clone(),
         any_term_known,
@@ -136,9 +135,4 @@ pub fn matched_fields(index: &SearchIndex, record: &Record, terms: &[String]) ->
         out.push("date");
     }
     out
-}
-
-/// A term of the search-text field (for tests and tools).
-pub fn text_term(index: &SearchIndex, t: &str) -> Term {
-    Term::from_field_text(index.fields.text, t)
 }
