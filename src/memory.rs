@@ -479,7 +479,7 @@ impl Memory {
         let id = tree::normalize_id(&new.id);
         tree::validate_id(&id)?;
         let kind = new.kind.clone().unwrap_or_else(|| "fact".into());
-        let mut meta = Meta {
+        let meta = Meta {
             title: Some(new.title.trim().to_string()),
             kind: Some(kind.clone()),
             summary: new.summary.clone(),
@@ -502,7 +502,6 @@ impl Memory {
         if let Some(i) = new.importance {
             check_value("importance", &i.to_string())?;
         }
-        meta.status = None;
         let body = match &new.body {
             Some(b) if !b.trim().is_empty() => {
                 if b.ends_with('\n') {
@@ -564,9 +563,10 @@ impl Memory {
 
     /// Rewrites the front matter of an existing entry with `f`, which changes `meta` and returns
     /// the keys it changed; only those keys' lines (and `updated`) change in the file.
+    /// `_lock` is proof that the caller holds the tree's write lock.
     fn edit(
         &self,
-        lock: &WriteLock,
+        _lock: &WriteLock,
         rel: &str,
         stamp: bool,
         f: impl FnOnce(&mut Meta, &mut String) -> Result<Vec<String>>,
@@ -598,7 +598,6 @@ impl Memory {
         let path = self.tree.root.join(rel);
         tree::ensure_inside(&self.tree.root, &path)?;
         tree::write_atomic(&path, text.as_bytes())?;
-        let _ = lock;
         changed.dedup();
         Ok(changed)
     }
@@ -799,7 +798,7 @@ impl Memory {
         let mut rewritten = Vec::new();
         for rel in referrers {
             let (f2, t2, to_rel2, rel2) = (from.clone(), to.clone(), to_rel.clone(), rel.clone());
-            let changed = self.edit(&lock, &rel, false, move |meta, body| {
+            self.edit(&lock, &rel, false, move |meta, body| {
                 let mut changed = Vec::new();
                 for r in meta.relations.iter_mut().filter(|r| r.to == f2) {
                     r.to = t2.clone();
@@ -837,7 +836,6 @@ impl Memory {
                 changed.dedup();
                 Ok(changed)
             })?;
-            let _ = changed;
             rewritten.push(tree::id_of_rel(&rel).unwrap_or(rel));
         }
         drop(index);
@@ -1079,12 +1077,8 @@ fn check_relation_type(kind: &str) -> Result<()> {
 
 /// Checks a single value for a key the way `check` would, as an error.
 fn check_value(key: &str, value: &str) -> Result<()> {
+    // Quoted, the value reaches parse_meta as text; numeric keys parse text themselves.
     let yaml = format!("title: x\n{key}: {}\n", entry::yaml_scalar(value));
-    let yaml = if key == "importance" {
-        format!("title: x\nimportance: {value}\n")
-    } else {
-        yaml
-    };
     let (_, problems) = entry::parse_meta(&yaml).map_err(|e| Error::InvalidValue {
         key: key.into(),
         reason: e.message,
