@@ -89,7 +89,8 @@ fn write_tree(dir: &std::path::Path, conv: &Value) -> usize {
     let c = &conv["conversation"];
     let root = dir.join(".memory");
     std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("memtree.yaml"), "schema_version: 1\n").unwrap();
+    let yaml = std::env::var("LOCOMO_YAML").unwrap_or_else(|_| "schema_version: 1\n".into());
+    std::fs::write(root.join("memtree.yaml"), yaml).unwrap();
     let mut n = 0;
     for s in 1..100 {
         let Some(turns) = c[format!("session_{s}")].as_array() else {
@@ -144,7 +145,10 @@ struct Acc {
     n: usize,
     r5: f64,
     r10: f64,
+    r25: f64,
     sess5: f64,
+    any5: f64,
+    all5: f64,
 }
 
 fn main() {
@@ -199,7 +203,7 @@ fn main() {
             let result = memory
                 .query(&Query {
                     text: question.to_string(),
-                    k: Some(10),
+                    k: Some(50),
                     ..Query::default()
                 })
                 .unwrap();
@@ -216,28 +220,44 @@ fn main() {
                 .iter()
                 .take(5)
                 .any(|i| sessions.contains(&i[..i.rfind('/').unwrap()]));
+            let mut top_sessions: Vec<&str> = Vec::new();
+            for i in &ids {
+                let s = &i[..i.rfind('/').unwrap()];
+                if !top_sessions.contains(&s) {
+                    top_sessions.push(s);
+                }
+            }
+            top_sessions.truncate(5);
+            let any5 = sessions.iter().any(|s| top_sessions.contains(s));
+            let all5 = sessions.iter().all(|s| top_sessions.contains(s));
             let cat = qa["category"].as_u64().unwrap_or(0);
             for acc in [per_cat.entry(cat).or_default(), &mut total] {
                 acc.n += 1;
                 acc.r5 += found(5);
                 acc.r10 += found(10);
+                acc.r25 += found(25);
+                acc.any5 += f64::from(u8::from(any5));
+                acc.all5 += f64::from(u8::from(all5));
                 acc.sess5 += f64::from(u8::from(sess));
             }
         }
     }
     println!("LoCoMo, {split} split: evidence recall through memtree query (zero LLM calls)");
     println!(
-        "{:<14} {:>5} {:>10} {:>10} {:>14}",
-        "category", "n", "turn R@5", "turn R@10", "session any@5"
+        "{:<14} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
+        "category", "n", "R@5", "R@10", "R@25", "any@5", "all@5", "top5t"
     );
     let row = |name: &str, a: &Acc| {
         let n = a.n.max(1) as f64;
         println!(
-            "{:<14} {:>5} {:>10.3} {:>10.3} {:>14.3}",
+            "{:<14} {:>5} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3}",
             name,
             a.n,
             a.r5 / n,
             a.r10 / n,
+            a.r25 / n,
+            a.any5 / n,
+            a.all5 / n,
             a.sess5 / n
         );
     };

@@ -4,6 +4,8 @@
 //! memtree works with (index, check, get, graph). It never fails on a bad value, only on a file
 //! that cannot be read as an entry at all (not UTF-8, YAML that does not parse).
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{self, Document, Meta, Problem, Relation};
@@ -56,6 +58,10 @@ pub struct StoredMeta {
     /// `true` for a folder note (`README.md`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub folder_note: bool,
+    /// `true` when the body itself is a question (its text ends with `?`): such an entry shares
+    /// a question's words without holding its answer, so BM25 ranks it a little lower.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub asks: bool,
 }
 
 impl StoredMeta {
@@ -158,6 +164,7 @@ impl Record {
             scope: meta.scope.clone(),
             aliases: meta.aliases.clone(),
             folder_note,
+            asks: plain.trim_end().ends_with('?'),
         };
         Ok(Record {
             stored,
@@ -169,38 +176,39 @@ impl Record {
         })
     }
 
-    /// The text indexed for BM25, with sources repeated as integer field weights (a BM25F
-    /// approximation: one length-normalised field, title and aliases ×3, tags, path and summary
-    /// ×2, why, dates and body ×1).
-    pub fn search_text(&self) -> String {
+    /// The sources of the text indexed for BM25, each with how many times it counts (a BM25F
+    /// approximation by integer repetition in one length-normalised field: title and aliases
+    /// ×3, tags, path and summary ×2, why, dates and body ×1, each times
+    /// [`crate::index::expand::SCALE`]), then the `neighbours` (body text, weight in the same
+    /// units; see [`crate::index::expand`]). The index analyzes each source once and repeats
+    /// its tokens.
+    pub fn search_parts<'a>(&'a self, neighbours: &'a [(String, usize)]) -> Vec<(Cow<'a, str>, usize)> {
+        let scale = crate::index::expand::SCALE;
         let m = &self.meta;
         let s = &self.stored;
-        let mut parts: Vec<(&str, usize)> = vec![(&s.title, 3)];
+        let mut parts: Vec<(Cow<'a, str>, usize)> = vec![(Cow::Borrowed(s.title.as_str()), 3)];
         for a in &m.aliases {
-            parts.push((a, 3));
+            parts.push((Cow::Borrowed(a), 3));
         }
         for t in &m.tags {
-            parts.push((t, 2));
+            parts.push((Cow::Borrowed(t), 2));
         }
-        let path_words = s.id.replace(['/', '-'], " ");
-        parts.push((&path_words, 2));
+        parts.push((Cow::Owned(s.id.replace(['/', '-'], " ")), 2));
         if let Some(x) = &m.summary {
-            parts.push((x, 2));
+            parts.push((Cow::Borrowed(x), 2));
         }
         if let Some(x) = &m.why {
-            parts.push((x, 1));
+            parts.push((Cow::Borrowed(x), 1));
         }
-        let dates = self.date_words();
-        parts.push((&dates, 1));
-        parts.push((&self.plain, 1));
-        let mut out = String::with_capacity(self.plain.len() + 256);
-        for (text, times) in parts {
-            for _ in 0..times {
-                out.push_str(text);
-                out.push_str(" \n ");
-            }
+        parts.push((Cow::Owned(self.date_words()), 1));
+        parts.push((Cow::Borrowed(self.plain.as_str()), 1));
+        for p in &mut parts {
+            p.1 *= scale;
         }
-        out
+        for (text, w) in neighbours {
+            parts.push((Cow::Borrowed(text.as_str()), *w));
+        }
+        parts
     }
 
     /// The entry's date as words: day, month name and year (`8 May 2023`), from `date`, else

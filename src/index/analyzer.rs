@@ -17,6 +17,11 @@ use tantivy::tokenizer::{
 /// The name under which the analyzer is registered with tantivy.
 pub const ANALYZER: &str = "memtree";
 
+/// The tokenizer of the BM25 field: its text is already analyzed (terms joined by spaces, see
+/// `SearchIndex::document`), so it only splits on whitespace. Analyzing each source once and
+/// repeating its terms is how field weights are applied without re-tokenizing the repeats.
+pub const PRE_ANALYZED: &str = "memtree-pre";
+
 /// English stop words: function words and question words that carry no topic. Month names and
 /// modal-free content words are deliberately absent (`may` is a month).
 pub const STOP_WORDS: &[&str] = &[

@@ -16,6 +16,7 @@
 //! adding, and commits once per command.
 
 pub mod analyzer;
+pub mod expand;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
@@ -37,7 +38,7 @@ use crate::record::{Record, StoredMeta};
 use crate::tree::{Tree, WriteLock, now_ns};
 
 /// Bumped whenever the schema, the analyzer or the indexed text changes; a mismatch rebuilds.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const MANIFEST: &str = "manifest";
 const INDEX_DIR: &str = "index";
@@ -66,6 +67,8 @@ pub struct Fields {
     pub maturity: Field,
     /// Targets of relations and body links (incoming-edge lookups).
     pub link: Field,
+    /// The entry this one follows inside its folder (next-neighbour lookups for expansion).
+    pub follows: Field,
     /// Scope globs (shared-scope lookups and `--path`).
     pub scope: Field,
     /// `"1"` when the entry has a scope.
@@ -78,7 +81,7 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text_opts = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer(analyzer::ANALYZER)
+            .set_tokenizer(analyzer::PRE_ANALYZED)
             .set_index_option(IndexRecordOption::WithFreqs),
     );
     let fields = Fields {
@@ -91,6 +94,7 @@ fn schema() -> (Schema, Fields) {
         kind: b.add_text_field("kind", STRING),
         maturity: b.add_text_field("maturity", STRING),
         link: b.add_text_field("link", STRING),
+        follows: b.add_text_field("follows", STRING),
         scope: b.add_text_field("scope", STRING),
         scoped: b.add_text_field("scoped", STRING),
         meta: b.add_text_field("meta", STORED),
@@ -249,6 +253,10 @@ impl SearchIndex {
         index
             .tokenizers()
             .register(analyzer::ANALYZER, analyzer.clone());
+        index.tokenizers().register(
+            analyzer::PRE_ANALYZED,
+            TextAnalyzer::from(tantivy::tokenizer::WhitespaceTokenizer::default()),
+        );
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -353,14 +361,20 @@ impl SearchIndex {
 
         let mut writer = None;
         let f = index.fields;
+        // Files whose indexed document is outdated: removed, or re-read with a new hash.
+        let mut stale: HashSet<String> = HashSet::new();
         for rel in &plan.removed {
             let w = writer.get_or_insert_with(|| index.writer());
             let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
             w.delete_term(Term::from_field_text(f.rel, rel));
             manifest.remove(rel);
+            stale.insert(rel.clone());
             report.removed += 1;
         }
         let mut manifest_dirty = !plan.removed.is_empty() || report.rebuilt;
+        // Pass 1: re-read changed files, keep what the `follows` graph needs.
+        let mut fresh: HashMap<String, expand::Node> = HashMap::new();
+        let mut seeds: Vec<String> = Vec::new();
         for rel in &plan.changed {
             let path = tree.root.join(rel);
             let Ok(bytes) = fs::read(&path) else {
@@ -384,12 +398,60 @@ impl SearchIndex {
             let w = writer.get_or_insert_with(|| index.writer());
             let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
             w.delete_term(Term::from_field_text(f.rel, rel));
+            stale.insert(rel.clone());
             match Record::parse(rel, &bytes, &tree.display_path(rel)) {
                 Ok(record) => {
-                    w.add_document(index.document(&record))?;
-                    report.indexed += 1;
+                    let s = &record.stored;
+                    seeds.push(s.id.clone());
+                    fresh.insert(
+                        s.id.clone(),
+                        expand::Node {
+                            rel: rel.clone(),
+                            prev: expand::previous_of(&s.id, &s.edges),
+                        },
+                    );
                 }
                 Err(e) => report.errors.push(e.to_string()),
+            }
+        }
+        for rel in &plan.removed {
+            if let Some(id) = crate::tree::id_of_rel(rel) {
+                seeds.push(id);
+            }
+        }
+        // Pass 2: index every entry whose own or neighbour text changed.
+        if !seeds.is_empty() {
+            let searcher = index.searcher();
+            let links = expand::Links::new(&index, &searcher, &stale, &fresh);
+            let affected = links.affected(&seeds);
+            let mut cache: HashMap<String, Option<std::rc::Rc<Record>>> = HashMap::new();
+            let mut load = |id: &str| -> Option<std::rc::Rc<Record>> {
+                if let Some(r) = cache.get(id) {
+                    return r.clone();
+                }
+                if cache.len() > 256 {
+                    cache.clear();
+                }
+                let rel = links.rel(id)?;
+                let bytes = fs::read(tree.root.join(&rel)).ok();
+                let r = bytes
+                    .and_then(|b| Record::parse(&rel, &b, &rel).ok())
+                    .map(std::rc::Rc::new);
+                cache.insert(id.to_string(), r.clone());
+                r
+            };
+            for id in &affected {
+                let Some(rel) = links.rel(id) else { continue };
+                let Some(record) = load(id) else { continue };
+                let w = writer.get_or_insert_with(|| index.writer());
+                let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
+                if !stale.contains(&rel) {
+                    // Unchanged itself, re-indexed for a neighbour's sake.
+                    w.delete_term(Term::from_field_text(f.rel, &rel));
+                }
+                let expansion = expand::Expansion::gather(id, &links, &mut load);
+                w.add_document(index.document(&record, &expansion.parts))?;
+                report.indexed += 1;
             }
         }
         if let Some(w) = writer {
@@ -408,7 +470,7 @@ impl SearchIndex {
         self.index.writer_with_num_threads(1, WRITER_HEAP)
     }
 
-    fn document(&self, r: &Record) -> TantivyDocument {
+    fn document(&self, r: &Record, neighbours: &[(String, usize)]) -> TantivyDocument {
         let f = self.fields;
         let s = &r.stored;
         let mut doc = TantivyDocument::default();
@@ -427,7 +489,15 @@ impl SearchIndex {
         for key in r.alias_keys() {
             doc.add_text(f.alias, key);
         }
-        doc.add_text(f.text, r.search_text());
+        let mut analyzed = String::new();
+        for (text, times) in r.search_parts(neighbours) {
+            let terms = self.analyze(&text).join(" ");
+            for _ in 0..times {
+                analyzed.push_str(&terms);
+                analyzed.push(' ');
+            }
+        }
+        doc.add_text(f.text, analyzed);
         if let Some(k) = &s.kind {
             doc.add_text(f.kind, k);
         }
@@ -441,6 +511,9 @@ impl SearchIndex {
         }
         for t in targets {
             doc.add_text(f.link, t);
+        }
+        if let Some(p) = expand::previous_of(&s.id, &s.edges) {
+            doc.add_text(f.follows, p);
         }
         for g in &s.scope {
             doc.add_text(f.scope, g);

@@ -3,8 +3,9 @@
 //! Each tier offers candidates to a [`Pool`] with a relevance in 0..1 and a reason. Relevance
 //! scales are chosen so that structural evidence outranks text similarity: an exact id is 1.0,
 //! an alias equal to the whole query 0.95, an alias phrase inside the query 0.6–0.9, a scope
-//! match 0.8, BM25 at most 0.85 (scaled by the best BM25 score and by how much of the query's
-//! IDF mass the entry covers), and graph neighbours a damped share of their seed. When several
+//! match 0.8, BM25 at most 0.85 (scaled by the best BM25 score; the share of the query's IDF
+//! mass an entry covers decides whether it is admitted and whether the answer is confident),
+//! and graph neighbours a damped share of their seed. When several
 //! tiers find the same entry, the larger relevance counts plus a tenth of the smaller.
 //! The final score is relevance × the lifecycle weight ([`rank`]).
 //!
@@ -83,7 +84,7 @@ pub struct Hit {
     pub title: String,
     /// Kind, when set.
     pub kind: Option<String>,
-    /// The tier that contributed the most relevance.
+    /// The cheapest tier that found it (path, alias, scope, bm25, graph in that order).
     pub tier: Tier,
     /// Final score: relevance (0..1) × lifecycle weight (about 0.5..1.6).
     pub score: f64,
@@ -138,7 +139,7 @@ pub struct Cand {
     pub meta: StoredMeta,
     /// Relevance in 0..1.
     pub relevance: f64,
-    /// Tier of the largest contribution.
+    /// The cheapest tier that found it (tiers order as they run: path first, graph last).
     pub tier: Tier,
     /// Reasons.
     pub matched: Vec<String>,
@@ -163,9 +164,7 @@ impl Pool {
                 } else {
                     (c.relevance, relevance)
                 };
-                if relevance > c.relevance {
-                    c.tier = tier;
-                }
+                c.tier = c.tier.min(tier);
                 c.relevance = (hi + 0.1 * lo).min(1.0);
                 if !c.matched.contains(&why) {
                     c.matched.push(why);

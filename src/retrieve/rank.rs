@@ -70,6 +70,7 @@ mod tests {
             scope: vec![],
             aliases: vec![],
             folder_note: false,
+            asks: false,
         }
     }
 

@@ -123,3 +123,54 @@ fn queries_never_write_tracked_files() {
     }
     assert_eq!(before, snapshot(&env.mem("")));
 }
+
+/// Tier of each hit of `query TEXT --json`, by id.
+fn tiers(env: &crate::env::TestEnv, text: &str) -> BTreeMap<String, String> {
+    let v = env.json(&["query", text]);
+    v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["id"].as_str().unwrap().to_string(),
+                h["tier"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn neighbour_text_is_indexed_along_follows_and_kept_fresh() {
+    let env = crate::env::TestEnv::new();
+    env.add("talk/day-1/a", "First turn", &[], "We planned the garden beds.");
+    env.add("talk/day-1/b", "Second turn", &[], "Tomatoes need full sun.");
+    env.add("talk/day-1/c", "Third turn", &[], "Sounds great to me.");
+    env.add("talk/day-2/d", "Other day", &[], "Fine weather again.");
+    env.ok(&["link", "talk/day-1/b", "talk/day-1/a", "--type", "follows"]);
+    env.ok(&["link", "talk/day-1/c", "talk/day-1/b", "--type", "follows"]);
+    // Across folders: no expansion.
+    env.ok(&["link", "talk/day-2/d", "talk/day-1/b", "--type", "follows"]);
+
+    // c follows b, so c is indexed with b's words (previous ×0.75) and found by BM25 itself,
+    // not only as b's graph neighbour; a gets b's words as its next neighbour (×0.25).
+    let t = tiers(&env, "tomatoes sun");
+    assert_eq!(env.hits(&["tomatoes sun"])[0], "talk/day-1/b");
+    assert_eq!(t.get("talk/day-1/c").map(String::as_str), Some("bm25"));
+    assert_eq!(t.get("talk/day-1/a").map(String::as_str), Some("bm25"));
+    assert_ne!(t.get("talk/day-2/d").map(String::as_str), Some("bm25"));
+
+    // A hand edit of b re-indexes its neighbours too.
+    let b = env.read("talk/day-1/b.md");
+    env.write(
+        "talk/day-1/b.md",
+        &b.replace("Tomatoes need full sun.", "Peppers like warm soil."),
+    );
+    assert!(env.hits(&["tomatoes"]).is_empty(), "{:?}", env.hits(&["tomatoes"]));
+    let t = tiers(&env, "peppers soil");
+    assert_eq!(t.get("talk/day-1/c").map(String::as_str), Some("bm25"));
+
+    // Deleting b takes its words out of c as well.
+    std::fs::remove_file(env.mem("talk/day-1/b.md")).unwrap();
+    assert!(env.hits(&["peppers"]).is_empty(), "{:?}", env.hits(&["peppers"]));
+}
