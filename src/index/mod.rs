@@ -41,6 +41,8 @@ use crate::tree::{Tree, WriteLock, now_ns};
 pub const SCHEMA_VERSION: u32 = 2;
 
 const MANIFEST: &str = "manifest";
+/// First line of the manifest; the number is [`SCHEMA_VERSION`].
+const MANIFEST_HEADER: &str = "memtree-manifest 2";
 const INDEX_DIR: &str = "index";
 const RACY_NS: i64 = 2_000_000_000;
 const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -160,7 +162,7 @@ fn load_manifest(path: &Path) -> Option<Manifest> {
     let text = fs::read_to_string(path).ok()?;
     let mut lines = text.lines();
     let header = lines.next()?;
-    if header != format!("memtree-manifest {SCHEMA_VERSION}") {
+    if header != MANIFEST_HEADER {
         return None;
     }
     let mut m = Manifest::new();
@@ -186,7 +188,7 @@ fn save_manifest(path: &Path, m: &Manifest) -> Result<()> {
     let now = now_ns();
     let mut rels: Vec<&String> = m.keys().collect();
     rels.sort();
-    let mut out = format!("memtree-manifest {SCHEMA_VERSION}\n");
+    let mut out = format!("{MANIFEST_HEADER}\n");
     for rel in rels {
         let s = m[rel];
         let mtime = if s.mtime_ns > now - RACY_NS {
@@ -197,6 +199,35 @@ fn save_manifest(path: &Path, m: &Manifest) -> Result<()> {
         out.push_str(&format!("{mtime}\t{}\t{:x}\t{rel}\n", s.size, s.hash));
     }
     crate::tree::write_atomic(path, out.as_bytes())
+}
+
+/// `true` when the manifest `text` lists exactly `files` (sorted by path, as the walk returns
+/// them) with the same mtime and size, and no racy (unknown) mtime: the fast path of every
+/// command, so it compares line by line without building maps.
+fn manifest_matches(text: &str, files: &[crate::tree::FileStat]) -> bool {
+    let mut lines = text.lines();
+    if lines.next() != Some(MANIFEST_HEADER) {
+        return false;
+    }
+    for f in files {
+        let Some(line) = lines.next() else {
+            return false;
+        };
+        let mut parts = line.splitn(4, '\t');
+        let (Some(mtime), Some(size), Some(_hash), Some(rel)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        if rel != f.rel
+            || mtime == "0"
+            || mtime.parse::<i64>().ok() != Some(f.mtime_ns)
+            || size.parse::<u64>().ok() != Some(f.size)
+        {
+            return false;
+        }
+    }
+    lines.next().is_none()
 }
 
 /// A planned change to the index.
@@ -286,13 +317,13 @@ impl SearchIndex {
     /// Only when the cache folder cannot be written or the lock cannot be had; a damaged index
     /// is rebuilt, and files that fail to parse are listed in the report, not raised.
     pub fn open_synced(tree: &Tree, lock: Option<&WriteLock>) -> Result<(SearchIndex, SyncReport)> {
-        if let Some(manifest) = load_manifest(&Self::manifest_path(tree))
+        if let Ok(text) = fs::read_to_string(Self::manifest_path(tree))
             && let Ok(index) = Self::open_existing(tree)
         {
-            let (plan, _) = plan(tree, &manifest)?;
-            if plan.changed.is_empty() && plan.removed.is_empty() {
+            let walk = tree.walk()?;
+            if manifest_matches(&text, &walk.files) {
                 let report = SyncReport {
-                    files: plan.files,
+                    files: walk.files.len(),
                     ..SyncReport::default()
                 };
                 return Ok((index, report));
@@ -683,5 +714,46 @@ impl SearchIndex {
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::FileStat;
+
+    fn file(rel: &str, mtime_ns: i64, size: u64) -> FileStat {
+        FileStat {
+            rel: rel.into(),
+            mtime_ns,
+            size,
+        }
+    }
+
+    #[test]
+    fn manifest_header_tracks_the_schema_version() {
+        assert_eq!(MANIFEST_HEADER, format!("memtree-manifest {SCHEMA_VERSION}"));
+    }
+
+    #[test]
+    fn the_fast_path_needs_an_exact_match() {
+        let text = format!("{MANIFEST_HEADER}\n5\t10\tab\ta/b/c.md\n7\t3\tcd\ta/b/d.md\n");
+        let files = vec![file("a/b/c.md", 5, 10), file("a/b/d.md", 7, 3)];
+        assert!(manifest_matches(&text, &files));
+        assert!(!manifest_matches(&text, &files[..1]), "a deleted file");
+        let mut more = files.clone();
+        more.push(file("a/b/e.md", 1, 1));
+        assert!(!manifest_matches(&text, &more), "a new file");
+        let mut touched = files.clone();
+        touched[1].mtime_ns = 8;
+        assert!(!manifest_matches(&text, &touched), "a new mtime");
+        let mut grown = files.clone();
+        grown[0].size = 11;
+        assert!(!manifest_matches(&text, &grown), "a new size");
+        let racy = text.replace("7\t3", "0\t3");
+        let mut zero = files.clone();
+        zero[1].mtime_ns = 0;
+        assert!(!manifest_matches(&racy, &zero), "a racy entry is always re-checked");
+        assert!(!manifest_matches("memtree-manifest 1\n", &[]), "another version");
     }
 }
