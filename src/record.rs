@@ -182,7 +182,10 @@ impl Record {
     /// [`crate::index::expand::SCALE`]), then the `neighbours` (body text, weight in the same
     /// units; see [`crate::index::expand`]). The index analyzes each source once and repeats
     /// its tokens.
-    pub fn search_parts<'a>(&'a self, neighbours: &'a [(String, usize)]) -> Vec<(Cow<'a, str>, usize)> {
+    pub fn search_parts<'a>(
+        &'a self,
+        neighbours: &'a [(String, usize)],
+    ) -> Vec<(Cow<'a, str>, usize)> {
         let scale = crate::index::expand::SCALE;
         let m = &self.meta;
         let s = &self.stored;

@@ -732,7 +732,10 @@ mod tests {
 
     #[test]
     fn manifest_header_tracks_the_schema_version() {
-        assert_eq!(MANIFEST_HEADER, format!("memtree-manifest {SCHEMA_VERSION}"));
+        assert_eq!(
+            MANIFEST_HEADER,
+            format!("memtree-manifest {SCHEMA_VERSION}")
+        );
     }
 
     #[test]
@@ -753,7 +756,13 @@ mod tests {
         let racy = text.replace("7\t3", "0\t3");
         let mut zero = files.clone();
         zero[1].mtime_ns = 0;
-        assert!(!manifest_matches(&racy, &zero), "a racy entry is always re-checked");
-        assert!(!manifest_matches("memtree-manifest 1\n", &[]), "another version");
+        assert!(
+            !manifest_matches(&racy, &zero),
+            "a racy entry is always re-checked"
+        );
+        assert!(
+            !manifest_matches("memtree-manifest 1\n", &[]),
+            "another version"
+        );
     }
 }

@@ -1,5 +1,8 @@
 //! Tier 2, alias: the normalised query equals a title or alias, or contains one as a
 //! whole-word phrase. Overlapping matches keep the longest; separate matches all count.
+//! Only entries the query can return take part (`--in` and `--kind` apply first, so an alias
+//! outside the subtree never shadows one inside), and questions compete only with questions:
+//! `auth service` naming an open question does not hide `auth` naming the entry that answers.
 //! When nothing matches exactly, one typo is allowed on one word of 4+ letters whose first two
 //! letters agree with the alias word (`typscript` → TypeScript; `just` never → `jest`).
 
@@ -9,7 +12,8 @@ use super::{Ctx, Pool, Tier};
 use crate::index::analyzer::{STOP_WORDS, phrase_words};
 use crate::text::one_typo;
 
-const MAX_WORDS: usize = 32;
+/// Words of the query looked at (a rambling 400-character question is about 80 words).
+const MAX_WORDS: usize = 200;
 const MAX_PHRASE: usize = 8;
 
 struct Span {
@@ -17,6 +21,32 @@ struct Span {
     len: usize,
     key: String,
     typo: bool,
+}
+
+/// The entries an alias key names that the query may return, split into questions and others.
+fn named(ctx: &Ctx, key: &str) -> [Vec<crate::record::StoredMeta>; 2] {
+    let (index, s) = (ctx.index, &ctx.searcher);
+    let q = ctx.query;
+    let mut out: [Vec<crate::record::StoredMeta>; 2] = [Vec::new(), Vec::new()];
+    for addr in index
+        .lookup(s, index.fields.alias, key)
+        .into_iter()
+        .take(50)
+    {
+        let Some(m) = index.stored(s, addr) else {
+            continue;
+        };
+        let in_scope = q
+            .within
+            .as_ref()
+            .is_none_or(|p| p.is_empty() || m.id == *p || m.id.starts_with(&format!("{p}/")));
+        let kind_ok = q.kind.as_ref().is_none_or(|k| m.kind.as_ref() == Some(k));
+        if in_scope && kind_ok {
+            let question = usize::from(m.kind.as_deref() == Some("question"));
+            out[question].push(m);
+        }
+    }
+    out
 }
 
 /// Offers alias hits: 0.95 when the alias is the whole query, else `0.6 + 0.3 × share of the
@@ -51,16 +81,11 @@ pub fn run(ctx: &Ctx, pool: &mut Pool) {
     if spans.is_empty() {
         spans = typo_spans(ctx, &words);
     }
-    // Longest first; drop spans overlapping a longer one already taken.
+    // Longest first; drop spans overlapping a longer one already taken (answers and questions
+    // separately).
     spans.sort_by(|a, b| b.len.cmp(&a.len).then(a.start.cmp(&b.start)));
-    let mut taken = vec![false; words.len()];
+    let mut taken = [vec![false; words.len()], vec![false; words.len()]];
     for span in spans {
-        if taken[span.start..span.start + span.len].iter().any(|t| *t) {
-            continue;
-        }
-        taken[span.start..span.start + span.len]
-            .iter_mut()
-            .for_each(|t| *t = true);
         let mut relevance = if span.len == words.len() {
             0.95
         } else {
@@ -71,8 +96,13 @@ pub fn run(ctx: &Ctx, pool: &mut Pool) {
             relevance *= 0.9;
             why = format!("alias~:{} (one typo)", span.key);
         }
-        for addr in index.lookup(s, field, &span.key).into_iter().take(50) {
-            if let Some(m) = index.stored(s, addr) {
+        for (class, metas) in named(ctx, &span.key).into_iter().enumerate() {
+            let range = span.start..span.start + span.len;
+            if metas.is_empty() || taken[class][range.clone()].iter().any(|t| *t) {
+                continue;
+            }
+            taken[class][range].iter_mut().for_each(|t| *t = true);
+            for m in metas {
                 pool.offer(m, relevance, Tier::Alias, why.clone());
             }
         }

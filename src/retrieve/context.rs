@@ -5,7 +5,8 @@
 //! - *pinned*: `maturity: core` entries in the requested subtree (`--in`, else the whole tree);
 //! - *relevant*: path, alias and scope hits (superseded ones already replaced by their
 //!   successor), plus one forward hop along their relations; pinned entries never count here;
-//! - *open questions*: `kind: question` entries among the hits, never mixed into relevant;
+//! - *open questions*: `kind: question` entries among the hits, then the subtree's core ones,
+//!   never mixed into relevant;
 //! - *related*: content-only BM25 hits, admitted only when no alias matched and the entry matches
 //!   at least two distinct significant query terms.
 //!
@@ -111,13 +112,12 @@ pub fn build(ctx: &Ctx, ranked: &Ranked, budget: usize) -> ContextBundle {
         |id: &str| prefix.is_empty() || id == prefix || id.starts_with(&format!("{prefix}/"));
     let mut seen: HashSet<String> = HashSet::new();
 
-    let mut pinned_meta: Vec<StoredMeta> = index
+    let (pinned_questions, mut pinned_meta): (Vec<StoredMeta>, Vec<StoredMeta>) = index
         .lookup(s, index.fields.maturity, "core")
         .into_iter()
         .filter_map(|a| index.stored(s, a))
         .filter(|m| m.is_live() && m.superseded_by.is_none() && in_subtree(&m.id))
-        .filter(|m| m.kind.as_deref() != Some("question"))
-        .collect();
+        .partition(|m| m.kind.as_deref() == Some("question"));
     pinned_meta.sort_by(|a, b| {
         b.importance
             .unwrap_or(0.5)
@@ -147,6 +147,12 @@ pub fn build(ctx: &Ctx, ranked: &Ranked, budget: usize) -> ContextBundle {
         }
         if structural(c.tier) && seen.insert(m.id.clone()) {
             relevant.push(item(ctx, m, c.matched.clone()));
+        }
+    }
+    // Core open questions of the subtree are always shown, after those the query matched.
+    for m in &pinned_questions {
+        if seen.insert(m.id.clone()) {
+            questions.push(item(ctx, m, vec!["open question: core".into()]));
         }
     }
     // One forward hop along the relations of the relevant entries.

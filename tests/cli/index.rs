@@ -143,8 +143,18 @@ fn tiers(env: &crate::env::TestEnv, text: &str) -> BTreeMap<String, String> {
 #[test]
 fn neighbour_text_is_indexed_along_follows_and_kept_fresh() {
     let env = crate::env::TestEnv::new();
-    env.add("talk/day-1/a", "First turn", &[], "We planned the garden beds.");
-    env.add("talk/day-1/b", "Second turn", &[], "Tomatoes need full sun.");
+    env.add(
+        "talk/day-1/a",
+        "First turn",
+        &[],
+        "We planned the garden beds.",
+    );
+    env.add(
+        "talk/day-1/b",
+        "Second turn",
+        &[],
+        "Tomatoes need full sun.",
+    );
     env.add("talk/day-1/c", "Third turn", &[], "Sounds great to me.");
     env.add("talk/day-2/d", "Other day", &[], "Fine weather again.");
     env.ok(&["link", "talk/day-1/b", "talk/day-1/a", "--type", "follows"]);
@@ -166,11 +176,19 @@ fn neighbour_text_is_indexed_along_follows_and_kept_fresh() {
         "talk/day-1/b.md",
         &b.replace("Tomatoes need full sun.", "Peppers like warm soil."),
     );
-    assert!(env.hits(&["tomatoes"]).is_empty(), "{:?}", env.hits(&["tomatoes"]));
+    assert!(
+        env.hits(&["tomatoes"]).is_empty(),
+        "{:?}",
+        env.hits(&["tomatoes"])
+    );
     let t = tiers(&env, "peppers soil");
     assert_eq!(t.get("talk/day-1/c").map(String::as_str), Some("bm25"));
 
     // Deleting b takes its words out of c as well.
     std::fs::remove_file(env.mem("talk/day-1/b.md")).unwrap();
-    assert!(env.hits(&["peppers"]).is_empty(), "{:?}", env.hits(&["peppers"]));
+    assert!(
+        env.hits(&["peppers"]).is_empty(),
+        "{:?}",
+        env.hits(&["peppers"])
+    );
 }

@@ -306,3 +306,113 @@ fn related_needs_two_distinct_terms_and_no_alias() {
     assert_eq!(related, ["architecture/storage/segment-merges"]);
     assert!(v["relevant"].as_array().unwrap().is_empty());
 }
+
+fn bundle_ids(v: &serde_json::Value, section: &str) -> Vec<String> {
+    v[section]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn an_alias_outside_the_subtree_or_on_a_question_shadows_nothing() {
+    let env = TestEnv::new();
+    env.add("code/fact/react", "react", &[], "We use React 19.");
+    env.add(
+        "universal/preference/react-depth",
+        "react depth",
+        &[],
+        "Knows React deeply.",
+    );
+    env.add(
+        "code/question/auth-strategy",
+        "auth strategy",
+        &["--kind", "question", "--alias", "auth service"],
+        "JWT or opaque session tokens?",
+    );
+    env.add(
+        "code/fact/auth-redis",
+        "auth depends on redis",
+        &["--alias", "auth"],
+        "Sessions live in Redis.",
+    );
+    // `react depth` is the longer match, but it is outside `--in code`.
+    let hits = env.hits(&["what is my react depth?", "--in", "code"]);
+    assert_eq!(hits, ["code/fact/react"]);
+    // `auth service` names a question; `auth` still names the entry that answers.
+    let v = env.json(&[
+        "query",
+        "what are the auth service dependencies?",
+        "--in",
+        "code",
+        "--format",
+        "context",
+    ]);
+    assert_eq!(bundle_ids(&v, "relevant"), ["code/fact/auth-redis"]);
+    assert_eq!(
+        bundle_ids(&v, "open_questions"),
+        ["code/question/auth-strategy"]
+    );
+}
+
+#[test]
+fn core_open_questions_of_the_subtree_are_always_in_the_bundle() {
+    let env = TestEnv::new();
+    let q = ["--kind", "question"];
+    env.add(
+        "code/question/auth-strategy",
+        "auth strategy",
+        &q,
+        "JWT or opaque tokens?",
+    );
+    env.add("code/question/hosting", "hosting", &q, "Resolved: Fly.io.");
+    env.add(
+        "writing/question/chapter-order",
+        "chapter order",
+        &q,
+        "Linear or not?",
+    );
+    for id in ["auth-strategy", "hosting", "chapter-order"] {
+        env.ok(&["set", id, "maturity=core"]);
+    }
+    env.ok(&["set", "hosting", "status=archived"]);
+    env.add(
+        "code/fact/repo-layer",
+        "repository layer",
+        &[],
+        "One repository per aggregate.",
+    );
+    let v = env.json(&[
+        "query",
+        "how should I structure the repository layer?",
+        "--in",
+        "code",
+        "--format",
+        "context",
+    ]);
+    assert_eq!(
+        bundle_ids(&v, "open_questions"),
+        ["code/question/auth-strategy"]
+    );
+    assert_eq!(bundle_ids(&v, "relevant"), ["code/fact/repo-layer"]);
+}
+
+#[test]
+fn an_alias_late_in_a_long_question_is_found() {
+    let env = TestEnv::new();
+    env.add(
+        "code/fact/kubernetes",
+        "Kubernetes",
+        &["--alias", "k8s"],
+        "We deploy on GKE.",
+    );
+    let filler = "so I have been going back and forth on this with the team for a while now and \
+                  honestly I am not sure what the right call is anymore but basically the thing \
+                  I keep coming back to is";
+    let q = format!("{filler} whether Kubernetes rolling updates are enough");
+    assert!(q.split_whitespace().count() > 40);
+    assert_eq!(env.top(&[&q])["id"], "code/fact/kubernetes");
+    assert_eq!(env.top(&[&q])["tier"], "alias");
+}

@@ -1,0 +1,74 @@
+//! # Retrieval evaluation harness
+//!
+//! Runs public benchmarks through memtree's library API (the same calls the CLI makes), prints a
+//! table and writes the figures as JSON. Not part of `cargo test`: run it in release mode.
+//!
+//! ```text
+//! cargo run --release --example eval -- locomo --split dev      # tune on this split only
+//! cargo run --release --example eval -- locomo --split heldout  # report as it falls
+//! cargo run --release --example eval -- pmb
+//! ```
+//!
+//! JSON goes to `target/eval/<benchmark>[-<split>].json` unless `--out` says otherwise.
+//! The data is read from `../shared/data` (LoCoMo is licensed for non-commercial evaluation
+//! only and is never shipped with the crate).
+
+mod locomo;
+mod pmb;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "memtree retrieval evaluation (LoCoMo, PrecisionMemBench)")]
+struct Args {
+    #[command(subcommand)]
+    bench: Bench,
+    /// Where to write the JSON figures.
+    #[arg(long, global = true)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// LoCoMo evidence recall, one tree per conversation.
+    Locomo {
+        /// dev (conv-26, 30, 41, 42, 43), heldout (the other five) or all.
+        #[arg(long, default_value = "dev")]
+        split: String,
+        /// Path of locomo10.json.
+        #[arg(long, default_value = "../shared/data/locomo/locomo10.json")]
+        data: String,
+        /// A memtree.yaml for every tree (for ablations, e.g. `retrieval: {graph_hops: 0}`).
+        #[arg(long, default_value = "schema_version: 1\n")]
+        config: String,
+    },
+    /// PrecisionMemBench context-bundle precision.
+    Pmb {
+        /// Folder holding beliefs.seed.json and the case files.
+        #[arg(long, default_value = "../shared/data/precisionmembench")]
+        data: String,
+    },
+}
+
+fn main() {
+    let args = Args::parse();
+    let (value, name) = match &args.bench {
+        Bench::Locomo {
+            split,
+            data,
+            config,
+        } => (locomo::run(data, split, config), format!("locomo-{split}")),
+        Bench::Pmb { data } => (pmb::run(data), "precisionmembench".to_string()),
+    };
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("target/eval/{name}.json")));
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).expect("create the output folder");
+    }
+    let text = serde_json::to_string_pretty(&value).expect("serialize figures");
+    std::fs::write(&out, text + "\n").expect("write the JSON figures");
+    eprintln!("figures written to {}", out.display());
+}
