@@ -46,7 +46,10 @@ const MANIFEST_HEADER: &str = "memtree-manifest 2";
 const INDEX_DIR: &str = "index";
 const RACY_NS: i64 = 2_000_000_000;
 const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// Indexing memory for a rebuild or a large change, in bytes.
 const WRITER_HEAP: usize = 50_000_000;
+/// Indexing memory for a refresh of a few files (tantivy's minimum per thread), in bytes.
+const SMALL_WRITER_HEAP: usize = 15_000_000;
 
 /// The tantivy fields.
 #[derive(Debug, Clone, Copy)]
@@ -243,8 +246,7 @@ struct Plan {
 /// `(mtime_ns, size)` of every file seen by the walk.
 type Seen = HashMap<String, (i64, u64)>;
 
-fn plan(tree: &Tree, manifest: &Manifest) -> Result<(Plan, Seen)> {
-    let walk = tree.walk()?;
+fn plan(walk: &crate::tree::Walk, manifest: &Manifest) -> (Plan, Seen) {
     let mut plan = Plan {
         files: walk.files.len(),
         ..Plan::default()
@@ -267,7 +269,7 @@ fn plan(tree: &Tree, manifest: &Manifest) -> Result<(Plan, Seen)> {
         }
     }
     plan.removed.sort();
-    Ok((plan, stats))
+    (plan, stats)
 }
 
 impl SearchIndex {
@@ -317,7 +319,9 @@ impl SearchIndex {
     /// Only when the cache folder cannot be written or the lock cannot be had; a damaged index
     /// is rebuilt, and files that fail to parse are listed in the report, not raised.
     pub fn open_synced(tree: &Tree, lock: Option<&WriteLock>) -> Result<(SearchIndex, SyncReport)> {
-        if let Ok(text) = fs::read_to_string(Self::manifest_path(tree))
+        let manifest_path = Self::manifest_path(tree);
+        let mut seen = None;
+        if let Ok(text) = fs::read_to_string(&manifest_path)
             && let Ok(index) = Self::open_existing(tree)
         {
             let walk = tree.walk()?;
@@ -328,10 +332,16 @@ impl SearchIndex {
                 };
                 return Ok((index, report));
             }
+            seen = Some((text, walk));
         }
-        // Something must change: take the lock (unless held) and decide again under it.
+        // Something must change: take the lock (unless held) and decide again under it. The
+        // walk is reused unless another writer changed the manifest while we waited.
         let _guard = Self::lock_unless_held(tree, lock)?;
-        Self::sync_locked(tree, false)
+        let walk = seen.and_then(|(before, walk)| {
+            (fs::read_to_string(&manifest_path).ok().as_deref() == Some(before.as_str()))
+                .then_some(walk)
+        });
+        Self::sync_locked(tree, false, walk)
     }
 
     fn lock_unless_held(tree: &Tree, held: Option<&WriteLock>) -> Result<Option<WriteLock>> {
@@ -348,10 +358,16 @@ impl SearchIndex {
     /// As [`SearchIndex::open_synced`].
     pub fn rebuild(tree: &Tree, lock: Option<&WriteLock>) -> Result<(SearchIndex, SyncReport)> {
         let _guard = Self::lock_unless_held(tree, lock)?;
-        Self::sync_locked(tree, true)
+        Self::sync_locked(tree, true, None)
     }
 
-    fn sync_locked(tree: &Tree, force_rebuild: bool) -> Result<(SearchIndex, SyncReport)> {
+    /// Brings the index up to date under the lock. `walk` is a walk of the tree taken after the
+    /// manifest was last written, if the caller has one.
+    fn sync_locked(
+        tree: &Tree,
+        force_rebuild: bool,
+        walk: Option<crate::tree::Walk>,
+    ) -> Result<(SearchIndex, SyncReport)> {
         let manifest_path = Self::manifest_path(tree);
         let mut report = SyncReport::default();
         let mut manifest = if force_rebuild {
@@ -387,7 +403,17 @@ impl SearchIndex {
         }
         let index = index.expect("opened or created above");
         let mut manifest = manifest.unwrap_or_default();
-        let (plan, stats) = plan(tree, &manifest)?;
+        let walk = match walk {
+            Some(w) => w,
+            None => tree.walk()?,
+        };
+        let (plan, stats) = plan(&walk, &manifest);
+        drop(walk);
+        let heap = if plan.changed.len() + plan.removed.len() > 1000 {
+            WRITER_HEAP
+        } else {
+            SMALL_WRITER_HEAP
+        };
         report.files = plan.files;
 
         let mut writer = None;
@@ -395,7 +421,7 @@ impl SearchIndex {
         // Files whose indexed document is outdated: removed, or re-read with a new hash.
         let mut stale: HashSet<String> = HashSet::new();
         for rel in &plan.removed {
-            let w = writer.get_or_insert_with(|| index.writer());
+            let w = writer.get_or_insert_with(|| index.writer(heap));
             let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
             w.delete_term(Term::from_field_text(f.rel, rel));
             manifest.remove(rel);
@@ -426,7 +452,7 @@ impl SearchIndex {
             if same {
                 continue;
             }
-            let w = writer.get_or_insert_with(|| index.writer());
+            let w = writer.get_or_insert_with(|| index.writer(heap));
             let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
             w.delete_term(Term::from_field_text(f.rel, rel));
             stale.insert(rel.clone());
@@ -474,7 +500,7 @@ impl SearchIndex {
             for id in &affected {
                 let Some(rel) = links.rel(id) else { continue };
                 let Some(record) = load(id) else { continue };
-                let w = writer.get_or_insert_with(|| index.writer());
+                let w = writer.get_or_insert_with(|| index.writer(heap));
                 let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
                 if !stale.contains(&rel) {
                     // Unchanged itself, re-indexed for a neighbour's sake.
@@ -497,8 +523,8 @@ impl SearchIndex {
         Ok((index, report))
     }
 
-    fn writer(&self) -> tantivy::Result<tantivy::IndexWriter<TantivyDocument>> {
-        self.index.writer_with_num_threads(1, WRITER_HEAP)
+    fn writer(&self, heap: usize) -> tantivy::Result<tantivy::IndexWriter<TantivyDocument>> {
+        self.index.writer_with_num_threads(1, heap)
     }
 
     fn document(&self, r: &Record, neighbours: &[(String, usize)]) -> TantivyDocument {
