@@ -13,5 +13,9 @@ fn main() {
     let dir = std::path::PathBuf::from(args.next().expect("usage: gen_tree DIR N"));
     let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let ids = gen_tree::generate(&dir, n);
-    eprintln!("wrote {} entries under {}", ids.len(), dir.join(".memory").display());
+    eprintln!(
+        "wrote {} entries under {}",
+        ids.len(),
+        dir.join(".memory").display()
+    );
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::entry::{self, Document, Meta, Relation};
 use crate::error::{Error, Result};
-use crate::index::{SearchIndex, SyncReport};
+use crate::index::{Freshness, SearchIndex, SyncReport};
 use crate::markdown;
 use crate::record::Record;
 use crate::retrieve::{self, Ctx, Escalation, Query, QueryResult, context::ContextBundle};
@@ -218,6 +218,12 @@ impl Memory {
         Ok(Memory { tree, config, now })
     }
 
+    /// The freshness check read-only commands run (see [`Freshness`]): writes, `index` and
+    /// `check` always scan every file.
+    fn freshness(&self) -> Freshness {
+        Freshness::from_config(&self.config)
+    }
+
     /// Creates `.memory/` in `project` with `memtree.yaml`, `.gitignore` and a README; existing
     /// files are left as they are.
     ///
@@ -270,7 +276,7 @@ impl Memory {
         let (_, sync) = if full {
             SearchIndex::rebuild(&self.tree, None)?
         } else {
-            SearchIndex::open_synced(&self.tree, None)?
+            SearchIndex::open_synced(&self.tree, None, self.freshness().full())?
         };
         Ok(IndexReport {
             schema: "memtree.index/v1",
@@ -298,7 +304,7 @@ impl Memory {
     pub fn query(&self, query: &Query) -> Result<QueryResult> {
         let start = Instant::now();
         self.validate_query(query)?;
-        let (index, _) = SearchIndex::open_synced(&self.tree, None)?;
+        let (index, _) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
         let ctx = self.ctx(&index, query);
         let ranked = retrieve::run(&ctx);
         let k = query.k.unwrap_or(self.config.retrieval.k);
@@ -353,7 +359,7 @@ impl Memory {
     /// As [`Memory::query`].
     pub fn context(&self, query: &Query, budget: usize) -> Result<ContextBundle> {
         self.validate_query(query)?;
-        let (index, _) = SearchIndex::open_synced(&self.tree, None)?;
+        let (index, _) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
         let ctx = self.ctx(&index, query);
         let ranked = retrieve::run(&ctx);
         Ok(retrieve::context::build(&ctx, &ranked, budget))
@@ -452,7 +458,7 @@ impl Memory {
     pub fn ls(&self, prefix: &str) -> Result<Vec<LsItem>> {
         let prefix = tree::normalize_id(prefix);
         tree::validate_prefix(&prefix)?;
-        let (index, _) = SearchIndex::open_synced(&self.tree, None)?;
+        let (index, _) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
         Ok(index
             .all()
             .into_iter()
@@ -527,7 +533,8 @@ impl Memory {
             });
         }
         // Near-duplicates, from the index as it is before the write.
-        let (index, _) = SearchIndex::open_synced(&self.tree, Some(&lock))?;
+        let (index, _) =
+            SearchIndex::open_synced(&self.tree, Some(&lock), self.freshness().full())?;
         let probe = Query {
             text: new.title.clone(),
             k: Some(3),
@@ -551,7 +558,7 @@ impl Memory {
         let text = doc.join();
         Record::parse(&rel, text.as_bytes(), &rel)?; // never write what we cannot read back
         tree::write_atomic(&path, text.as_bytes())?;
-        SearchIndex::open_synced(&self.tree, Some(&lock))?;
+        SearchIndex::open_synced(&self.tree, Some(&lock), self.freshness().full())?;
         Ok(WriteReport {
             schema: "memtree.add/v1",
             id,
@@ -622,7 +629,7 @@ impl Memory {
             }
             Ok(changed)
         })?;
-        SearchIndex::open_synced(&self.tree, Some(&lock))?;
+        SearchIndex::open_synced(&self.tree, Some(&lock), self.freshness().full())?;
         Ok(WriteReport {
             schema: "memtree.set/v1",
             id,
@@ -655,7 +662,7 @@ impl Memory {
             meta.relations.push(r);
             Ok(vec!["relations".into()])
         })?;
-        SearchIndex::open_synced(&self.tree, Some(&lock))?;
+        SearchIndex::open_synced(&self.tree, Some(&lock), self.freshness().full())?;
         let changed: Vec<String> = changed
             .into_iter()
             .map(|c| {
@@ -706,7 +713,7 @@ impl Memory {
                 vec!["relations".into()]
             })
         })?;
-        SearchIndex::open_synced(&self.tree, Some(&lock))?;
+        SearchIndex::open_synced(&self.tree, Some(&lock), self.freshness().full())?;
         let mut warnings = Vec::new();
         if changed.is_empty() {
             warnings.push(format!("{from} has no such relation to {to}"));
@@ -749,7 +756,8 @@ impl Memory {
                 file: PathBuf::from(self.tree.display_path(&to_rel)),
             });
         }
-        let (index, _) = SearchIndex::open_synced(&self.tree, Some(&lock))?;
+        let (index, _) =
+            SearchIndex::open_synced(&self.tree, Some(&lock), self.freshness().full())?;
         let rel_of = |id: &str| -> String {
             let searcher = index.searcher();
             index
@@ -839,7 +847,7 @@ impl Memory {
             rewritten.push(tree::id_of_rel(&rel).unwrap_or(rel));
         }
         drop(index);
-        SearchIndex::open_synced(&self.tree, Some(&lock))?;
+        SearchIndex::open_synced(&self.tree, Some(&lock), self.freshness().full())?;
         Ok(MoveReport {
             schema: "memtree.mv/v1",
             from,
@@ -861,7 +869,8 @@ impl Memory {
         if !rel.ends_with(tree::FOLDER_NOTE) {
             remove_empty_dirs(&self.tree.root, path.parent());
         }
-        let (index, _) = SearchIndex::open_synced(&self.tree, Some(&lock))?;
+        let (index, _) =
+            SearchIndex::open_synced(&self.tree, Some(&lock), self.freshness().full())?;
         let searcher = index.searcher();
         let warnings = index
             .lookup(&searcher, index.fields.link, &id)
@@ -1005,7 +1014,7 @@ impl Memory {
     /// # Errors
     /// Cache failures.
     pub fn stats(&self) -> Result<Stats> {
-        let (index, sync) = SearchIndex::open_synced(&self.tree, None)?;
+        let (index, sync) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
         let all = index.all();
         let mut s = Stats {
             schema: "memtree.stats/v1",

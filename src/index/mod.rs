@@ -4,13 +4,28 @@
 //! index, a schema version change ([`SCHEMA_VERSION`]), or an index that fails to open.
 //!
 //! Freshness ([`SearchIndex::open_synced`]) is checked on every use against a manifest of
-//! `(path, mtime, size, content hash)`. The check walks the folders and stats every entry file
-//! (one `fstatat` per file, relative to its folder), so it is always correct: hand edits in
-//! place, saves by rename, `git checkout`, new and deleted files are all seen. Files whose stat
-//! changed are re-read and hashed; only a changed hash is re-indexed, so a `touch` or a checkout
-//! that rewrites identical bytes costs a read, not an index commit. Files modified within two
-//! seconds of a manifest write are recorded with an unknown mtime and hashed again next time
-//! (git's "racy clean" problem: an edit in the same clock tick as the previous check).
+//! `(path, mtime, size, content hash)`, at one of two levels ([`Freshness`]):
+//!
+//! - *Full scan*: walk the folders and stat every entry file (one `statx` per file, relative to
+//!   its folder). Hand edits in place, saves by rename, `git checkout`, new and deleted files
+//!   are all seen. Writes, `index` and trees of up to `index.full_scan_up_to` files (5,000 by
+//!   default, about 12 ms of stats here) always do this.
+//! - *Folder scan*, for larger trees between two full scans: stat only the folders listed in
+//!   `.cache/folders` (about 200 for 10k entries, under a millisecond). A new, deleted or
+//!   renamed file changes its folder's mtime, and so does every editor that saves by writing a
+//!   temporary file and renaming it, so these are seen at once (a changed folder triggers a
+//!   full scan). An edit that rewrites a file in place changes only the file's own mtime: it is
+//!   seen at the next full scan, at most `index.full_scan_every_secs` (10 s by default) later,
+//!   or at once with `memtree index`. Setting that to 0 makes every command scan in full.
+//!
+//! At 10k entries a full scan costs about 20 ms, at 100k about 180 ms (DESIGN.md §7 budgets
+//! 15 and 40 ms for a whole query); see BENCHMARKS.md.
+//!
+//! Files whose stat changed are re-read and hashed; only a changed hash is re-indexed, so a
+//! `touch` or a checkout that rewrites identical bytes costs a read, not an index commit. Files
+//! and folders modified within two seconds of a manifest write are recorded with an unknown
+//! mtime and checked again next time (git's "racy clean" problem: an edit in the same clock
+//! tick as the previous check).
 //!
 //! Every change to the index happens under the tree's write lock, deletes by file path before
 //! adding, and commits once per command.
@@ -41,6 +56,9 @@ use crate::tree::{Tree, WriteLock, now_ns};
 pub const SCHEMA_VERSION: u32 = 2;
 
 const MANIFEST: &str = "manifest";
+/// Folder mtimes and the time of the last full scan, for a folder scan (see [`Freshness`]).
+const FOLDERS: &str = "folders";
+const FOLDERS_HEADER: &str = "memtree-folders 1";
 /// First line of the manifest; the number is [`SCHEMA_VERSION`].
 const MANIFEST_HEADER: &str = "memtree-manifest 2";
 const INDEX_DIR: &str = "index";
@@ -107,6 +125,35 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
+/// How much of the tree a freshness check stats (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    /// Stat every file now, whatever the size and the time since the last full scan (writes,
+    /// `index`).
+    pub full: bool,
+    /// Trees of at most this many files always get a full scan (`usize::MAX`: every tree).
+    pub up_to: usize,
+    /// Seconds between full scans of larger trees (0: every command).
+    pub every_secs: u64,
+}
+
+impl Freshness {
+    /// The policy `config` asks for (`index.full_scan_up_to`, `index.full_scan_every_secs`).
+    pub fn from_config(config: &crate::config::Config) -> Freshness {
+        let i = &config.index;
+        Freshness {
+            full: i.full_scan_every_secs == 0,
+            up_to: i.full_scan_up_to,
+            every_secs: i.full_scan_every_secs,
+        }
+    }
+
+    /// The same policy, but this check scans every file.
+    pub fn full(self) -> Freshness {
+        Freshness { full: true, ..self }
+    }
+}
+
 /// What a freshness check did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct SyncReport {
@@ -123,6 +170,9 @@ pub struct SyncReport {
     pub files: usize,
     /// Files that could not be indexed, with the reason (file and line).
     pub errors: Vec<String>,
+    /// Only folders were stat'ed (a large tree between two full scans; see [`Freshness`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub folders_only: bool,
 }
 
 /// One manifest line.
@@ -233,6 +283,55 @@ fn manifest_matches(text: &str, files: &[crate::tree::FileStat]) -> bool {
     lines.next().is_none()
 }
 
+/// The `folders` file: `memtree-folders 1`, then `<last full scan ns>\t<files>`, then one
+/// `<mtime ns>\t<rel>` line per folder (racy mtimes written as 0, as in the manifest).
+fn save_folders(path: &Path, dirs: &[crate::tree::DirStat], files: usize) -> Result<()> {
+    let now = now_ns();
+    let mut out = format!("{FOLDERS_HEADER}\n{now}\t{files}\n");
+    for d in dirs {
+        let mtime = if d.mtime_ns > now - RACY_NS {
+            0
+        } else {
+            d.mtime_ns
+        };
+        out.push_str(&format!("{mtime}\t{}\n", d.rel));
+    }
+    // A cache hint, not data: a lost write only costs one more full scan, so no fsync.
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, out).map_err(|e| Error::io("cannot write", &tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io("cannot write", path, e))
+}
+
+/// `true` when the `folders` file allows skipping the per-file stats: the tree is larger than
+/// `up_to`, the last full scan is younger than `every_secs`, and every listed folder still has
+/// its recorded mtime (a new, deleted or renamed file changes its folder's mtime; a new folder
+/// changes its parent's).
+fn folders_unchanged(tree: &Tree, text: &str, up_to: usize, every_secs: u64) -> bool {
+    let mut lines = text.lines();
+    if lines.next() != Some(FOLDERS_HEADER) {
+        return false;
+    }
+    let Some((scanned, files)) = lines.next().and_then(|l| l.split_once('\t')) else {
+        return false;
+    };
+    let (Ok(scanned), Ok(files)) = (scanned.parse::<i64>(), files.parse::<usize>()) else {
+        return false;
+    };
+    let age_ns = now_ns() - scanned;
+    if files <= up_to || !(0..every_secs as i64 * 1_000_000_000).contains(&age_ns) {
+        return false;
+    }
+    lines.all(|line| {
+        let Some((mtime, rel)) = line.split_once('\t') else {
+            return false;
+        };
+        mtime != "0"
+            && fs::metadata(tree.root.join(rel)).is_ok_and(|m| {
+                m.is_dir() && mtime.parse::<i64>().ok() == Some(crate::tree::mtime_ns(&m))
+            })
+    })
+}
+
 /// A planned change to the index.
 #[derive(Default)]
 struct Plan {
@@ -318,14 +417,34 @@ impl SearchIndex {
     /// # Errors
     /// Only when the cache folder cannot be written or the lock cannot be had; a damaged index
     /// is rebuilt, and files that fail to parse are listed in the report, not raised.
-    pub fn open_synced(tree: &Tree, lock: Option<&WriteLock>) -> Result<(SearchIndex, SyncReport)> {
+    pub fn open_synced(
+        tree: &Tree,
+        lock: Option<&WriteLock>,
+        freshness: Freshness,
+    ) -> Result<(SearchIndex, SyncReport)> {
         let manifest_path = Self::manifest_path(tree);
+        let folders_path = tree.cache_dir().join(FOLDERS);
+        if !freshness.full
+            && let Ok(text) = fs::read_to_string(&folders_path)
+            && folders_unchanged(tree, &text, freshness.up_to, freshness.every_secs)
+            && let Ok(index) = Self::open_existing(tree)
+        {
+            let report = SyncReport {
+                files: index.num_docs() as usize,
+                folders_only: true,
+                ..SyncReport::default()
+            };
+            return Ok((index, report));
+        }
         let mut seen = None;
         if let Ok(text) = fs::read_to_string(&manifest_path)
             && let Ok(index) = Self::open_existing(tree)
         {
             let walk = tree.walk()?;
             if manifest_matches(&text, &walk.files) {
+                if walk.files.len() > freshness.up_to {
+                    save_folders(&folders_path, &walk.dirs, walk.files.len())?;
+                }
                 let report = SyncReport {
                     files: walk.files.len(),
                     ..SyncReport::default()
@@ -341,7 +460,7 @@ impl SearchIndex {
             (fs::read_to_string(&manifest_path).ok().as_deref() == Some(before.as_str()))
                 .then_some(walk)
         });
-        Self::sync_locked(tree, false, walk)
+        Self::sync_locked(tree, false, walk, freshness.up_to)
     }
 
     fn lock_unless_held(tree: &Tree, held: Option<&WriteLock>) -> Result<Option<WriteLock>> {
@@ -358,7 +477,7 @@ impl SearchIndex {
     /// As [`SearchIndex::open_synced`].
     pub fn rebuild(tree: &Tree, lock: Option<&WriteLock>) -> Result<(SearchIndex, SyncReport)> {
         let _guard = Self::lock_unless_held(tree, lock)?;
-        Self::sync_locked(tree, true, None)
+        Self::sync_locked(tree, true, None, usize::MAX)
     }
 
     /// Brings the index up to date under the lock. `walk` is a walk of the tree taken after the
@@ -367,6 +486,7 @@ impl SearchIndex {
         tree: &Tree,
         force_rebuild: bool,
         walk: Option<crate::tree::Walk>,
+        up_to: usize,
     ) -> Result<(SearchIndex, SyncReport)> {
         let manifest_path = Self::manifest_path(tree);
         let mut report = SyncReport::default();
@@ -408,7 +528,7 @@ impl SearchIndex {
             None => tree.walk()?,
         };
         let (plan, stats) = plan(&walk, &manifest);
-        drop(walk);
+        let dirs = walk.dirs;
         let heap = if plan.changed.len() + plan.removed.len() > 1000 {
             WRITER_HEAP
         } else {
@@ -519,6 +639,13 @@ impl SearchIndex {
         }
         if manifest_dirty {
             save_manifest(&manifest_path, &manifest)?;
+        }
+        let folders_path = tree.cache_dir().join(FOLDERS);
+        if plan.files > up_to {
+            save_folders(&folders_path, &dirs, plan.files)?;
+        } else if folders_path.exists() {
+            // Small now (or a rebuild): the next check must scan every file.
+            let _ = fs::remove_file(&folders_path);
         }
         Ok((index, report))
     }

@@ -1,4 +1,4 @@
-//! Tier 3, BM25 over the weighted search text (see [`crate::record::Record::search_text`]).
+//! Tier 3, BM25 over the weighted search text (see [`crate::record::Record::search_parts`]).
 //!
 //! Out-of-domain detection happens here: a query whose significant terms occur nowhere gets no
 //! BM25 hits, and an entry is admitted only if it covers at least 30% of the query's IDF mass

@@ -192,3 +192,86 @@ fn neighbour_text_is_indexed_along_follows_and_kept_fresh() {
         env.hits(&["peppers"])
     );
 }
+
+/// Sets the mtime of every file and folder under `.memory/` (but `.cache/`) to a minute ago,
+/// out of the two-second racy window.
+fn age_tree(root: &Path) {
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap().flatten() {
+                if e.file_name() != ".cache" {
+                    stack.push(e.path());
+                }
+            }
+        }
+        std::fs::File::open(&p).unwrap().set_modified(past).unwrap();
+    }
+}
+
+#[test]
+fn large_trees_stat_folders_every_time_and_files_on_full_scans() {
+    let env = crate::env::TestEnv::new();
+    // Treat even this tree as large, and never fall due for a full scan by time.
+    env.write(
+        "memtree.yaml",
+        "schema_version: 1\nindex:\n  full_scan_up_to: 0\n  full_scan_every_secs: 3600\n",
+    );
+    env.add(
+        "notes/garden/beds",
+        "Garden beds",
+        &[],
+        "Raised beds of cedar.",
+    );
+    env.add("notes/garden/soil", "Soil", &[], "Loam with compost.");
+    age_tree(&env.mem(""));
+    env.ok(&["index"]);
+    assert!(env.mem(".cache/folders").is_file());
+
+    // An in-place edit keeps its folder's mtime: only the next full scan sees it.
+    let file = env.mem("notes/garden/soil.md");
+    let text = env.read("notes/garden/soil.md").replace("Loam", "Clay");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&file)
+        .unwrap();
+    std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+    drop(f);
+    age_tree(&env.mem("notes/garden/soil.md"));
+    assert!(
+        env.hits(&["clay"]).is_empty(),
+        "folder scan only, as configured"
+    );
+    env.ok(&["index"]); // `index` always scans every file
+    assert_eq!(env.hits(&["clay"]), ["notes/garden/soil"]);
+
+    // A new file changes its folder's mtime: seen at once, without `index`.
+    env.write(
+        "notes/garden/paths.md",
+        "---\ntitle: Paths\n---\nGravel between the beds.\n",
+    );
+    assert_eq!(env.hits(&["gravel"]), ["notes/garden/paths"]);
+    // So does a deletion.
+    age_tree(&env.mem(""));
+    env.ok(&["index"]);
+    std::fs::remove_file(env.mem("notes/garden/beds.md")).unwrap();
+    assert!(env.hits(&["cedar"]).is_empty());
+}
+
+#[test]
+fn a_zero_interval_scans_every_file_on_every_command() {
+    let env = crate::env::TestEnv::new();
+    env.write(
+        "memtree.yaml",
+        "schema_version: 1\nindex:\n  full_scan_up_to: 0\n  full_scan_every_secs: 0\n",
+    );
+    env.add("notes/garden/soil", "Soil", &[], "Loam with compost.");
+    age_tree(&env.mem(""));
+    env.ok(&["index"]);
+    let text = env.read("notes/garden/soil.md").replace("Loam", "Clay");
+    std::fs::write(env.mem("notes/garden/soil.md"), text).unwrap();
+    age_tree(&env.mem("notes/garden/soil.md"));
+    assert_eq!(env.hits(&["clay"]), ["notes/garden/soil"]);
+}
