@@ -820,12 +820,15 @@ impl SearchIndex {
         out
     }
 
-    /// Every distinct term of `field` that starts with `prefix` (for typo-tolerant aliases).
+    /// Every distinct term of `field` that starts with `prefix` and passes `keep` (for
+    /// typo-tolerant aliases; `keep` sees the term before it is copied, so a large dictionary
+    /// costs a scan, not an allocation per term).
     pub fn terms_with_prefix(
         &self,
         searcher: &Searcher,
         field: Field,
         prefix: &str,
+        keep: &dyn Fn(&str) -> bool,
     ) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         let mut upper = prefix.as_bytes().to_vec();
@@ -838,7 +841,9 @@ impl SearchIndex {
                 continue;
             };
             while stream.advance() {
-                if let Ok(s) = std::str::from_utf8(stream.key()) {
+                if let Ok(s) = std::str::from_utf8(stream.key())
+                    && keep(s)
+                {
                     out.insert(s.to_string());
                 }
             }
