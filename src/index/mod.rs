@@ -34,6 +34,7 @@ pub mod analyzer;
 pub mod expand;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -241,7 +242,9 @@ fn save_manifest(path: &Path, m: &Manifest) -> Result<()> {
     let now = now_ns();
     let mut rels: Vec<&String> = m.keys().collect();
     rels.sort();
-    let mut out = format!("{MANIFEST_HEADER}\n");
+    let mut out = String::with_capacity(64 * (rels.len() + 1));
+    out.push_str(MANIFEST_HEADER);
+    out.push('\n');
     for rel in rels {
         let s = m[rel];
         let mtime = if s.mtime_ns > now - RACY_NS {
@@ -249,9 +252,31 @@ fn save_manifest(path: &Path, m: &Manifest) -> Result<()> {
         } else {
             s.mtime_ns
         };
-        out.push_str(&format!("{mtime}\t{}\t{:x}\t{rel}\n", s.size, s.hash));
+        let _ = writeln!(out, "{mtime}\t{}\t{:x}\t{rel}", s.size, s.hash);
     }
-    crate::tree::write_atomic(path, out.as_bytes())
+    write_cache_file(path, out.as_bytes())
+}
+
+/// Replaces a cache file by writing a temporary file and renaming it, without fsync: the cache
+/// is derived data, so a write lost in a crash costs a re-check or a rebuild (a torn or empty
+/// manifest fails to parse and triggers one), never a wrong answer. The index itself is
+/// committed (and synced by tantivy) before the manifest is written.
+///
+/// The temporary file has a unique name: `folders` is written by readers that do not hold the
+/// write lock, so two of them may write at once (the last rename wins, whole).
+fn write_cache_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".memtree-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("cannot replace", path, e.error))?;
+    Ok(())
 }
 
 /// `true` when the manifest `text` lists exactly `files` (sorted by path, as the walk returns
@@ -296,10 +321,8 @@ fn save_folders(path: &Path, dirs: &[crate::tree::DirStat], files: usize) -> Res
         };
         out.push_str(&format!("{mtime}\t{}\n", d.rel));
     }
-    // A cache hint, not data: a lost write only costs one more full scan, so no fsync.
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, out).map_err(|e| Error::io("cannot write", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io("cannot write", path, e))
+    // A lost write only costs one more full scan.
+    write_cache_file(path, out.as_bytes())
 }
 
 /// `true` when the `folders` file allows skipping the per-file stats: the tree is larger than
