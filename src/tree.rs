@@ -8,6 +8,7 @@
 //! - every write is atomic (temp file in the same folder, fsync, rename) and happens under the
 //!   tree's write lock (`.cache/lock`), so two writers never interleave.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -134,6 +135,48 @@ impl Tree {
         walk.dirs.sort_by(|a, b| a.rel.cmp(&b.rel));
         walk.files.sort_by(|a, b| a.rel.cmp(&b.rel));
         Ok(walk)
+    }
+}
+
+impl Tree {
+    /// Lists only the folders `rels` (relative to the root; `""` is the root): their `.md`
+    /// files with mtime and size, and their subfolders. A subfolder not in `known` is new and
+    /// is walked in full. The listed folders themselves are in [`Walk::dirs`] with their current
+    /// mtime; folders that no longer exist are left out.
+    pub fn walk_folders(&self, rels: &[String], known: &HashSet<String>) -> Walk {
+        let mut walk = Walk::default();
+        let mut queue: Vec<(PathBuf, String, bool)> = rels
+            .iter()
+            .map(|r| (self.root.join(r), r.clone(), false))
+            .collect();
+        while let Some((dir, rel, new)) = queue.pop() {
+            let Ok(meta) = fs::symlink_metadata(&dir) else {
+                continue;
+            };
+            if !meta.is_dir() {
+                continue;
+            }
+            if !new {
+                walk.dirs.push(DirStat {
+                    rel: rel.clone(),
+                    mtime_ns: mtime_ns(&meta),
+                });
+            }
+            for (path, child) in read_one_dir(&dir, &rel, &mut walk) {
+                if !known.contains(&child) {
+                    queue.push((path, child, true));
+                }
+            }
+        }
+        // `read_one_dir` recorded every subfolder; keep only the new ones (known ones keep
+        // their recorded state unless listed themselves).
+        let listed: HashSet<&String> = rels.iter().collect();
+        walk.dirs
+            .retain(|d| listed.contains(&d.rel) || !known.contains(&d.rel));
+        walk.dirs.sort_by(|a, b| a.rel.cmp(&b.rel));
+        walk.dirs.dedup_by(|a, b| a.rel == b.rel);
+        walk.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+        walk
     }
 }
 

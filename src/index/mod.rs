@@ -13,8 +13,9 @@
 //! - *Folder scan*, for larger trees between two full scans: stat only the folders listed in
 //!   `.cache/folders` (about 200 for 10k entries, under a millisecond). A new, deleted or
 //!   renamed file changes its folder's mtime, and so does every editor that saves by writing a
-//!   temporary file and renaming it, so these are seen at once (a changed folder triggers a
-//!   full scan). An edit that rewrites a file in place changes only the file's own mtime: it is
+//!   temporary file and renaming it, so these are seen at once: only the folders whose mtime
+//!   moved are listed again (and new subfolders walked); the files of the others are taken
+//!   from the manifest. This partial listing does not count as a full scan. An edit that rewrites a file in place changes only the file's own mtime: it is
 //!   seen at the next full scan, at most `index.full_scan_every_secs` (10 s by default) later,
 //!   or at once with `memtree index`. Setting that to 0 makes every command scan in full.
 //!
@@ -171,7 +172,8 @@ pub struct SyncReport {
     pub files: usize,
     /// Files that could not be indexed, with the reason (file and line).
     pub errors: Vec<String>,
-    /// Only folders were stat'ed (a large tree between two full scans; see [`Freshness`]).
+    /// Not every file was stat'ed: a large tree between two full scans, where only the folders
+    /// (and the files of folders that changed) were looked at; see [`Freshness`].
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub folders_only: bool,
 }
@@ -310,9 +312,14 @@ fn manifest_matches(text: &str, files: &[crate::tree::FileStat]) -> bool {
 
 /// The `folders` file: `memtree-folders 1`, then `<last full scan ns>\t<files>`, then one
 /// `<mtime ns>\t<rel>` line per folder (racy mtimes written as 0, as in the manifest).
-fn save_folders(path: &Path, dirs: &[crate::tree::DirStat], files: usize) -> Result<()> {
+fn save_folders(
+    path: &Path,
+    dirs: &[crate::tree::DirStat],
+    files: usize,
+    scanned_ns: i64,
+) -> Result<()> {
     let now = now_ns();
-    let mut out = format!("{FOLDERS_HEADER}\n{now}\t{files}\n");
+    let mut out = format!("{FOLDERS_HEADER}\n{scanned_ns}\t{files}\n");
     for d in dirs {
         let mtime = if d.mtime_ns > now - RACY_NS {
             0
@@ -325,34 +332,110 @@ fn save_folders(path: &Path, dirs: &[crate::tree::DirStat], files: usize) -> Res
     write_cache_file(path, out.as_bytes())
 }
 
-/// `true` when the `folders` file allows skipping the per-file stats: the tree is larger than
-/// `up_to`, the last full scan is younger than `every_secs`, and every listed folder still has
-/// its recorded mtime (a new, deleted or renamed file changes its folder's mtime; a new folder
-/// changes its parent's).
-fn folders_unchanged(tree: &Tree, text: &str, up_to: usize, every_secs: u64) -> bool {
+/// What the `folders` file says about the tree (see [`folder_scan`]).
+enum FolderScan {
+    /// No usable record, a small tree, or a full scan is due: scan every file.
+    Full,
+    /// Every folder has its recorded mtime: nothing was added, deleted or renamed.
+    Unchanged,
+    /// Some folders changed; the others are trusted as recorded.
+    Dirty {
+        /// When the last full scan ran (kept, since this is not one).
+        scanned_ns: i64,
+        /// Folders whose mtime moved or that are gone.
+        dirty: Vec<String>,
+        /// Folders as recorded, unchanged.
+        trusted: Vec<crate::tree::DirStat>,
+    },
+}
+
+/// Reads the `folders` file and stats every folder it lists. Skipping per-file stats is only
+/// allowed when the tree is larger than `up_to` and the last full scan is younger than
+/// `every_secs`; a new, deleted or renamed file changes its folder's mtime, and a new folder
+/// its parent's.
+fn folder_scan(tree: &Tree, text: &str, up_to: usize, every_secs: u64) -> FolderScan {
     let mut lines = text.lines();
     if lines.next() != Some(FOLDERS_HEADER) {
-        return false;
+        return FolderScan::Full;
     }
     let Some((scanned, files)) = lines.next().and_then(|l| l.split_once('\t')) else {
-        return false;
+        return FolderScan::Full;
     };
-    let (Ok(scanned), Ok(files)) = (scanned.parse::<i64>(), files.parse::<usize>()) else {
-        return false;
+    let (Ok(scanned_ns), Ok(files)) = (scanned.parse::<i64>(), files.parse::<usize>()) else {
+        return FolderScan::Full;
     };
-    let age_ns = now_ns() - scanned;
+    let age_ns = now_ns() - scanned_ns;
     if files <= up_to || !(0..every_secs as i64 * 1_000_000_000).contains(&age_ns) {
-        return false;
+        return FolderScan::Full;
     }
-    lines.all(|line| {
+    let (mut dirty, mut trusted) = (Vec::new(), Vec::new());
+    for line in lines {
         let Some((mtime, rel)) = line.split_once('\t') else {
-            return false;
+            return FolderScan::Full;
         };
-        mtime != "0"
-            && fs::metadata(tree.root.join(rel)).is_ok_and(|m| {
-                m.is_dir() && mtime.parse::<i64>().ok() == Some(crate::tree::mtime_ns(&m))
-            })
-    })
+        let recorded = mtime.parse::<i64>().unwrap_or(0);
+        let same = recorded != 0
+            && fs::symlink_metadata(tree.root.join(rel))
+                .is_ok_and(|m| m.is_dir() && crate::tree::mtime_ns(&m) == recorded);
+        if same {
+            trusted.push(crate::tree::DirStat {
+                rel: rel.to_string(),
+                mtime_ns: recorded,
+            });
+        } else {
+            dirty.push(rel.to_string());
+        }
+    }
+    if dirty.is_empty() {
+        FolderScan::Unchanged
+    } else {
+        FolderScan::Dirty {
+            scanned_ns,
+            dirty,
+            trusted,
+        }
+    }
+}
+
+/// The walk a full scan would return, with only the `dirty` folders listed: files of trusted
+/// folders are taken from the manifest (a racy entry is stat'ed), files of dirty folders from
+/// the disk.
+fn partial_walk(
+    tree: &Tree,
+    manifest: &Manifest,
+    dirty: &[String],
+    trusted: Vec<crate::tree::DirStat>,
+) -> crate::tree::Walk {
+    let known: HashSet<String> = trusted
+        .iter()
+        .map(|d| d.rel.clone())
+        .chain(dirty.iter().cloned())
+        .collect();
+    let mut walk = tree.walk_folders(dirty, &known);
+    let trusted_set: HashSet<&str> = trusted.iter().map(|d| d.rel.as_str()).collect();
+    for (rel, stamp) in manifest {
+        let folder = rel.rsplit_once('/').map_or("", |(f, _)| f);
+        if !trusted_set.contains(folder) {
+            continue;
+        }
+        let (mtime_ns, size) = if stamp.mtime_ns == 0 {
+            match fs::symlink_metadata(tree.root.join(rel)) {
+                Ok(m) => (crate::tree::mtime_ns(&m), m.len()),
+                Err(_) => continue,
+            }
+        } else {
+            (stamp.mtime_ns, stamp.size)
+        };
+        walk.files.push(crate::tree::FileStat {
+            rel: rel.clone(),
+            mtime_ns,
+            size,
+        });
+    }
+    walk.dirs.extend(trusted);
+    walk.dirs.sort_by(|a, b| a.rel.cmp(&b.rel));
+    walk.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    walk
 }
 
 /// A planned change to the index.
@@ -447,17 +530,47 @@ impl SearchIndex {
     ) -> Result<(SearchIndex, SyncReport)> {
         let manifest_path = Self::manifest_path(tree);
         let folders_path = tree.cache_dir().join(FOLDERS);
-        if !freshness.full
-            && let Ok(text) = fs::read_to_string(&folders_path)
-            && folders_unchanged(tree, &text, freshness.up_to, freshness.every_secs)
-            && let Ok(index) = Self::open_existing(tree)
-        {
-            let report = SyncReport {
-                files: index.num_docs() as usize,
-                folders_only: true,
-                ..SyncReport::default()
-            };
-            return Ok((index, report));
+        let scan = if freshness.full {
+            FolderScan::Full
+        } else {
+            fs::read_to_string(&folders_path).map_or(FolderScan::Full, |text| {
+                folder_scan(tree, &text, freshness.up_to, freshness.every_secs)
+            })
+        };
+        match scan {
+            FolderScan::Full => {}
+            FolderScan::Unchanged => {
+                if let Ok(index) = Self::open_existing(tree) {
+                    let report = SyncReport {
+                        files: index.num_docs() as usize,
+                        folders_only: true,
+                        ..SyncReport::default()
+                    };
+                    return Ok((index, report));
+                }
+            }
+            FolderScan::Dirty {
+                scanned_ns,
+                dirty,
+                trusted,
+            } => {
+                // List only the folders that changed, under the lock.
+                let _guard = Self::lock_unless_held(tree, lock)?;
+                if let Some(manifest) = load_manifest(&manifest_path)
+                    && Self::open_existing(tree).is_ok()
+                {
+                    let walk = partial_walk(tree, &manifest, &dirty, trusted);
+                    let (index, mut report) = Self::sync_locked(
+                        tree,
+                        false,
+                        Some((walk, Some(manifest))),
+                        freshness.up_to,
+                        scanned_ns,
+                    )?;
+                    report.folders_only = true;
+                    return Ok((index, report));
+                }
+            }
         }
         let mut seen = None;
         if let Ok(text) = fs::read_to_string(&manifest_path)
@@ -466,7 +579,7 @@ impl SearchIndex {
             let walk = tree.walk()?;
             if manifest_matches(&text, &walk.files) {
                 if walk.files.len() > freshness.up_to {
-                    save_folders(&folders_path, &walk.dirs, walk.files.len())?;
+                    save_folders(&folders_path, &walk.dirs, walk.files.len(), now_ns())?;
                 }
                 let report = SyncReport {
                     files: walk.files.len(),
@@ -481,9 +594,9 @@ impl SearchIndex {
         let _guard = Self::lock_unless_held(tree, lock)?;
         let walk = seen.and_then(|(before, walk)| {
             (fs::read_to_string(&manifest_path).ok().as_deref() == Some(before.as_str()))
-                .then_some(walk)
+                .then_some((walk, None))
         });
-        Self::sync_locked(tree, false, walk, freshness.up_to)
+        Self::sync_locked(tree, false, walk, freshness.up_to, now_ns())
     }
 
     fn lock_unless_held(tree: &Tree, held: Option<&WriteLock>) -> Result<Option<WriteLock>> {
@@ -500,24 +613,31 @@ impl SearchIndex {
     /// As [`SearchIndex::open_synced`].
     pub fn rebuild(tree: &Tree, lock: Option<&WriteLock>) -> Result<(SearchIndex, SyncReport)> {
         let _guard = Self::lock_unless_held(tree, lock)?;
-        Self::sync_locked(tree, true, None, usize::MAX)
+        Self::sync_locked(tree, true, None, usize::MAX, now_ns())
     }
 
-    /// Brings the index up to date under the lock. `walk` is a walk of the tree taken after the
-    /// manifest was last written, if the caller has one.
+    /// Brings the index up to date under the lock. `prepared` is a walk of the tree taken after
+    /// the manifest was last written, and that manifest if already loaded, when the caller has
+    /// them; `scanned_ns` is when every file was last stat'ed (recorded in `folders` for trees
+    /// over `up_to` files).
     fn sync_locked(
         tree: &Tree,
         force_rebuild: bool,
-        walk: Option<crate::tree::Walk>,
+        prepared: Option<(crate::tree::Walk, Option<Manifest>)>,
         up_to: usize,
+        scanned_ns: i64,
     ) -> Result<(SearchIndex, SyncReport)> {
+        let (walk, loaded) = match prepared {
+            Some((w, m)) => (Some(w), m),
+            None => (None, None),
+        };
         let manifest_path = Self::manifest_path(tree);
         let mut report = SyncReport::default();
         let mut manifest = if force_rebuild {
             report.rebuild_reason = Some("asked".into());
             None
         } else {
-            load_manifest(&manifest_path)
+            loaded.or_else(|| load_manifest(&manifest_path))
         };
         if manifest.is_none() && report.rebuild_reason.is_none() {
             report.rebuild_reason = Some("no index yet, or an index of another version".into());
@@ -665,7 +785,7 @@ impl SearchIndex {
         }
         let folders_path = tree.cache_dir().join(FOLDERS);
         if plan.files > up_to {
-            save_folders(&folders_path, &dirs, plan.files)?;
+            save_folders(&folders_path, &dirs, plan.files, scanned_ns)?;
         } else if folders_path.exists() {
             // Small now (or a rebuild): the next check must scan every file.
             let _ = fs::remove_file(&folders_path);

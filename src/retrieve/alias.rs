@@ -127,8 +127,7 @@ fn typo_spans(ctx: &Ctx, words: &[String]) -> Vec<Span> {
         let keys = by_word.entry(typed).or_insert_with(|| {
             let keep = |key: &str| {
                 let first = key.split(' ').next().unwrap_or(key);
-                first == typed
-                    || (first.len().abs_diff(typed.len()) <= 1 && one_typo(typed, first))
+                first == typed || (first.len().abs_diff(typed.len()) <= 1 && one_typo(typed, first))
             };
             index
                 .terms_with_prefix(s, index.fields.alias, &prefix, &keep)

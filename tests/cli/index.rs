@@ -256,8 +256,33 @@ fn large_trees_stat_folders_every_time_and_files_on_full_scans() {
     // So does a deletion.
     age_tree(&env.mem(""));
     env.ok(&["index"]);
+    let scanned = || {
+        env.read(".cache/folders")
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    let full_scan = scanned();
     std::fs::remove_file(env.mem("notes/garden/beds.md")).unwrap();
     assert!(env.hits(&["cedar"]).is_empty());
+    // And a rename, and a new folder; listing the changed folders is not a full scan.
+    std::fs::rename(
+        env.mem("notes/garden/paths.md"),
+        env.mem("notes/garden/walks.md"),
+    )
+    .unwrap();
+    assert_eq!(env.hits(&["gravel"]), ["notes/garden/walks"]);
+    env.write(
+        "notes/orchard/apples.md",
+        "---\ntitle: Apples\n---\nCox and Bramley.\n",
+    );
+    assert_eq!(env.hits(&["bramley"]), ["notes/orchard/apples"]);
+    assert_eq!(
+        scanned().split('\t').next(),
+        full_scan.split('\t').next(),
+        "the time of the last full scan is kept"
+    );
 }
 
 #[test]
