@@ -554,11 +554,10 @@ impl SearchIndex {
                 dirty,
                 trusted,
             } => {
-                // List only the folders that changed, under the lock.
+                // List only the folders that changed, under the lock. A damaged index is
+                // rebuilt by `sync_locked` from the same walk.
                 let _guard = Self::lock_unless_held(tree, lock)?;
-                if let Some(manifest) = load_manifest(&manifest_path)
-                    && Self::open_existing(tree).is_ok()
-                {
+                if let Some(manifest) = load_manifest(&manifest_path) {
                     let walk = partial_walk(tree, &manifest, &dirty, trusted);
                     let (index, mut report) = Self::sync_locked(
                         tree,

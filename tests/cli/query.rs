@@ -254,13 +254,7 @@ fn context_bundle_has_sections_and_respects_the_budget() {
     );
     let v = env.json(&["query", "fts index and merge policy", "--format", "context"]);
     assert_eq!(v["schema"], "memtree.context/v1");
-    let ids = |k: &str| -> Vec<String> {
-        v[k].as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let ids = |k: &str| bundle_ids(&v, k);
     assert_eq!(ids("pinned"), ["conventions/rust/error-handling"]);
     assert_eq!(ids("relevant"), ["architecture/storage/search-index"]);
     assert_eq!(ids("open_questions"), ["questions/storage/merge-policy"]);
