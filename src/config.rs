@@ -4,12 +4,12 @@
 //! misspelt setting that is silently ignored is worse than one that stops the command.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::entry::parse_half_life;
 use crate::error::{Error, Result};
+use crate::tree::Tree;
 
 /// The configuration schema this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -138,17 +138,24 @@ fn builtin_decay(kind: &str) -> Option<f64> {
 }
 
 impl Config {
-    /// Reads `memtree.yaml` from the memory folder; a missing file means defaults.
+    /// Reads `memtree.yaml` from the tree's root; a missing file means defaults.
     ///
     /// # Errors
     /// [`Error::Config`] for YAML errors, unknown keys, a wrong schema version or a bad decay.
-    pub fn load(memory_root: &Path) -> Result<Config> {
-        let file = memory_root.join(crate::tree::CONFIG_FILE);
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-            Err(e) => return Err(Error::io("cannot read", file, e)),
+    pub fn load(tree: &Tree) -> Result<Config> {
+        let path = tree.safe(crate::tree::CONFIG_FILE)?;
+        let file = std::path::PathBuf::from(tree.display_path(crate::tree::CONFIG_FILE));
+        let bytes = match tree.read(&path) {
+            Ok(b) => b,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Config::default());
+            }
+            Err(e) => return Err(e),
         };
+        let text = String::from_utf8(bytes).map_err(|_| Error::Config {
+            file: file.clone(),
+            message: "the file is not UTF-8 text".into(),
+        })?;
         Config::parse(&text).map_err(|message| Error::Config { file, message })
     }
 

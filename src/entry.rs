@@ -456,16 +456,20 @@ pub fn parse_half_life(s: &str) -> Result<Option<f64>, String> {
         return Ok(None);
     }
     let err = || format!("decay `{s}` must be a half-life like 30d, 6w, 3m, 1y, or `never`");
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: f64 = num.trim().parse().map_err(|_| err())?;
+    // The unit is the last character, which may be any Unicode character in hand-typed text
+    // (`30é`): split on a character boundary, never on a byte.
+    let Some((at, unit)) = s.char_indices().last() else {
+        return Err(err());
+    };
+    let n: f64 = s[..at].trim().parse().map_err(|_| err())?;
     let days = match unit {
-        "d" => n,
-        "w" => n * 7.0,
-        "m" => n * 30.0,
-        "y" => n * 365.0,
+        'd' => n,
+        'w' => n * 7.0,
+        'm' => n * 30.0,
+        'y' => n * 365.0,
         _ => return Err(err()),
     };
-    if days > 0.0 {
+    if days > 0.0 && days.is_finite() {
         Ok(Some(days))
     } else {
         Err(err())
@@ -792,5 +796,12 @@ mod tests {
         assert_eq!(parse_half_life("never"), Ok(None));
         assert!(parse_half_life("0d").is_err());
         assert!(parse_half_life("soon").is_err());
+        // See: issue 7 (a multi-byte last character panicked every command).
+        assert!(parse_half_life("30é").is_err());
+        assert!(parse_half_life("é").is_err());
+        assert!(parse_half_life("").is_err());
+        assert!(parse_half_life("１０d").is_err());
+        assert!(parse_half_life("1e400d").is_err());
+        assert!(parse_half_life("NaNd").is_err());
     }
 }

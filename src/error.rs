@@ -96,6 +96,33 @@ pub enum Error {
         /// The lock file.
         lock: PathBuf,
     },
+    /// A path that would leave the tree or pass through a symbolic link (see
+    /// [`crate::tree::SafePath`]).
+    #[error("refusing to touch {}: {reason}", path.display())]
+    UnsafePath {
+        /// The path as shown to users (`.memory/...`).
+        path: PathBuf,
+        /// Which component is a link and where it leads, or which rule is broken.
+        reason: String,
+    },
+    /// A file changed on disk between the time a command planned its change and the time it
+    /// applied it (a hand edit, another tool): nothing was written.
+    #[error("{} changed while memtree was updating it: {reason}; nothing was written", file.display())]
+    Conflict {
+        /// The file.
+        file: PathBuf,
+        /// What happened to it.
+        reason: String,
+    },
+    /// A multi-file change stopped half-way (see [`crate::changeset`]); the next write or
+    /// `memtree index` completes it.
+    #[error("`{operation}` was interrupted half-way ({reason})")]
+    Interrupted {
+        /// The operation.
+        operation: String,
+        /// What stopped it.
+        reason: String,
+    },
     /// A request that is well-formed but cannot be carried out.
     #[error("{0}")]
     Refused(String),
@@ -124,6 +151,15 @@ impl Error {
                 Some("choose another id, or change the entry with `memtree set`".into())
             }
             Error::Busy { .. } => Some("retry in a moment".into()),
+            Error::Conflict { .. } => Some("run the command again; it plans from the new content".into()),
+            Error::Interrupted { .. } => Some(
+                "the next memtree write, or `memtree index`, completes it; `memtree check` shows what is left"
+                    .into(),
+            ),
+            Error::UnsafePath { .. } => Some(
+                "replace the link with a real folder or file inside .memory, or move the entry there"
+                    .into(),
+            ),
             _ => None,
         }
     }

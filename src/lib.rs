@@ -5,12 +5,14 @@
 //! (or this library); developers edit the files by hand; git keeps every version.
 //!
 //! The modules, in the order data flows through them:
-//! - [`tree`]: finding the root, ids, the walk, atomic writes and the write lock;
+//! - [`tree`]: finding the root, ids, the walk, the one safe-path routine every file operation
+//!   goes through, atomic writes and the write lock;
 //! - [`entry`]: front matter parsed leniently and rewritten surgically (body byte for byte);
 //! - [`markdown`]: links, headings and plain text from the body (pulldown-cmark);
 //! - [`record`]: one file as the index and the tiers see it;
 //! - [`index`]: the derived tantivy index in `.memory/.cache`, kept fresh on every use;
 //! - [`retrieve`]: the tiers (path, alias, scope, BM25, graph), lifecycle weighting, bundles;
+//! - [`changeset`]: the planned file changes of one command, validated before any is written;
 //! - [`memory`]: the [`Memory`] facade every frontend calls;
 //! - [`config`], [`templates`], [`text`], [`error`]: settings, embedded files, string measures,
 //!   and the one error type.
@@ -27,6 +29,7 @@
 //! ```
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod changeset;
 pub mod config;
 pub mod entry;
 pub mod error;

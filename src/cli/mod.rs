@@ -67,12 +67,15 @@ fn now() -> Result<jiff::Timestamp, Error> {
     }
 }
 
+fn find_tree(cli: &Cli) -> Result<Tree, Error> {
+    match &cli.root {
+        Some(dir) => Tree::at(dir),
+        None => Tree::discover(std::path::Path::new(".")),
+    }
+}
+
 fn open(cli: &Cli) -> Result<Memory, Error> {
-    let tree = match &cli.root {
-        Some(dir) => Tree::at(dir)?,
-        None => Tree::discover(std::path::Path::new("."))?,
-    };
-    Memory::open(tree, now()?)
+    Memory::open(find_tree(cli)?, now()?)
 }
 
 fn emit<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce(&T) -> String) {
@@ -226,7 +229,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             });
         }
         Command::Check => {
-            let memory = open(&cli)?;
+            // `check` diagnoses a bad memtree.yaml instead of stopping at it.
+            let (memory, _config_error) = Memory::open_lenient(find_tree(&cli)?, now()?);
             let report = memory.check()?;
             emit(json, &report, render::check);
             if report.errors > 0 {

@@ -52,7 +52,7 @@ use tantivy::{
 
 use crate::error::{Error, Result};
 use crate::record::{Record, StoredMeta};
-use crate::tree::{Tree, WriteLock, now_ns};
+use crate::tree::{SafePath, Tree, WriteLock, now_ns};
 
 /// Bumped whenever the schema, the analyzer or the indexed text changes; a mismatch rebuilds.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -601,7 +601,7 @@ impl SearchIndex {
     fn lock_unless_held(tree: &Tree, held: Option<&WriteLock>) -> Result<Option<WriteLock>> {
         match held {
             Some(_) => Ok(None),
-            None => WriteLock::acquire(&tree.cache_dir(), LOCK_WAIT).map(Some),
+            None => WriteLock::acquire(tree, LOCK_WAIT).map(Some),
         }
     }
 
@@ -654,11 +654,14 @@ impl SearchIndex {
         };
         if index.is_none() {
             report.rebuilt = true;
-            let dir = Self::index_dir(tree);
-            if dir.exists() {
+            // Through the safe-path routine: a `.cache` that is a link is never emptied.
+            let safe = tree.safe(&format!("{}/{INDEX_DIR}", crate::tree::CACHE_DIR))?;
+            let dir = safe.abs().to_path_buf();
+            if fs::symlink_metadata(&dir).is_ok() {
                 fs::remove_dir_all(&dir).map_err(|e| Error::io("cannot remove", &dir, e))?;
             }
-            fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create folder", &dir, e))?;
+            tree.create_parents(&safe)?;
+            fs::create_dir(&dir).map_err(|e| Error::io("cannot create folder", &dir, e))?;
             let (schema, fields) = schema();
             let idx = Index::create_in_dir(&dir, schema)?;
             index = Some(Self::from_index(idx, fields)?);
@@ -695,8 +698,7 @@ impl SearchIndex {
         let mut fresh: HashMap<String, expand::Node> = HashMap::new();
         let mut seeds: Vec<String> = Vec::new();
         for rel in &plan.changed {
-            let path = tree.root.join(rel);
-            let Ok(bytes) = fs::read(&path) else {
+            let Ok(bytes) = tree.read(&SafePath::from_walk(tree, rel)) else {
                 continue; // vanished between the walk and now; the next check removes it
             };
             let hash = content_hash(&bytes);
@@ -752,7 +754,7 @@ impl SearchIndex {
                     cache.clear();
                 }
                 let rel = links.rel(id)?;
-                let bytes = fs::read(tree.root.join(&rel)).ok();
+                let bytes = tree.read(&SafePath::from_walk(tree, &rel)).ok();
                 let r = bytes
                     .and_then(|b| Record::parse(&rel, &b, &rel).ok())
                     .map(std::rc::Rc::new);

@@ -73,7 +73,9 @@ fn estimate_tokens(s: &str) -> usize {
 
 fn item(ctx: &Ctx, meta: &StoredMeta, why: Vec<String>) -> BundleItem {
     let display = ctx.tree.display_path(&meta.rel);
-    let body = std::fs::read(ctx.tree.root.join(&meta.rel))
+    let body = ctx
+        .tree
+        .read(&crate::tree::SafePath::from_walk(ctx.tree, &meta.rel))
         .ok()
         .and_then(|b| Record::parse(&meta.rel, &b, &display).ok())
         .map(|r| r.doc.body.trim().to_string())

@@ -313,7 +313,9 @@ fn successor(ctx: &Ctx, meta: &StoredMeta) -> Option<StoredMeta> {
 pub fn to_hit(ctx: &Ctx, cand: &Cand, score: f64, terms: &[String]) -> Hit {
     let m = &cand.meta;
     let display = ctx.tree.display_path(&m.rel);
-    let record = std::fs::read(ctx.tree.root.join(&m.rel))
+    let record = ctx
+        .tree
+        .read(&crate::tree::SafePath::from_walk(ctx.tree, &m.rel))
         .ok()
         .and_then(|b| Record::parse(&m.rel, &b, &display).ok());
     let mut matched = cand.matched.clone();

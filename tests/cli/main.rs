@@ -5,6 +5,7 @@ mod env;
 mod commands;
 mod index;
 mod query;
+mod reliability;
 mod robustness;
 
 #[test]

@@ -1,0 +1,188 @@
+//! `check`: validates every file of the tree and never stops at the first problem.
+//!
+//! It reads every file itself (not the index), so a file that does not parse is reported by
+//! every run, not only by the first refresh after it changed. It runs even when
+//! `memtree.yaml` is invalid (see [`Memory::open_lenient`]), since it is the command that
+//! diagnoses it.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{CheckReport, Diagnostic, Memory};
+use crate::config::Config;
+use crate::entry;
+use crate::error::{Error, Result};
+use crate::record::Record;
+use crate::tree::{self, SafePath};
+
+impl Memory {
+    /// Validates every file: YAML, required title, allowed values, ids, two files with one id,
+    /// links that point nowhere, and a write left half-done by a crash.
+    ///
+    /// # Errors
+    /// Only when the tree cannot be walked.
+    pub fn check(&self) -> Result<CheckReport> {
+        let walk = self.tree.walk()?;
+        let mut diags = Vec::new();
+        let diag = |file: String, line, severity, message: String| Diagnostic {
+            file,
+            line,
+            severity,
+            message,
+        };
+        if let Err(e) = Config::load(&self.tree) {
+            diags.push(diag(
+                self.tree.display_path(tree::CONFIG_FILE),
+                None,
+                "error",
+                e.to_string(),
+            ));
+        }
+        if let Some(p) = crate::changeset::pending(&self.tree) {
+            diags.push(diag(
+                self.tree.display_path(".cache/journal"),
+                None,
+                "error",
+                format!(
+                    "`{}` was interrupted half-way; {} file(s) still to update ({}); the next \
+                     memtree write, or `memtree index`, completes it",
+                    p.operation,
+                    p.paths.len(),
+                    p.paths.join(", ")
+                ),
+            ));
+        }
+        for p in &walk.skipped {
+            diags.push(diag(
+                p.display().to_string(),
+                None,
+                "warning",
+                "file name is not UTF-8; it is not indexed".into(),
+            ));
+        }
+        // Two files with one id (`a/b/c.md` and `a/b/c/README.md`).
+        let mut by_id: HashMap<String, Vec<&str>> = HashMap::new();
+        for f in &walk.files {
+            if let Some(id) = tree::id_of_rel(&f.rel) {
+                by_id.entry(id).or_default().push(&f.rel);
+            }
+        }
+        for (id, files) in &by_id {
+            if files.len() > 1 {
+                for f in files {
+                    let others: Vec<String> = files
+                        .iter()
+                        .filter(|o| *o != f)
+                        .map(|o| self.tree.display_path(o))
+                        .collect();
+                    diags.push(diag(
+                        self.tree.display_path(f),
+                        None,
+                        "error",
+                        format!(
+                            "two files have the id `{id}` (this one and {}); rename one of them",
+                            others.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        let ids: HashSet<&str> = by_id.keys().map(String::as_str).collect();
+        for f in &walk.files {
+            self.check_file(&SafePath::from_walk(&self.tree, &f.rel), &ids, &mut diags);
+        }
+        diags.sort_by(|a, b| a.file.cmp(&b.file).then(a.line.cmp(&b.line)));
+        let errors = diags.iter().filter(|d| d.severity == "error").count();
+        Ok(CheckReport {
+            schema: "memtree.check/v1",
+            files: walk.files.len(),
+            errors,
+            warnings: diags.len() - errors,
+            diagnostics: diags,
+        })
+    }
+
+    fn check_file(&self, path: &SafePath, ids: &HashSet<&str>, diags: &mut Vec<Diagnostic>) {
+        let display = self.tree.display_path(path.rel());
+        let mut push = |line, severity, message: String| {
+            diags.push(Diagnostic {
+                file: display.clone(),
+                line,
+                severity,
+                message,
+            })
+        };
+        let r = match self.read_record(path) {
+            Ok((r, _)) => r,
+            Err(Error::FrontMatter { line, message, .. }) => {
+                push(Some(line), "error", message);
+                return;
+            }
+            Err(e) => {
+                push(None, "error", e.to_string());
+                return;
+            }
+        };
+        let folder_note = path.rel().ends_with(&format!("/{}", tree::FOLDER_NOTE));
+        if !folder_note {
+            if let Err(e) = tree::validate_id(&r.stored.id) {
+                push(None, "error", e.to_string());
+            }
+            if r.doc.front.is_none() {
+                push(
+                    Some(1),
+                    "error",
+                    "no front matter (a `---` block with at least `title:`)".into(),
+                );
+            } else if r.meta.title.as_deref().is_none_or(|t| t.trim().is_empty()) {
+                push(
+                    Some(entry::FRONT_FIRST_LINE),
+                    "error",
+                    "missing required key `title`".into(),
+                );
+            }
+        }
+        for p in &r.problems {
+            push(Some(p.line), "error", p.message.clone());
+        }
+        for (what, target) in link_targets(&r) {
+            if !ids.contains(target.as_str()) {
+                let hint = crate::text::closest(&target, ids.iter().copied(), 1);
+                let hint = hint
+                    .first()
+                    .map(|h| format!("; did you mean {h}?"))
+                    .unwrap_or_default();
+                push(
+                    None,
+                    "error",
+                    format!("{what} to `{target}` points to no entry{hint}"),
+                );
+            }
+        }
+        if r.stored.status == "superseded" && r.stored.superseded_by.is_none() {
+            push(
+                None,
+                "warning",
+                "status is superseded but `superseded_by` is not set".into(),
+            );
+        }
+    }
+}
+
+/// Every id an entry points at, with what points at it.
+fn link_targets(r: &Record) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&str, String)> = r
+        .meta
+        .relations
+        .iter()
+        .map(|x| ("relation", x.to.clone()))
+        .collect();
+    out.extend(r.meta.supersedes.iter().map(|s| ("supersedes", s.clone())));
+    out.extend(
+        r.meta
+            .superseded_by
+            .iter()
+            .map(|s| ("superseded_by", s.clone())),
+    );
+    out.extend(r.links.iter().map(|l| ("body link", l.target.clone())));
+    out
+}

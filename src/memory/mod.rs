@@ -1,0 +1,194 @@
+//! [`Memory`]: the one facade the CLI (and later MCP) call. Every operation returns a
+//! serialisable report; nothing here prints, exits or reads the clock (`now` is given).
+//!
+//! One file per group of operations:
+//! - `read.rs`: `get`, `ls`, `query`, `context`, `stats`, `index`;
+//! - `write.rs`: `add`, `set`, `link`, `unlink`, `mv`, `rm`;
+//! - `check.rs`: `check`;
+//! - `assign.rs`: the `KEY=VALUE` language of `set`;
+//! - `reports.rs`: the report types.
+//!
+//! Writes follow one pattern: take the tree's write lock (which also completes a write that a
+//! crash interrupted), read the files concerned, plan every change as a
+//! [`crate::changeset::Changeset`] (only the lines of the keys concerned change), validate it,
+//! apply it, then bring the index up to date under the same lock.
+
+mod assign;
+mod check;
+mod read;
+mod reports;
+mod write;
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub use reports::*;
+pub use write::NewEntry;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::index::{Freshness, SearchIndex};
+use crate::record::Record;
+use crate::retrieve::{Ctx, Query};
+use crate::tree::{self, SafePath, Tree, WriteLock};
+
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// A memory tree opened for use.
+#[derive(Debug, Clone)]
+pub struct Memory {
+    tree: Tree,
+    config: Config,
+    now: jiff::Timestamp,
+}
+
+fn timestamp(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1e6).round() / 1e3
+}
+
+impl Memory {
+    /// Opens the tree, reading its configuration. `now` is used for decay and for `created` /
+    /// `updated` stamps.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad `memtree.yaml`.
+    pub fn open(tree: Tree, now: jiff::Timestamp) -> Result<Memory> {
+        let config = Config::load(&tree)?;
+        Ok(Memory { tree, config, now })
+    }
+
+    /// Opens the tree even when `memtree.yaml` is invalid, with the default configuration, and
+    /// returns the configuration error beside it: for `check`, the command that diagnoses it.
+    pub fn open_lenient(tree: Tree, now: jiff::Timestamp) -> (Memory, Option<Error>) {
+        match Config::load(&tree) {
+            Ok(config) => (Memory { tree, config, now }, None),
+            Err(e) => (
+                Memory {
+                    tree,
+                    config: Config::default(),
+                    now,
+                },
+                Some(e),
+            ),
+        }
+    }
+
+    /// The freshness check read-only commands run (see [`Freshness`]): writes, `index` and
+    /// `check` always scan every file.
+    fn freshness(&self) -> Freshness {
+        Freshness::from_config(&self.config)
+    }
+
+    /// Creates `.memory/` in `project` with `memtree.yaml`, `.gitignore` and a README; existing
+    /// files are left as they are.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the folder cannot be written.
+    pub fn init(project: &Path) -> Result<InitReport> {
+        let root = project.join(tree::MEMORY_DIR);
+        let new = !root.exists();
+        fs::create_dir_all(&root).map_err(|e| Error::io("cannot create folder", &root, e))?;
+        let tree = Tree { root: root.clone() };
+        let mut created = Vec::new();
+        for (name, text) in [
+            (tree::CONFIG_FILE, crate::templates::CONFIG),
+            (".gitignore", crate::templates::GITIGNORE),
+            (tree::FOLDER_NOTE, crate::templates::README),
+        ] {
+            let p = tree.safe(name)?;
+            if fs::symlink_metadata(p.abs()).is_err() {
+                tree.write_atomic(&p, text.as_bytes())?;
+                created.push(format!("{}/{name}", tree::MEMORY_DIR));
+            }
+        }
+        Ok(InitReport {
+            schema: "memtree.init/v1",
+            root,
+            created,
+            new,
+        })
+    }
+
+    /// The tree.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Takes the write lock and completes a write that a crash interrupted, if any.
+    fn lock(&self) -> Result<WriteLock> {
+        let lock = WriteLock::acquire(&self.tree, LOCK_WAIT)?;
+        crate::changeset::recover(&self.tree, &lock)?;
+        Ok(lock)
+    }
+
+    fn ctx<'a>(&'a self, index: &'a SearchIndex, query: &'a Query) -> Ctx<'a> {
+        Ctx {
+            index,
+            searcher: index.searcher(),
+            config: &self.config,
+            query,
+            now: self.now.as_second(),
+            tree: &self.tree,
+        }
+    }
+
+    /// Resolves what a user typed to an existing entry: its id and its file. An exact id, a
+    /// folder note's folder id, or a unique id suffix (as in the path tier).
+    ///
+    /// # Errors
+    /// [`Error::InvalidId`] for `.`/`..` segments; [`Error::UnsafePath`] when the path passes
+    /// through a symbolic link; [`Error::NotFound`] with the closest ids.
+    fn resolve(&self, input: &str) -> Result<(String, SafePath)> {
+        let id = tree::normalize_id(input);
+        if id.is_empty() || id.split('/').any(|s| s.is_empty() || s == ".." || s == ".") {
+            return Err(Error::InvalidId {
+                id: input.to_string(),
+                reason: "an id is a path below .memory/ without empty, `.` or `..` segments".into(),
+            });
+        }
+        for rel in [format!("{id}.md"), format!("{id}/{}", tree::FOLDER_NOTE)] {
+            let p = self.tree.safe(&rel)?;
+            if fs::symlink_metadata(p.abs()).is_ok_and(|m| m.is_file()) {
+                return Ok((id, p));
+            }
+        }
+        let walk = self.tree.walk()?;
+        let ids: Vec<String> = walk
+            .files
+            .iter()
+            .filter_map(|f| tree::id_of_rel(&f.rel))
+            .collect();
+        // A unique suffix is accepted too (as in the path tier).
+        let suffix = format!("/{id}");
+        let matches: Vec<&String> = ids.iter().filter(|i| i.ends_with(&suffix)).collect();
+        if let [found] = matches[..] {
+            let found = found.clone();
+            return self.resolve(&found);
+        }
+        let suggestions = crate::text::closest(&id, ids.iter().map(String::as_str), 5);
+        Err(Error::NotFound { id, suggestions })
+    }
+
+    /// Reads and parses an entry file; also returns its bytes' content hash (the base of a
+    /// planned change).
+    fn read_record(&self, p: &SafePath) -> Result<(Record, u64)> {
+        let bytes = self.tree.read(p)?;
+        let record = Record::parse(p.rel(), &bytes, &self.tree.display_path(p.rel()))?;
+        Ok((record, crate::changeset::content_hash(&bytes)))
+    }
+
+    /// Brings the index up to date after a write, under the writer's lock.
+    fn refresh(&self, lock: &WriteLock) -> Result<SearchIndex> {
+        SearchIndex::open_synced(&self.tree, Some(lock), self.freshness().full()).map(|(i, _)| i)
+    }
+}

@@ -1,0 +1,214 @@
+//! Read-only operations: `get`, `ls`, `query`, `context`, `stats`, `index`. None of them
+//! writes a tracked file; they may refresh the derived index in `.memory/.cache`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::time::Instant;
+
+use super::{EntryView, IndexReport, LsItem, Memory, Stats, ms};
+use crate::entry;
+use crate::error::{Error, Result};
+use crate::index::SearchIndex;
+use crate::retrieve::{self, Escalation, Query, QueryResult, context::ContextBundle};
+use crate::tree;
+
+impl Memory {
+    /// Brings the index up to date (or rebuilds it with `full`).
+    ///
+    /// # Errors
+    /// When the cache cannot be written or the lock not had.
+    pub fn index(&self, full: bool) -> Result<IndexReport> {
+        let start = Instant::now();
+        let (_, sync) = if full {
+            SearchIndex::rebuild(&self.tree, None)?
+        } else {
+            SearchIndex::open_synced(&self.tree, None, self.freshness().full())?
+        };
+        Ok(IndexReport {
+            schema: "memtree.index/v1",
+            sync,
+            elapsed_ms: ms(start),
+        })
+    }
+
+    /// Answers a query with the ranked list of tiers 1–4 (DESIGN.md §3). Never writes a tracked
+    /// file; refreshes the derived index first if files changed.
+    ///
+    /// # Errors
+    /// Invalid `--in` or `--kind` values; cache failures.
+    pub fn query(&self, query: &Query) -> Result<QueryResult> {
+        let start = Instant::now();
+        self.validate_query(query)?;
+        let (index, _) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
+        let ctx = self.ctx(&index, query);
+        let ranked = retrieve::run(&ctx);
+        let k = query.k.unwrap_or(self.config.retrieval.k);
+        let hits: Vec<_> = ranked
+            .hits
+            .iter()
+            .take(k)
+            .map(|(c, score)| retrieve::to_hit(&ctx, c, *score, &ranked.terms))
+            .collect();
+        let confident = ranked.hits.first().is_some_and(|(c, _)| {
+            matches!(
+                c.tier,
+                retrieve::Tier::Path | retrieve::Tier::Alias | retrieve::Tier::Scope
+            ) || c.coverage.is_some_and(|cov| cov >= 0.6)
+        });
+        let note = if hits.is_empty() {
+            Some(if ranked.terms.is_empty() {
+                "the query has no significant words to search for".to_string()
+            } else if !ranked.any_term_known {
+                "nothing in the memory tree matches the significant words of the query".to_string()
+            } else {
+                "no entry is relevant enough to the query".to_string()
+            })
+        } else if !confident {
+            Some("low confidence: only weak text matches".to_string())
+        } else {
+            None
+        };
+        let escalation = Escalation {
+            ran: false,
+            reason: match &self.config.llm {
+                None => "no llm configured".into(),
+                Some(_) if confident => "confident".into(),
+                Some(_) => "the llm tier is not built yet".into(),
+            },
+        };
+        Ok(QueryResult {
+            schema: "memtree.query/v1",
+            query: query.text.clone(),
+            confident,
+            tiers_run: ranked.tiers_run,
+            hits,
+            escalation,
+            note,
+            elapsed_ms: ms(start),
+        })
+    }
+
+    /// Builds the context bundle for a query (`--format context`), within `budget` tokens.
+    ///
+    /// # Errors
+    /// As [`Memory::query`].
+    pub fn context(&self, query: &Query, budget: usize) -> Result<ContextBundle> {
+        self.validate_query(query)?;
+        let (index, _) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
+        let ctx = self.ctx(&index, query);
+        let ranked = retrieve::run(&ctx);
+        Ok(retrieve::context::build(&ctx, &ranked, budget))
+    }
+
+    fn validate_query(&self, query: &Query) -> Result<()> {
+        if let Some(p) = &query.within {
+            tree::validate_prefix(p)?;
+        }
+        if let Some(k) = &query.kind
+            && !entry::KINDS.contains(&k.as_str())
+        {
+            return Err(Error::InvalidValue {
+                key: "kind".into(),
+                reason: format!(
+                    "unknown kind `{k}`; expected one of {}",
+                    entry::KINDS.join(", ")
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Shows one entry.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] (with suggestions), or the file's parse error.
+    pub fn get(&self, id: &str) -> Result<EntryView> {
+        let (id, path) = self.resolve(id)?;
+        let (r, _) = self.read_record(&path)?;
+        let rel = path.rel();
+        let front_matter = match &r.doc.front {
+            Some(y) if !y.trim().is_empty() => serde_yaml::from_str::<serde_yaml::Value>(y)
+                .ok()
+                .and_then(|v| serde_json::to_value(v).ok())
+                .unwrap_or(serde_json::Value::Null),
+            _ => serde_json::Value::Object(Default::default()),
+        };
+        Ok(EntryView {
+            schema: "memtree.get/v1",
+            id,
+            file: self.tree.display_path(rel),
+            title: r.stored.title.clone(),
+            front_matter,
+            body: r.doc.body.clone(),
+            problems: r.problems.clone(),
+            text: r.doc.join(),
+        })
+    }
+
+    /// Lists entries under `prefix` (all when empty), sorted by id.
+    ///
+    /// # Errors
+    /// An invalid prefix; cache failures.
+    pub fn ls(&self, prefix: &str) -> Result<Vec<LsItem>> {
+        let prefix = tree::normalize_id(prefix);
+        tree::validate_prefix(&prefix)?;
+        let (index, _) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
+        Ok(index
+            .all()
+            .into_iter()
+            .filter(|m| {
+                prefix.is_empty() || m.id == prefix || m.id.starts_with(&format!("{prefix}/"))
+            })
+            .map(|m| LsItem {
+                id: m.id,
+                title: m.title,
+                kind: m.kind,
+                status: m.status,
+                maturity: m.maturity,
+            })
+            .collect())
+    }
+
+    /// Counts entries by kind, status, maturity and domain.
+    ///
+    /// # Errors
+    /// Cache failures.
+    pub fn stats(&self) -> Result<Stats> {
+        let (index, sync) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
+        let all = index.all();
+        let mut s = Stats {
+            schema: "memtree.stats/v1",
+            files: sync.files,
+            entries: all.len() as u64,
+            unreadable: sync.files.saturating_sub(all.len()),
+            by_kind: BTreeMap::new(),
+            by_status: BTreeMap::new(),
+            by_maturity: BTreeMap::new(),
+            by_domain: BTreeMap::new(),
+            cache_bytes: dir_size(&self.tree.cache_dir()),
+        };
+        for m in all {
+            *s.by_kind
+                .entry(m.kind.unwrap_or_else(|| "-".into()))
+                .or_default() += 1;
+            *s.by_status.entry(m.status).or_default() += 1;
+            *s.by_maturity
+                .entry(m.maturity.unwrap_or_else(|| "-".into()))
+                .or_default() += 1;
+            let domain = m.id.split('/').next().unwrap_or("").to_string();
+            *s.by_domain.entry(domain).or_default() += 1;
+        }
+        Ok(s)
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    rd.flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
+}

@@ -1,0 +1,153 @@
+//! The serialisable reports the [`super::Memory`] operations return (one JSON document each,
+//! tagged with a `schema` such as `memtree.add/v1`; README documents them).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::entry;
+use crate::index::SyncReport;
+
+/// What `init` did.
+#[derive(Debug, Serialize)]
+pub struct InitReport {
+    /// Always `memtree.init/v1`.
+    pub schema: &'static str,
+    /// The `.memory` folder.
+    pub root: PathBuf,
+    /// Files written.
+    pub created: Vec<String>,
+    /// `false` when the tree already existed (nothing is overwritten).
+    pub new: bool,
+}
+
+/// An entry as `get` shows it.
+#[derive(Debug, Serialize)]
+pub struct EntryView {
+    /// Always `memtree.get/v1`.
+    pub schema: &'static str,
+    /// Id.
+    pub id: String,
+    /// File, relative to the project.
+    pub file: String,
+    /// Title.
+    pub title: String,
+    /// The front matter as JSON.
+    pub front_matter: serde_json::Value,
+    /// The body, byte for byte.
+    pub body: String,
+    /// Problems with single keys.
+    pub problems: Vec<entry::Problem>,
+    /// The whole file text (not in JSON).
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// One line of `ls`.
+#[derive(Debug, Serialize)]
+pub struct LsItem {
+    /// Id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Kind.
+    pub kind: Option<String>,
+    /// Status.
+    pub status: String,
+    /// Maturity.
+    pub maturity: Option<String>,
+}
+
+/// What a write did (`add`, `set`, `link`, `unlink`, `rm`).
+#[derive(Debug, Serialize)]
+pub struct WriteReport {
+    /// `memtree.<command>/v1`.
+    pub schema: &'static str,
+    /// The entry written (or removed).
+    pub id: String,
+    /// Its file, relative to the project.
+    pub file: String,
+    /// Keys changed, or other details.
+    pub changed: Vec<String>,
+    /// Warnings for the user (near-duplicates, links left dangling).
+    pub warnings: Vec<String>,
+}
+
+/// What `mv` did.
+#[derive(Debug, Serialize)]
+pub struct MoveReport {
+    /// Always `memtree.mv/v1`.
+    pub schema: &'static str,
+    /// Old id.
+    pub from: String,
+    /// New id.
+    pub to: String,
+    /// New file.
+    pub file: String,
+    /// Other entries whose links were rewritten.
+    pub rewritten: Vec<String>,
+}
+
+/// One finding of `check`.
+#[derive(Debug, Serialize, Clone)]
+pub struct Diagnostic {
+    /// File, relative to the project.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// `error` or `warning`.
+    pub severity: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What `check` found.
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    /// Always `memtree.check/v1`.
+    pub schema: &'static str,
+    /// Entry files checked.
+    pub files: usize,
+    /// Number of errors.
+    pub errors: usize,
+    /// Number of warnings.
+    pub warnings: usize,
+    /// Every finding, by file.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Tree statistics.
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    /// Always `memtree.stats/v1`.
+    pub schema: &'static str,
+    /// Entry files on disk.
+    pub files: usize,
+    /// Entries in the index.
+    pub entries: u64,
+    /// Files that could not be indexed in this run's refresh.
+    pub unreadable: usize,
+    /// Count per kind (`-` for none).
+    pub by_kind: BTreeMap<String, usize>,
+    /// Count per status.
+    pub by_status: BTreeMap<String, usize>,
+    /// Count per maturity (`-` for none).
+    pub by_maturity: BTreeMap<String, usize>,
+    /// Count per domain (first id segment).
+    pub by_domain: BTreeMap<String, usize>,
+    /// Size of `.cache/` in bytes.
+    pub cache_bytes: u64,
+}
+
+/// What `index` did.
+#[derive(Debug, Serialize)]
+pub struct IndexReport {
+    /// Always `memtree.index/v1`.
+    pub schema: &'static str,
+    /// The refresh.
+    #[serde(flatten)]
+    pub sync: SyncReport,
+    /// Milliseconds taken.
+    pub elapsed_ms: f64,
+}

@@ -1,0 +1,497 @@
+//! Writing operations: `add`, `set`, `link`, `unlink`, `mv`, `rm`.
+//!
+//! Each one reads what it needs under the write lock, plans every file change as one
+//! [`Changeset`] (front-matter edits change only the lines of the keys concerned, and the body
+//! byte for byte), applies it, and refreshes the index. A change that changes nothing writes
+//! nothing: no `updated` stamp, no diff.
+
+use std::fs;
+use std::path::PathBuf;
+
+use super::assign;
+use super::{Memory, MoveReport, WriteReport, timestamp};
+use crate::changeset::{Applied, Base, Changeset};
+use crate::entry::{self, Document, Meta, Relation};
+use crate::error::{Error, Result};
+use crate::markdown;
+use crate::retrieve::{self, Query};
+use crate::tree::{self, SafePath, WriteLock};
+
+/// A new entry for [`Memory::add`].
+#[derive(Debug, Clone, Default)]
+pub struct NewEntry {
+    /// The id (validated strictly).
+    pub id: String,
+    /// Title (required).
+    pub title: String,
+    /// Kind (default `fact`).
+    pub kind: Option<String>,
+    /// Summary.
+    pub summary: Option<String>,
+    /// Aliases.
+    pub aliases: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Scope globs.
+    pub scope: Vec<String>,
+    /// Importance in 0..1.
+    pub importance: Option<f64>,
+    /// Why it matters.
+    pub why: Option<String>,
+    /// The body; `None` uses the kind's template.
+    pub body: Option<String>,
+}
+
+/// A planned rewrite of one entry file.
+struct Edit {
+    /// Keys changed (the `updated` stamp included when it was set).
+    changed: Vec<String>,
+    /// The new file content.
+    text: String,
+    /// The content hash the edit was planned from.
+    base: u64,
+}
+
+/// Applies non-overlapping byte-range replacements, last first.
+fn apply_edits(text: &mut String, mut edits: Vec<(std::ops::Range<usize>, String)>) {
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0.start));
+    for (range, with) in edits {
+        text.replace_range(range, &with);
+    }
+}
+
+/// The URL fragment (`#heading`) of the link text at `range`, if any.
+fn fragment(body: &str, range: &std::ops::Range<usize>) -> String {
+    body[range.clone()]
+        .find('#')
+        .map(|i| body[range.clone()][i..].to_string())
+        .unwrap_or_default()
+}
+
+impl Memory {
+    /// Applies `changeset` under `lock`, then refreshes the index.
+    fn commit(&self, lock: &WriteLock, changeset: Changeset) -> Result<Applied> {
+        let applied = changeset.apply(&self.tree, lock)?;
+        self.refresh(lock)?;
+        Ok(applied)
+    }
+
+    /// Writes a new entry. Refuses an existing id; warns about near-duplicates (entries whose
+    /// title or alias matches the new title, or that cover most of its words).
+    ///
+    /// # Errors
+    /// [`Error::InvalidId`], [`Error::Exists`], [`Error::InvalidValue`] for a bad kind or
+    /// importance; [`Error::UnsafePath`]; I/O errors.
+    pub fn add(&self, new: &NewEntry) -> Result<WriteReport> {
+        let id = tree::normalize_id(&new.id);
+        tree::validate_id(&id)?;
+        if new.title.trim().is_empty() {
+            return Err(Error::InvalidValue {
+                key: "title".into(),
+                reason: "a title is required".into(),
+            });
+        }
+        let kind = new.kind.clone().unwrap_or_else(|| "fact".into());
+        assign::check_value("kind", &kind)?;
+        if let Some(i) = new.importance {
+            assign::check_value("importance", &i.to_string())?;
+        }
+        let meta = Meta {
+            title: Some(new.title.trim().to_string()),
+            kind: Some(kind.clone()),
+            summary: new.summary.clone(),
+            aliases: new.aliases.clone(),
+            tags: new.tags.clone(),
+            scope: new.scope.clone(),
+            importance: new.importance,
+            why: new.why.clone(),
+            created: Some(timestamp(self.now)),
+            updated: Some(timestamp(self.now)),
+            ..Meta::default()
+        };
+        let body = match &new.body {
+            Some(b) if !b.trim().is_empty() => {
+                if b.ends_with('\n') {
+                    b.clone()
+                } else {
+                    format!("{b}\n")
+                }
+            }
+            _ => crate::templates::body_for(&kind).to_string(),
+        };
+        let doc = Document {
+            front: Some(entry::render_meta(&meta)),
+            body: format!("\n{body}"),
+            newline: "\n",
+        };
+        let rel = format!("{id}.md");
+        let path = self.tree.safe(&rel)?;
+        let note = self.tree.safe(&format!("{id}/{}", tree::FOLDER_NOTE))?;
+        let lock = self.lock()?;
+        if fs::symlink_metadata(path.abs()).is_ok() || fs::symlink_metadata(note.abs()).is_ok() {
+            return Err(Error::Exists {
+                id,
+                file: PathBuf::from(self.tree.display_path(&rel)),
+            });
+        }
+        // Near-duplicates, from the index as it is before the write.
+        let warnings = {
+            let index = self.refresh(&lock)?;
+            let probe = Query {
+                text: new.title.clone(),
+                k: Some(3),
+                ..Query::default()
+            };
+            let ctx = self.ctx(&index, &probe);
+            let ranked = retrieve::run(&ctx);
+            ranked
+                .hits
+                .iter()
+                .filter(|(c, _)| {
+                    c.tier == retrieve::Tier::Alias && c.relevance >= 0.9
+                        || c.coverage.is_some_and(|cov| cov >= 0.8)
+                })
+                .take(3)
+                .map(|(c, _)| format!("similar entry exists: {} ({})", c.meta.id, c.meta.title))
+                .collect()
+        };
+        let mut changeset = Changeset::new(format!("add {id}"));
+        changeset.write(path, doc.join(), Base::Absent);
+        self.commit(&lock, changeset)?;
+        Ok(WriteReport {
+            schema: "memtree.add/v1",
+            id,
+            file: self.tree.display_path(&rel),
+            changed: vec!["created".into()],
+            warnings,
+        })
+    }
+
+    /// Plans a rewrite of the front matter (and, for link rewrites, the body) of the entry at
+    /// `path` with `f`, which changes `meta`/`body` and returns the keys it changed. Only those
+    /// keys' lines (and `updated`, when `stamp`) change in the file. `None` when nothing
+    /// changes.
+    fn plan_edit(
+        &self,
+        path: &SafePath,
+        stamp: bool,
+        f: impl FnOnce(&mut Meta, &mut String) -> Result<Vec<String>>,
+    ) -> Result<Option<Edit>> {
+        let (r, base) = self.read_record(path)?;
+        let before = r.meta.clone();
+        let mut meta = r.meta.clone();
+        let mut body = r.doc.body.clone();
+        let mut changed = f(&mut meta, &mut body)?;
+        // A key whose rendered form is unchanged is not a change (`set kind=fact` on a fact).
+        changed.retain(|k| entry::render_key(&meta, k) != entry::render_key(&before, k));
+        changed.dedup();
+        if changed.is_empty() && body == r.doc.body {
+            return Ok(None);
+        }
+        if stamp && !changed.is_empty() {
+            meta.updated = Some(timestamp(self.now));
+            changed.push("updated".into());
+        }
+        let mut yaml = r.doc.front.clone().unwrap_or_default();
+        for key in &changed {
+            let rendered = entry::render_key(&meta, key);
+            yaml = entry::set_key(&yaml, key, rendered.as_deref());
+        }
+        let doc = Document {
+            front: Some(yaml),
+            body,
+            newline: r.doc.newline,
+        };
+        Ok(Some(Edit {
+            changed,
+            text: doc.join(),
+            base,
+        }))
+    }
+
+    /// Plans, applies and reports a front-matter edit of one entry.
+    fn edit_one(
+        &self,
+        operation: String,
+        path: &SafePath,
+        f: impl FnOnce(&mut Meta, &mut String) -> Result<Vec<String>>,
+    ) -> Result<Vec<String>> {
+        let lock = self.lock()?;
+        let Some(edit) = self.plan_edit(path, true, f)? else {
+            return Ok(Vec::new());
+        };
+        let mut changeset = Changeset::new(operation);
+        changeset.write(path.clone(), edit.text, Base::Content(edit.base));
+        self.commit(&lock, changeset)?;
+        Ok(edit.changed)
+    }
+
+    /// Sets front-matter fields: `key=value` (an empty value removes the key), `key+=value` and
+    /// `key-=value` for list keys (aliases, tags, scope, supersedes). Values equal to the
+    /// current ones change nothing and write nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] naming the key for unknown keys and bad values.
+    pub fn set(&self, id: &str, assignments: &[String]) -> Result<WriteReport> {
+        let (id, path) = self.resolve(id)?;
+        let mut ops = Vec::new();
+        for a in assignments {
+            ops.push(assign::parse_assignment(a)?);
+        }
+        let changed = self.edit_one(format!("set {id}"), &path, |meta, _| {
+            let mut changed = Vec::new();
+            for (key, op, value) in ops {
+                assign::apply(meta, &key, op, &value)?;
+                changed.push(key);
+            }
+            Ok(changed)
+        })?;
+        let warnings = if changed.is_empty() {
+            vec![format!(
+                "{id} already has these values; nothing was written"
+            )]
+        } else {
+            Vec::new()
+        };
+        Ok(WriteReport {
+            schema: "memtree.set/v1",
+            id,
+            file: self.tree.display_path(path.rel()),
+            changed,
+            warnings,
+        })
+    }
+
+    /// Adds a typed relation FROM → TO (both must exist).
+    ///
+    /// # Errors
+    /// Unknown ids (with suggestions) or relation type.
+    pub fn link(&self, from: &str, to: &str, kind: &str) -> Result<WriteReport> {
+        assign::check_relation_type(kind)?;
+        let (from, path) = self.resolve(from)?;
+        let (to, _) = self.resolve(to)?;
+        if from == to {
+            return Err(Error::Refused("an entry cannot be linked to itself".into()));
+        }
+        let relation = Relation {
+            kind: kind.to_string(),
+            to: to.clone(),
+        };
+        let changed = self.edit_one(format!("link {from} -> {to}"), &path, |meta, _| {
+            if meta.relations.contains(&relation) {
+                return Ok(Vec::new());
+            }
+            meta.relations.push(relation);
+            Ok(vec!["relations".into()])
+        })?;
+        let warnings = if changed.is_empty() {
+            vec![format!("{from} already has a {kind} relation to {to}")]
+        } else {
+            Vec::new()
+        };
+        let changed = changed
+            .into_iter()
+            .map(|c| {
+                if c == "relations" {
+                    format!("relations: {kind} -> {to}")
+                } else {
+                    c
+                }
+            })
+            .collect();
+        Ok(WriteReport {
+            schema: "memtree.link/v1",
+            id: from,
+            file: self.tree.display_path(path.rel()),
+            changed,
+            warnings,
+        })
+    }
+
+    /// Removes relations FROM → TO (of `kind` only, when given). TO need not exist any more.
+    ///
+    /// # Errors
+    /// Unknown FROM; a bad relation type.
+    pub fn unlink(&self, from: &str, to: &str, kind: Option<&str>) -> Result<WriteReport> {
+        if let Some(k) = kind {
+            assign::check_relation_type(k)?;
+        }
+        let (from, path) = self.resolve(from)?;
+        let to = self
+            .resolve(to)
+            .map(|(id, _)| id)
+            .unwrap_or_else(|_| tree::normalize_id(to));
+        let mut body_link = false;
+        let rel = path.rel().to_string();
+        let changed = self.edit_one(format!("unlink {from} -> {to}"), &path, |meta, body| {
+            let before = meta.relations.len();
+            meta.relations
+                .retain(|r| !(r.to == to && kind.is_none_or(|k| k == r.kind)));
+            body_link = markdown::links(body, &rel).iter().any(|l| l.target == to);
+            Ok(if meta.relations.len() == before {
+                Vec::new()
+            } else {
+                vec!["relations".into()]
+            })
+        })?;
+        let mut warnings = Vec::new();
+        if changed.is_empty() {
+            warnings.push(format!("{from} has no such relation to {to}"));
+        }
+        if body_link {
+            warnings.push(format!(
+                "the body of {from} still links to {to}; edit it by hand"
+            ));
+        }
+        Ok(WriteReport {
+            schema: "memtree.unlink/v1",
+            id: from,
+            file: self.tree.display_path(path.rel()),
+            changed,
+            warnings,
+        })
+    }
+
+    /// Moves an entry to a new id and rewrites every link to it (relations, `supersedes`,
+    /// `superseded_by`, wiki links and relative links in bodies), and the moved entry's own
+    /// relative links. One changeset: the new file, every referrer and the removal of the old
+    /// file are validated together before any is written.
+    ///
+    /// # Errors
+    /// Unknown FROM, invalid or existing TO; [`Error::Conflict`] when a file changes meanwhile.
+    pub fn mv(&self, from: &str, to: &str) -> Result<MoveReport> {
+        let (from, from_path) = self.resolve(from)?;
+        if from_path.rel().ends_with(tree::FOLDER_NOTE) {
+            return Err(Error::Refused(
+                "moving a folder note moves a folder; rename the folder by hand".into(),
+            ));
+        }
+        let to = tree::normalize_id(to);
+        tree::validate_id(&to)?;
+        let to_rel = format!("{to}.md");
+        let to_path = self.tree.safe(&to_rel)?;
+        let lock = self.lock()?;
+        if fs::symlink_metadata(to_path.abs()).is_ok() {
+            return Err(Error::Exists {
+                id: to,
+                file: PathBuf::from(self.tree.display_path(&to_rel)),
+            });
+        }
+        let index = self.refresh(&lock)?;
+        let searcher = index.searcher();
+        let rel_of = |id: &str| -> String {
+            index
+                .by_id(&searcher, id)
+                .map_or_else(|| format!("{id}.md"), |m| m.rel)
+        };
+        let mut changeset = Changeset::new(format!("mv {from} -> {to}"));
+        // 1. The moved entry itself, with its relative links recomputed from its new folder.
+        let (r, base) = self.read_record(&from_path)?;
+        let mut body = r.doc.body.clone();
+        let mut edits = Vec::new();
+        for l in r.links.iter().filter(|l| !l.wiki) {
+            let target_rel = if l.target == from {
+                to_rel.clone()
+            } else {
+                rel_of(&l.target)
+            };
+            let url = markdown::relative_url(&to_rel, &target_rel) + &fragment(&body, &l.range);
+            edits.push((l.range.clone(), url));
+        }
+        apply_edits(&mut body, edits);
+        let doc = Document {
+            front: r.doc.front.clone(),
+            body,
+            newline: r.doc.newline,
+        };
+        changeset.write(to_path, doc.join(), Base::Absent);
+        // 2. Every entry that points at the old id.
+        let referrers: Vec<String> = index
+            .lookup(&searcher, index.fields.link, &from)
+            .into_iter()
+            .filter_map(|a| index.stored(&searcher, a))
+            .map(|m| m.rel)
+            .filter(|rel| rel != from_path.rel())
+            .collect();
+        let mut rewritten = Vec::new();
+        for rel in referrers {
+            let path = self.tree.safe(&rel)?;
+            let edit = self.plan_edit(&path, false, |meta, body| {
+                let mut changed = Vec::new();
+                for r in meta.relations.iter_mut().filter(|r| r.to == from) {
+                    r.to = to.clone();
+                    changed.push("relations".to_string());
+                }
+                for s in meta.supersedes.iter_mut().filter(|s| **s == from) {
+                    *s = to.clone();
+                    changed.push("supersedes".into());
+                }
+                if meta.superseded_by.as_deref() == Some(from.as_str()) {
+                    meta.superseded_by = Some(to.clone());
+                    changed.push("superseded_by".into());
+                }
+                let mut edits = Vec::new();
+                for l in markdown::links(body, &rel)
+                    .into_iter()
+                    .filter(|l| l.target == from)
+                {
+                    let with = if l.wiki {
+                        to.clone()
+                    } else {
+                        markdown::relative_url(&rel, &to_rel) + &fragment(body, &l.range)
+                    };
+                    edits.push((l.range, with));
+                }
+                apply_edits(body, edits);
+                changed.dedup();
+                Ok(changed)
+            })?;
+            if let Some(edit) = edit {
+                changeset.write(path, edit.text, Base::Content(edit.base));
+                rewritten.push(tree::id_of_rel(&rel).unwrap_or(rel));
+            }
+        }
+        // 3. The old file goes last.
+        changeset.delete(from_path, Base::Content(base));
+        drop(searcher);
+        drop(index);
+        self.commit(&lock, changeset)?;
+        Ok(MoveReport {
+            schema: "memtree.mv/v1",
+            from,
+            to,
+            file: self.tree.display_path(&to_rel),
+            rewritten,
+        })
+    }
+
+    /// Deletes an entry's file. Warns about entries that still link to it.
+    ///
+    /// # Errors
+    /// Unknown id; [`Error::UnsafePath`] when the file is reached through a symbolic link.
+    pub fn rm(&self, id: &str) -> Result<WriteReport> {
+        let (id, path) = self.resolve(id)?;
+        let lock = self.lock()?;
+        // A file that does not parse can still be removed, so only its bytes are read.
+        let base = crate::changeset::content_hash(&self.tree.read(&path)?);
+        let mut changeset = Changeset::new(format!("rm {id}"));
+        let rel = path.rel().to_string();
+        changeset.delete(path, Base::Content(base));
+        self.commit(&lock, changeset)?;
+        let index = self.refresh(&lock)?;
+        let searcher = index.searcher();
+        let warnings = index
+            .lookup(&searcher, index.fields.link, &id)
+            .into_iter()
+            .filter_map(|a| index.stored(&searcher, a))
+            .map(|m| format!("{} still links to {id}", m.id))
+            .collect();
+        Ok(WriteReport {
+            schema: "memtree.rm/v1",
+            id,
+            file: self.tree.display_path(&rel),
+            changed: vec!["removed".into()],
+            warnings,
+        })
+    }
+}

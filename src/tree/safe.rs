@@ -1,0 +1,405 @@
+//! The one safe-path routine: every read, write, move and delete of a file in the tree goes
+//! through a [`SafePath`], and the file operations here take nothing else.
+//!
+//! A [`SafePath`] is a path below the root that was checked component by component:
+//! - lexically: relative, `/`-separated, no empty, `.` or `..` segment, no backslash or NUL;
+//! - on disk: no existing component below the root is a symbolic link. memtree never follows a
+//!   link inside the tree, whether it points inside or outside: the walk does not follow them
+//!   either, so an entry behind a link is not part of the tree, and refusing every link is the
+//!   rule a user can predict. (A `.memory` folder that is itself a link is the user's choice of
+//!   root and is allowed.)
+//!
+//! The final component is opened with `O_NOFOLLOW`, so a link swapped in after the check is
+//! refused by the kernel rather than followed. Folders are created one at a time and checked
+//! again after creation, and the empty-folder clean-up after a delete or a move never climbs
+//! above the root. This guards against mistakes (a symlinked folder that leads elsewhere), not
+//! against a concurrent attacker who can rename folders inside the tree between two syscalls.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use super::Tree;
+use crate::error::{Error, Result};
+
+/// A checked path below the tree's root (see the module doc). Build one with [`Tree::safe`];
+/// the walk's own results are trusted through [`SafePath::from_walk`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafePath {
+    rel: String,
+    abs: PathBuf,
+}
+
+impl SafePath {
+    /// The path relative to the root, `/`-separated (`a/b/c.md`).
+    pub fn rel(&self) -> &str {
+        &self.rel
+    }
+
+    /// The absolute path.
+    pub fn abs(&self) -> &Path {
+        &self.abs
+    }
+
+    /// A path returned by [`Tree::walk`] (or listed in the manifest the walk wrote): the walk
+    /// only descends into real folders and lists only regular files, so no check is repeated.
+    /// The final open still refuses a link.
+    pub(crate) fn from_walk(tree: &Tree, rel: &str) -> SafePath {
+        SafePath {
+            rel: rel.to_string(),
+            abs: tree.root.join(rel),
+        }
+    }
+}
+
+fn unsafe_path(tree: &Tree, rel: &str, reason: String) -> Error {
+    Error::UnsafePath {
+        path: PathBuf::from(tree.display_path(rel)),
+        reason,
+    }
+}
+
+/// Checks `rel` lexically: what can be refused without touching the disk.
+fn lexical(rel: &str) -> std::result::Result<(), &'static str> {
+    if rel.is_empty() {
+        return Err("the path is empty");
+    }
+    if rel.starts_with('/') {
+        return Err("an absolute path is not below the tree's root");
+    }
+    if rel.contains(['\\', '\0']) {
+        return Err("a path below the tree uses `/` separators and no NUL byte");
+    }
+    if rel
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return Err("a path below the tree has no empty, `.` or `..` segment");
+    }
+    Ok(())
+}
+
+impl Tree {
+    /// Checks `rel` (relative to the root) for any operation: see the module doc.
+    ///
+    /// # Errors
+    /// [`Error::UnsafePath`] naming the component that is a link (and where it leads) or the
+    /// lexical rule that is broken.
+    pub fn safe(&self, rel: &str) -> Result<SafePath> {
+        lexical(rel).map_err(|why| unsafe_path(self, rel, why.to_string()))?;
+        let mut at = self.root.clone();
+        let mut done = String::new();
+        for seg in rel.split('/') {
+            at.push(seg);
+            if !done.is_empty() {
+                done.push('/');
+            }
+            done.push_str(seg);
+            match fs::symlink_metadata(&at) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(self.link_error(rel, &done, &at));
+                }
+                Ok(_) => {}
+                // Nothing below a missing component exists; creating it is checked again.
+                Err(_) => break,
+            }
+        }
+        Ok(SafePath {
+            rel: rel.to_string(),
+            abs: self.root.join(rel),
+        })
+    }
+
+    fn link_error(&self, rel: &str, component: &str, at: &Path) -> Error {
+        let target = fs::read_link(at)
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|_| "somewhere unreadable".into());
+        let outside = match (fs::canonicalize(at), fs::canonicalize(&self.root)) {
+            (Ok(resolved), Ok(root)) => !resolved.starts_with(root),
+            _ => true,
+        };
+        let place = if outside {
+            "outside the memory tree"
+        } else {
+            "elsewhere in the tree"
+        };
+        unsafe_path(
+            self,
+            rel,
+            format!(
+                "{} is a symbolic link to {target} ({place}); memtree does not follow links \
+                 inside .memory",
+                self.display_path(component)
+            ),
+        )
+    }
+
+    /// Reads a whole file (refusing a link as the final component).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn read(&self, p: &SafePath) -> Result<Vec<u8>> {
+        self.read_limited(p, u64::MAX).map(|(bytes, _)| bytes)
+    }
+
+    /// Reads at most `limit` bytes of a file; also returns the file's full size in bytes.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn read_limited(&self, p: &SafePath, limit: u64) -> Result<(Vec<u8>, u64)> {
+        use std::io::Read as _;
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p.abs)
+            .map_err(|e| self.io_error("cannot read", p, e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| self.io_error("cannot read", p, e))?
+            .len();
+        let mut bytes = Vec::with_capacity(size.min(limit) as usize);
+        file.take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.io_error("cannot read", p, e))?;
+        Ok((bytes, size))
+    }
+
+    fn io_error(&self, action: &'static str, p: &SafePath, e: std::io::Error) -> Error {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return unsafe_path(
+                self,
+                &p.rel,
+                format!(
+                    "{} is a symbolic link; memtree does not follow links inside .memory",
+                    self.display_path(&p.rel)
+                ),
+            );
+        }
+        Error::io(action, self.display_path(&p.rel), e)
+    }
+
+    /// Creates the folders above `p` one at a time, refusing a link that appears among them.
+    ///
+    /// # Errors
+    /// [`Error::UnsafePath`] or [`Error::Io`].
+    pub fn create_parents(&self, p: &SafePath) -> Result<()> {
+        let Some((parent, _)) = p.rel.rsplit_once('/') else {
+            return Ok(());
+        };
+        let mut at = self.root.clone();
+        let mut done = String::new();
+        for seg in parent.split('/') {
+            at.push(seg);
+            if !done.is_empty() {
+                done.push('/');
+            }
+            done.push_str(seg);
+            match fs::symlink_metadata(&at) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(self.link_error(&p.rel, &done, &at));
+                }
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => {
+                    return Err(unsafe_path(
+                        self,
+                        &p.rel,
+                        format!("{} is a file, not a folder", self.display_path(&done)),
+                    ));
+                }
+                Err(_) => match fs::create_dir(&at) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        // Made by another process meanwhile: check it like any other.
+                        if fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                            return Err(self.link_error(&p.rel, &done, &at));
+                        }
+                    }
+                    Err(e) => {
+                        return Err(Error::io(
+                            "cannot create folder",
+                            self.display_path(&done),
+                            e,
+                        ));
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` to a new temporary file next to `p` (same folder, so a rename is atomic),
+    /// synced to disk. New files get mode 0666 less the umask, like any editor's; when `p`
+    /// exists its mode is kept.
+    ///
+    /// # Errors
+    /// [`Error::UnsafePath`] or [`Error::Io`]; nothing is left behind on error.
+    pub fn stage(&self, p: &SafePath, bytes: &[u8]) -> Result<tempfile::TempPath> {
+        self.create_parents(p)?;
+        let dir = p.abs.parent().unwrap_or(&self.root);
+        let shown = self.display_path(p.rel.rsplit_once('/').map_or("", |(d, _)| d));
+        let permissions = match fs::symlink_metadata(&p.abs) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(self.link_error(&p.rel, &p.rel, &p.abs));
+            }
+            Ok(meta) => meta.permissions(),
+            Err(_) => {
+                use std::os::unix::fs::PermissionsExt;
+                fs::Permissions::from_mode(0o666)
+            }
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".memtree-")
+            .suffix(".tmp")
+            .permissions(permissions)
+            .tempfile_in(dir)
+            .map_err(|e| Error::io("cannot create a temporary file in", &shown, strip_path(e)))?;
+        tmp.write_all(bytes)
+            .and_then(|_| tmp.as_file().sync_all())
+            .map_err(|e| Error::io("cannot write a temporary file in", &shown, e))?;
+        Ok(tmp.into_temp_path())
+    }
+
+    /// Renames the staged temporary file `tmp` (from [`Tree::stage`], kept) onto `p`: atomic,
+    /// `p` is either its old or its new content. Then syncs the folder so that the rename
+    /// survives a crash. On error `tmp` is left in place (a changeset's recovery needs it).
+    ///
+    /// # Errors
+    /// [`Error::UnsafePath`] when `p` became a link; [`Error::Io`].
+    pub fn install(&self, tmp: &Path, p: &SafePath) -> Result<()> {
+        if fs::symlink_metadata(&p.abs).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(self.link_error(&p.rel, &p.rel, &p.abs));
+        }
+        fs::rename(tmp, &p.abs).map_err(|e| self.io_error("cannot replace", p, e))?;
+        sync_dir(p.abs.parent().unwrap_or(&self.root));
+        Ok(())
+    }
+
+    /// Writes `bytes` to `p` atomically: [`Tree::stage`] then [`Tree::install`]. A crash
+    /// leaves either the old file or the new one, never half of either.
+    ///
+    /// # Errors
+    /// As [`Tree::stage`] and [`Tree::install`]; on error the target is untouched and the
+    /// temporary file removed.
+    pub fn write_atomic(&self, p: &SafePath, bytes: &[u8]) -> Result<()> {
+        let staged = self.stage(p, bytes)?;
+        self.install(&staged, p)?;
+        // Renamed away: nothing left for `TempPath` to delete.
+        let _ = staged.keep();
+        Ok(())
+    }
+
+    /// Deletes the file `p` (never what a link points to), then removes the folders it leaves
+    /// empty, up to but never including the root.
+    ///
+    /// # Errors
+    /// [`Error::UnsafePath`] when `p` is a link or a folder; [`Error::Io`].
+    pub fn remove(&self, p: &SafePath) -> Result<()> {
+        match fs::symlink_metadata(&p.abs) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(self.link_error(&p.rel, &p.rel, &p.abs));
+            }
+            Ok(meta) if meta.is_dir() => {
+                return Err(unsafe_path(
+                    self,
+                    &p.rel,
+                    "it is a folder, and memtree removes single entry files only".into(),
+                ));
+            }
+            _ => {}
+        }
+        fs::remove_file(&p.abs).map_err(|e| self.io_error("cannot remove", p, e))?;
+        sync_dir(p.abs.parent().unwrap_or(&self.root));
+        self.prune_empty_folders(p);
+        Ok(())
+    }
+
+    /// Removes the folders above `p` that are empty, deepest first, stopping at the first one
+    /// that is not empty, is a link, or is the root. Never fails: a folder left behind is
+    /// harmless.
+    pub fn prune_empty_folders(&self, p: &SafePath) {
+        let mut rel = p.rel.as_str();
+        while let Some((parent, _)) = rel.rsplit_once('/') {
+            let dir = self.root.join(parent);
+            let is_real_dir = fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir());
+            if !is_real_dir || fs::remove_dir(&dir).is_err() {
+                break;
+            }
+            rel = parent;
+        }
+    }
+}
+
+/// tempfile's errors repeat the path of the temporary file; the caller names the folder.
+fn strip_path(e: std::io::Error) -> std::io::Error {
+    std::io::Error::from(e.kind())
+}
+
+/// Syncs a folder so that a rename or unlink in it is durable. Best effort: some filesystems
+/// refuse to open a folder for syncing, and the data itself was already synced.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> (tempfile::TempDir, Tree) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join(".memory");
+        fs::create_dir_all(&root).unwrap();
+        (dir, Tree { root })
+    }
+
+    #[test]
+    fn lexical_rules() {
+        let (_d, t) = tree();
+        for bad in ["", "/a/b", "a/../b", "a//b", "./a", "a\\b", "a/./b", "a/b/"] {
+            assert!(t.safe(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(t.safe("a/b/c.md").is_ok());
+        assert!(t.safe(".cache/index").is_ok());
+    }
+
+    #[test]
+    fn links_are_refused_wherever_they_are() {
+        let (_d, t) = tree();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("e.md"), "x").unwrap();
+        std::os::unix::fs::symlink(outside.path(), t.root.join("d")).unwrap();
+        let err = t.safe("d/e.md").unwrap_err().to_string();
+        assert!(err.contains("outside the memory tree"), "{err}");
+        fs::create_dir_all(t.root.join("in/side")).unwrap();
+        std::os::unix::fs::symlink(t.root.join("in"), t.root.join("alias")).unwrap();
+        let err = t.safe("alias/side/x.md").unwrap_err().to_string();
+        assert!(err.contains("elsewhere in the tree"), "{err}");
+    }
+
+    #[test]
+    fn a_link_swapped_in_after_the_check_is_not_followed() {
+        let (_d, t) = tree();
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir_all(t.root.join("a/b")).unwrap();
+        let p = t.safe("a/b/c.md").unwrap();
+        let target = outside.path().join("secret.md");
+        fs::write(&target, "outside").unwrap();
+        std::os::unix::fs::symlink(&target, t.root.join("a/b/c.md")).unwrap();
+        assert!(matches!(t.read(&p), Err(Error::UnsafePath { .. })));
+        assert!(t.remove(&p).is_err());
+        assert!(t.write_atomic(&p, b"new").is_err());
+        assert_eq!(fs::read_to_string(&target).unwrap(), "outside");
+    }
+
+    #[test]
+    fn clean_up_stops_at_the_root() {
+        let (_d, t) = tree();
+        let p = t.safe("a/b/c/d.md").unwrap();
+        t.write_atomic(&p, b"x").unwrap();
+        t.remove(&p).unwrap();
+        assert!(!t.root.join("a").exists());
+        assert!(t.root.is_dir());
+    }
+}

@@ -1,0 +1,245 @@
+//! Regressions of issue 7 ("the tree is the user's data"): each test fails without its fix.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::env::{TestEnv, sample};
+
+const ENTRY: &str = "---\ntitle: Outside entry\n---\nlives outside the tree\n";
+
+fn outside_with_entry() -> tempfile::TempDir {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(outside.path().join("t")).unwrap();
+    std::fs::write(outside.path().join("t/e.md"), ENTRY).unwrap();
+    outside
+}
+
+/// See: issue 7. `rm` on an entry reached through a symlinked folder deleted the file outside
+/// `.memory/`, then the emptied folder outside it.
+#[test]
+fn rm_through_a_symlinked_folder_touches_nothing_outside() {
+    let env = sample();
+    let outside = outside_with_entry();
+    std::fs::create_dir_all(env.mem("d")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("t"), env.mem("d/t")).unwrap();
+    let (_, err) = env.fails(&["rm", "d/t/e"], 1);
+    assert!(
+        err.contains("symbolic link") && err.contains("outside the memory tree"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("t/e.md")).unwrap(),
+        ENTRY
+    );
+    // The rest of the tree still answers.
+    assert_eq!(
+        env.hits(&["fts index"])[0],
+        "architecture/storage/search-index"
+    );
+}
+
+/// See: issue 7. `mv` removed its source through a symlinked folder the same way.
+#[test]
+fn mv_through_a_symlinked_folder_touches_nothing_outside() {
+    let env = sample();
+    let outside = outside_with_entry();
+    std::fs::create_dir_all(env.mem("d")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("t"), env.mem("d/t")).unwrap();
+    let (_, err) = env.fails(&["mv", "d/t/e", "moved/in/here"], 1);
+    assert!(err.contains("symbolic link"), "{err}");
+    assert!(outside.path().join("t/e.md").is_file());
+    assert!(!env.mem("moved").exists());
+    // A move whose target passes through a link writes nothing and keeps the source.
+    std::os::unix::fs::symlink(outside.path(), env.mem("x")).unwrap();
+    let (_, err) = env.fails(&["mv", "segment-merges", "x/y/merges"], 1);
+    assert!(err.contains("symbolic link"), "{err}");
+    assert!(!outside.path().join("y").exists());
+    assert!(env.mem("architecture/storage/segment-merges.md").is_file());
+}
+
+/// Reads through a link are refused too, with the same sentence.
+#[test]
+fn get_through_a_symlinked_folder_is_refused() {
+    let env = sample();
+    let outside = outside_with_entry();
+    std::fs::create_dir_all(env.mem("d")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("t"), env.mem("d/t")).unwrap();
+    let (out, err) = env.fails(&["get", "d/t/e", "--json"], 1);
+    assert!(err.contains("symbolic link"), "{err}");
+    assert!(!out.contains("lives outside"), "{out}");
+}
+
+/// See: issue 7. `decay: 30é` in one entry made query, ls, index and check panic.
+#[test]
+fn a_multibyte_decay_marks_one_file_invalid_and_nothing_else() {
+    let env = sample();
+    env.write(
+        "odd/values/decay.md",
+        "---\ntitle: Odd decay\ndecay: 30é\n---\nfts index mentioned here too\n",
+    );
+    assert_eq!(
+        env.hits(&["fts index"])[0],
+        "architecture/storage/search-index"
+    );
+    let ls = env.json(&["ls"]);
+    assert_eq!(ls["entries"].as_array().unwrap().len(), 5);
+    env.ok(&["index", "--full"]);
+    let (out, _) = env.fails(&["check"], 1);
+    assert!(
+        out.contains(".memory/odd/values/decay.md:3: error: decay `30é` must be a half-life"),
+        "{out}"
+    );
+    assert!(out.contains("1 errors"), "{out}");
+}
+
+/// See: issue 7. A bad `default_decay` in memtree.yaml panicked when the tree was opened.
+#[test]
+fn a_bad_default_decay_is_a_config_error_and_check_still_runs() {
+    let env = sample();
+    env.write(
+        "memtree.yaml",
+        "schema_version: 1\nlifecycle:\n  default_decay: {fact: 9ü}\n",
+    );
+    let (_, err) = env.fails(&["query", "fts index"], 1);
+    assert!(
+        err.contains("memtree.yaml") && err.contains("default_decay.fact"),
+        "{err}"
+    );
+    // `check` diagnoses the configuration instead of stopping at it, and checks the entries.
+    env.write("bad/entry/here.md", "---\ntitle: [unclosed\n---\n");
+    let (out, _) = env.fails(&["check"], 1);
+    assert!(out.contains(".memory/memtree.yaml: error:"), "{out}");
+    assert!(out.contains(".memory/bad/entry/here.md:3: error:"), "{out}");
+}
+
+/// See: issue 7. `set` that changes nothing wrote an `updated` stamp.
+#[test]
+fn set_that_changes_nothing_writes_nothing() {
+    let env = sample();
+    let rel = "architecture/storage/search-index.md";
+    let before = env.read(rel);
+    let mtime = std::fs::metadata(env.mem(rel)).unwrap().modified().unwrap();
+    let v = env.json(&["set", "search-index", "kind=decision", "aliases+=fts index"]);
+    assert_eq!(v["changed"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(env.read(rel), before);
+    assert_eq!(
+        std::fs::metadata(env.mem(rel)).unwrap().modified().unwrap(),
+        mtime
+    );
+    // A real change still stamps `updated`.
+    let v = env.json(&["set", "search-index", "importance=0.9"]);
+    assert_eq!(v["changed"], serde_json::json!(["importance", "updated"]));
+}
+
+/// Runs memtree as an unprivileged user (so that file permissions apply even when the tests
+/// run as root), in a tree made readable and writable for that user.
+fn run_unprivileged(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    let bin = env!("CARGO_BIN_EXE_memtree");
+    let mut cmd = if rustix_is_root() {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c
+    } else {
+        std::process::Command::new(bin)
+    };
+    cmd.current_dir(env.root())
+        .env_clear()
+        .env("MEMTREE_NOW", crate::env::NOW)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("setpriv (util-linux) runs memtree as another user")
+}
+
+fn rustix_is_root() -> bool {
+    // The owner of a file we just created is our effective user.
+    let probe = tempfile::NamedTempFile::new().unwrap();
+    std::os::unix::fs::MetadataExt::uid(&probe.as_file().metadata().unwrap()) == 0
+}
+
+fn chmod_tree(dir: &Path, dirs: u32, files: u32) {
+    for entry in walk(dir) {
+        let mode = if entry.is_dir() { dirs } else { files };
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// A `mv` whose referrer cannot be rewritten (its folder is read-only) fails before writing
+/// anything: the moved entry stays, no file appears at the target, no referrer is half-done.
+#[test]
+fn a_move_that_fails_half_way_leaves_the_tree_as_it_was() {
+    let env = sample();
+    env.ok(&[
+        "link",
+        "pitfalls/ci/flaky-timing-tests",
+        "segment-merges",
+        "--type",
+        "depends-on",
+    ]);
+    env.ok(&["link", "search-index", "segment-merges"]);
+    std::fs::set_permissions(env.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    chmod_tree(&env.root().join(".memory"), 0o777, 0o666);
+    // The folder of one referrer is read-only: its rewrite cannot be staged.
+    std::fs::set_permissions(
+        env.mem("pitfalls/ci"),
+        std::fs::Permissions::from_mode(0o555),
+    )
+    .unwrap();
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> = walk(&env.mem(""))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    let out = run_unprivileged(
+        &env,
+        &["mv", "segment-merges", "architecture/storage/merges"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("pitfalls/ci"), "{err}");
+    let after: Vec<(std::path::PathBuf, Vec<u8>)> = walk(&env.mem(""))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    assert_eq!(before, after, "the tree changed");
+    std::fs::set_permissions(
+        env.mem("pitfalls/ci"),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    // With the folder writable again, the same move goes through whole.
+    let out = run_unprivileged(
+        &env,
+        &["mv", "segment-merges", "architecture/storage/merges"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        env.read("pitfalls/ci/flaky-timing-tests.md")
+            .contains("architecture/storage/merges")
+    );
+}
