@@ -34,7 +34,8 @@ pub enum Command {
         /// The project folder.
         dir: Option<PathBuf>,
     },
-    /// Write a new entry; the body comes from --body, --body-file, or stdin.
+    /// Write a new entry; the body comes from --body or --body-file (`-` reads stdin), else the
+    /// kind's template.
     Add(AddArgs),
     /// Show an entry.
     Get {
@@ -132,10 +133,10 @@ pub struct AddArgs {
     /// Why it matters.
     #[arg(long)]
     pub why: Option<String>,
-    /// The body text.
+    /// The body text (`-` reads it from standard input).
     #[arg(long, conflicts_with = "body_file")]
     pub body: Option<String>,
-    /// Read the body from FILE.
+    /// Read the body from FILE (`-`: standard input).
     #[arg(long, value_name = "FILE")]
     pub body_file: Option<PathBuf>,
 }
@@ -158,7 +159,8 @@ pub struct QueryArgs {
     /// Number of hits (default: retrieval.k in memtree.yaml, else 8).
     #[arg(short = 'k', long = "limit")]
     pub k: Option<usize>,
-    /// A code file: entries whose scope matches it rank first.
+    /// A code file (relative to the current folder, or absolute): entries whose scope matches
+    /// it rank first.
     #[arg(long, value_name = "FILE")]
     pub path: Option<String>,
     /// Only entries of this kind.

@@ -8,7 +8,7 @@
 mod args;
 mod render;
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -78,6 +78,14 @@ fn open(cli: &Cli) -> Result<Memory, Error> {
     Memory::open(find_tree(cli)?, now()?)
 }
 
+fn read_stdin() -> Result<String, Error> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| Error::io("cannot read", "stdin", e))?;
+    Ok(s)
+}
+
 fn emit<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce(&T) -> String) {
     if json {
         let s = serde_json::to_string(value).unwrap_or_default();
@@ -101,19 +109,16 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Add(a) => {
             let memory = open(&cli)?;
+            // Standard input is read only when asked (`-`): a tool runner that leaves stdin
+            // open must never hang `add`.
             let body = match (&a.body, &a.body_file) {
+                (Some(b), _) if b == "-" => Some(read_stdin()?),
                 (Some(b), _) => Some(b.clone()),
+                (None, Some(f)) if f.as_os_str() == "-" => Some(read_stdin()?),
                 (None, Some(f)) => {
                     Some(std::fs::read_to_string(f).map_err(|e| Error::io("cannot read", f, e))?)
                 }
-                (None, None) if !std::io::stdin().is_terminal() => {
-                    let mut s = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut s)
-                        .map_err(|e| Error::io("cannot read", "stdin", e))?;
-                    Some(s)
-                }
-                _ => None,
+                (None, None) => None,
             };
             let report = memory.add(&NewEntry {
                 id: a.id.clone(),
@@ -156,10 +161,15 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Query(q) => {
             let memory = open(&cli)?;
+            let cwd = std::env::current_dir()
+                .map_err(|e| Error::io("cannot read the current directory", ".", e))?;
+            let path = q.path.as_deref().map(|p| {
+                memtree::retrieve::scope::resolve_typed_path(p, &cwd, memory.tree().project())
+            });
             let query = Query {
                 text: q.text.join(" "),
                 k: q.k,
-                path: q.path.clone(),
+                path,
                 kind: q.kind.clone(),
                 within: q.within.as_deref().map(memtree::tree::normalize_id),
                 all: q.all,

@@ -120,6 +120,9 @@ pub fn index(r: &IndexReport) -> String {
 
 pub fn stats(st: &Stats) -> String {
     let mut s = format!("{} entries in {} files\n", st.entries, st.files);
+    for e in &st.invalid {
+        let _ = writeln!(s, "unreadable: {e}");
+    }
     for (name, map) in [
         ("kind", &st.by_kind),
         ("status", &st.by_status),

@@ -170,7 +170,8 @@ pub struct SyncReport {
     pub removed: usize,
     /// Entry files in the tree.
     pub files: usize,
-    /// Files that could not be indexed, with the reason (file and line).
+    /// Every file that cannot be indexed, with the reason (file and line): not only those
+    /// found by this refresh, but all that are still broken.
     pub errors: Vec<String>,
     /// Not every file was stat'ed: a large tree between two full scans, where only the folders
     /// (and the files of folders that changed) were looked at; see [`Freshness`].
@@ -438,6 +439,37 @@ fn partial_walk(
     walk
 }
 
+/// Files that do not parse: path relative to the root → the error (file, line, message).
+type Invalid = std::collections::BTreeMap<String, String>;
+
+const INVALID: &str = "invalid";
+
+/// The files the last refresh could not index, as recorded in `.cache/invalid`
+/// (`<rel>\t<message>` lines). A missing or unreadable record reads as empty.
+fn load_invalid(tree: &Tree) -> Invalid {
+    let Ok(p) = tree.safe(&format!("{}/{INVALID}", crate::tree::CACHE_DIR)) else {
+        return Invalid::new();
+    };
+    let Ok(bytes) = tree.read(&p) else {
+        return Invalid::new();
+    };
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(rel, msg)| (rel.to_string(), msg.to_string()))
+        .collect()
+}
+
+fn save_invalid(tree: &Tree, invalid: &Invalid) -> Result<()> {
+    let p = tree.safe(&format!("{}/{INVALID}", crate::tree::CACHE_DIR))?;
+    let mut out = String::new();
+    for (rel, msg) in invalid {
+        let msg = msg.replace(['\n', '\t'], " ");
+        let _ = writeln!(out, "{rel}\t{msg}");
+    }
+    write_cache_file(p.abs(), out.as_bytes())
+}
+
 /// A planned change to the index.
 #[derive(Default)]
 struct Plan {
@@ -694,8 +726,21 @@ impl SearchIndex {
             report.removed += 1;
         }
         let mut manifest_dirty = !plan.removed.is_empty() || report.rebuilt;
+        // Files that do not parse, kept across runs so `index` and `stats` always list them.
+        let mut invalid = if report.rebuilt {
+            Invalid::new()
+        } else {
+            load_invalid(tree)
+        };
+        let invalid_before = invalid.clone();
+        for rel in &plan.removed {
+            invalid.remove(rel);
+        }
         // Pass 1: re-read changed files, keep what the `follows` graph needs.
         let mut fresh: HashMap<String, expand::Node> = HashMap::new();
+        // Changed files whose id another changed file also claims (`a/b/c.md` and
+        // `a/b/c/README.md`): `check` reports the clash, and both stay searchable.
+        let mut clashing: Vec<String> = Vec::new();
         let mut seeds: Vec<String> = Vec::new();
         for rel in &plan.changed {
             let Ok(bytes) = tree.read(&SafePath::from_walk(tree, rel)) else {
@@ -722,17 +767,20 @@ impl SearchIndex {
             stale.insert(rel.clone());
             match Record::parse(rel, &bytes, &tree.display_path(rel)) {
                 Ok(record) => {
+                    invalid.remove(rel);
                     let s = &record.stored;
                     seeds.push(s.id.clone());
-                    fresh.insert(
-                        s.id.clone(),
-                        expand::Node {
-                            rel: rel.clone(),
-                            prev: expand::previous_of(&s.id, &s.edges),
-                        },
-                    );
+                    let node = expand::Node {
+                        rel: rel.clone(),
+                        prev: expand::previous_of(&s.id, &s.edges),
+                    };
+                    if let Some(other) = fresh.insert(s.id.clone(), node) {
+                        clashing.push(other.rel);
+                    }
                 }
-                Err(e) => report.errors.push(e.to_string()),
+                Err(e) => {
+                    invalid.insert(rel.clone(), e.to_string());
+                }
             }
         }
         for rel in &plan.removed {
@@ -774,6 +822,17 @@ impl SearchIndex {
                 w.add_document(index.document(&record, &expansion.parts))?;
                 report.indexed += 1;
             }
+            for rel in &clashing {
+                let bytes = tree.read(&SafePath::from_walk(tree, rel)).ok();
+                let Some(record) = bytes.and_then(|b| Record::parse(rel, &b, rel).ok()) else {
+                    continue;
+                };
+                let w = writer.get_or_insert_with(|| index.writer(heap));
+                let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
+                let expansion = expand::Expansion::gather(&record.stored.id, &links, &mut load);
+                w.add_document(index.document(&record, &expansion.parts))?;
+                report.indexed += 1;
+            }
         }
         if let Some(w) = writer {
             let mut w = w.map_err(|e| Error::Index(e.to_string()))?;
@@ -784,6 +843,10 @@ impl SearchIndex {
         if manifest_dirty {
             save_manifest(&manifest_path, &manifest)?;
         }
+        if invalid != invalid_before {
+            save_invalid(tree, &invalid)?;
+        }
+        report.errors = invalid.values().cloned().collect();
         let folders_path = tree.cache_dir().join(FOLDERS);
         if plan.files > up_to {
             save_folders(&folders_path, &dirs, plan.files, scanned_ns)?;
@@ -851,6 +914,12 @@ impl SearchIndex {
         }
         doc.add_text(f.meta, serde_json::to_string(s).unwrap_or_default());
         doc
+    }
+
+    /// Every file the index could not read (file, line and message each), as of its last
+    /// refresh: files that do not parse stay listed until they are fixed or removed.
+    pub fn invalid_files(tree: &Tree) -> Vec<String> {
+        load_invalid(tree).into_values().collect()
     }
 
     /// A searcher over the current state.

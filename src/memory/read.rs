@@ -20,11 +20,14 @@ impl Memory {
     /// When the cache cannot be written or the lock not had.
     pub fn index(&self, full: bool) -> Result<IndexReport> {
         let start = Instant::now();
-        let (_, sync) = if full {
-            SearchIndex::rebuild(&self.tree, None)?
+        // The lock also completes a write that a crash interrupted.
+        let lock = self.lock()?;
+        let (_, mut sync) = if full {
+            SearchIndex::rebuild(&self.tree, Some(&lock))?
         } else {
-            SearchIndex::open_synced(&self.tree, None, self.freshness().full())?
+            SearchIndex::open_synced(&self.tree, Some(&lock), self.freshness().full())?
         };
+        sync.errors = SearchIndex::invalid_files(&self.tree);
         Ok(IndexReport {
             schema: "memtree.index/v1",
             sync,
@@ -177,11 +180,13 @@ impl Memory {
     pub fn stats(&self) -> Result<Stats> {
         let (index, sync) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
         let all = index.all();
+        let invalid = SearchIndex::invalid_files(&self.tree);
         let mut s = Stats {
             schema: "memtree.stats/v1",
             files: sync.files,
             entries: all.len() as u64,
-            unreadable: sync.files.saturating_sub(all.len()),
+            unreadable: invalid.len(),
+            invalid,
             by_kind: BTreeMap::new(),
             by_status: BTreeMap::new(),
             by_maturity: BTreeMap::new(),

@@ -126,8 +126,10 @@ pub struct Stats {
     pub files: usize,
     /// Entries in the index.
     pub entries: u64,
-    /// Files that could not be indexed in this run's refresh.
+    /// Number of files that cannot be indexed (YAML that does not parse, not UTF-8).
     pub unreadable: usize,
+    /// Those files, each with its error (file, line, message).
+    pub invalid: Vec<String>,
     /// Count per kind (`-` for none).
     pub by_kind: BTreeMap<String, usize>,
     /// Count per status.

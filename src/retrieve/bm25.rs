@@ -95,14 +95,14 @@ pub fn run(ctx: &Ctx, pool: &mut Pool) -> Bm25Outcome {
         if meta.asks {
             relevance *= QUESTION_PENALTY;
         }
-        let id = meta.id.clone();
+        let rel = meta.rel.clone();
         pool.offer(
             meta,
             relevance,
             Tier::Bm25,
             format!("bm25:{}", matched.join(" ")),
         );
-        if let Some(c) = pool.map.get_mut(&id) {
+        if let Some(c) = pool.map.get_mut(&rel) {
             c.coverage = Some(c.coverage.unwrap_or(0.0).max(coverage));
         }
     }

@@ -147,17 +147,18 @@ pub struct Cand {
     pub coverage: Option<f64>,
 }
 
-/// Candidates by id.
+/// Candidates by file (not by id: two files may claim one id, `a/b/c.md` and
+/// `a/b/c/README.md`, and `check` reports that; neither may silently drop out of search).
 #[derive(Debug, Default)]
 pub struct Pool {
-    /// By id.
+    /// By file path relative to the root.
     pub map: HashMap<String, Cand>,
 }
 
 impl Pool {
     /// Offers a candidate (see the module doc for how evidence combines).
     pub fn offer(&mut self, meta: StoredMeta, relevance: f64, tier: Tier, why: String) {
-        match self.map.get_mut(&meta.id) {
+        match self.map.get_mut(&meta.rel) {
             Some(c) => {
                 let (hi, lo) = if relevance > c.relevance {
                     (relevance, c.relevance)
@@ -172,7 +173,7 @@ impl Pool {
             }
             None => {
                 self.map.insert(
-                    meta.id.clone(),
+                    meta.rel.clone(),
                     Cand {
                         meta,
                         relevance,
@@ -192,6 +193,7 @@ impl Pool {
             b.relevance
                 .total_cmp(&a.relevance)
                 .then_with(|| a.meta.id.cmp(&b.meta.id))
+                .then_with(|| a.meta.rel.cmp(&b.meta.rel))
         });
         v
     }
@@ -262,7 +264,7 @@ fn finalize(ctx: &Ctx, mut pool: Pool) -> Vec<(Cand, f64)> {
             .cloned()
             .collect();
         for c in dead {
-            pool.map.remove(&c.meta.id);
+            pool.map.remove(&c.meta.rel);
             if let Some(succ) = successor(ctx, &c.meta) {
                 let why = format!("replaces:{} (superseded)", c.meta.id);
                 pool.offer(succ, c.relevance, c.tier, why);
@@ -291,6 +293,7 @@ fn finalize(ctx: &Ctx, mut pool: Pool) -> Vec<(Cand, f64)> {
     out.sort_by(|a, b| {
         b.1.total_cmp(&a.1)
             .then_with(|| a.0.meta.id.cmp(&b.0.meta.id))
+            .then_with(|| a.0.meta.rel.cmp(&b.0.meta.rel))
     });
     out
 }

@@ -83,7 +83,14 @@ fn add_writes_front_matter_and_body_and_get_reads_it() {
 fn add_reads_the_body_from_stdin_or_uses_the_kind_template() {
     let env = TestEnv::new();
     env.cmd()
-        .args(["add", "a/b/from-stdin", "--title", "From stdin"])
+        .args([
+            "add",
+            "a/b/from-stdin",
+            "--title",
+            "From stdin",
+            "--body",
+            "-",
+        ])
         .write_stdin("piped body\n")
         .assert()
         .success();

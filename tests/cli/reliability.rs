@@ -243,3 +243,117 @@ fn a_move_that_fails_half_way_leaves_the_tree_as_it_was() {
             .contains("architecture/storage/merges")
     );
 }
+
+/// See: issue 7. `add` read stdin whenever it was not a terminal, so a tool runner that leaves
+/// stdin open (Node's default spawn) hung it forever. It now reads stdin only for `-`.
+#[test]
+fn add_never_reads_an_open_stdin_unasked() {
+    let env = TestEnv::new();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_memtree"))
+        .current_dir(env.root())
+        .env("MEMTREE_NOW", crate::env::NOW)
+        .args([
+            "add",
+            "a/b/no-stdin",
+            "--title",
+            "No stdin",
+            "--kind",
+            "pitfall",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _open_stdin = child.stdin.take();
+    // Not a timing assertion: a hang detector with a very generous bound.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`memtree add` waited for stdin that nobody asked for");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success());
+    assert!(
+        env.read("a/b/no-stdin.md").contains("## Symptom"),
+        "template body"
+    );
+}
+
+/// See: issue 7. Two files with one id (`d/t/e.md` and `d/t/e/README.md`): one of them dropped
+/// out of search. Both are now found, and `check` names the clash.
+#[test]
+fn two_files_with_one_id_both_stay_searchable_and_check_names_them() {
+    let env = TestEnv::new();
+    env.write("d/t/e.md", "---\ntitle: Entry file\n---\nquokka habitats\n");
+    env.write(
+        "d/t/e/README.md",
+        "---\ntitle: Folder note\n---\nquokka diets\n",
+    );
+    let v = env.json(&["query", "quokka"]);
+    let files: Vec<&str> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["file"].as_str().unwrap())
+        .collect();
+    assert!(files.contains(&".memory/d/t/e.md"), "{v}");
+    assert!(files.contains(&".memory/d/t/e/README.md"), "{v}");
+    let (out, _) = env.fails(&["check"], 1);
+    assert!(
+        out.contains(".memory/d/t/e.md: error: two files have the id `d/t/e`"),
+        "{out}"
+    );
+}
+
+/// See: issue 7. A file that does not parse was reported only by the first `index` after it
+/// changed; `index --json` and `stats` now list it on every run.
+#[test]
+fn a_broken_file_is_reported_by_every_index_and_stats() {
+    let env = sample();
+    env.write("broken/yaml/entry.md", "---\ntitle: [unclosed\n---\n");
+    for _ in 0..2 {
+        let v = env.json(&["index"]);
+        let errors = v["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{v}");
+        assert!(
+            errors[0]
+                .as_str()
+                .unwrap()
+                .starts_with(".memory/broken/yaml/entry.md:3:"),
+            "{v}"
+        );
+        let s = env.json(&["stats"]);
+        assert_eq!(s["unreadable"], 1, "{s}");
+        let (out, _) = env.fails(&["check"], 1);
+        assert!(out.contains(".memory/broken/yaml/entry.md:3"), "{out}");
+    }
+    env.write("broken/yaml/entry.md", "---\ntitle: fixed\n---\n");
+    assert_eq!(env.json(&["index"])["errors"], serde_json::json!([]));
+    assert_eq!(env.json(&["stats"])["unreadable"], 0);
+}
+
+/// See: issue 7. `--path` was taken as project-relative whatever the current folder was.
+#[test]
+fn path_is_resolved_against_the_current_folder() {
+    let env = sample();
+    std::fs::create_dir_all(env.root().join("src/index")).unwrap();
+    let out = env
+        .cmd()
+        .current_dir(env.root().join("src/index"))
+        .args(["query", "what must I know", "--path", "mod.rs", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["hits"][0]["id"], "architecture/storage/search-index",
+        "{v}"
+    );
+    assert_eq!(v["hits"][0]["tier"], "scope", "{v}");
+}
