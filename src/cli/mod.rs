@@ -78,6 +78,20 @@ fn open(cli: &Cli) -> Result<Memory, Error> {
     Memory::open(find_tree(cli)?, now()?)
 }
 
+/// Says on stderr when an answer came from an index that could not be refreshed.
+fn warn_index(state: &memtree::retrieve::IndexState) {
+    if let Some(why) = &state.stale {
+        warn(&format!(
+            "answered from the last committed index, which may be behind the files: {why}"
+        ));
+    }
+    if let Some(why) = &state.in_memory {
+        warn(&format!(
+            "the index was built in memory for this command only: {why}"
+        ));
+    }
+}
+
 fn read_stdin() -> Result<String, Error> {
     let mut s = String::new();
     std::io::stdin()
@@ -177,6 +191,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             match q.format {
                 Format::List => {
                     let result = memory.query(&query)?;
+                    warn_index(&result.index);
                     emit(json, &result, render::query);
                 }
                 Format::Context => {
@@ -184,6 +199,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                         .budget
                         .unwrap_or(memtree::retrieve::context::DEFAULT_BUDGET);
                     let bundle = memory.context(&query, budget)?;
+                    warn_index(&bundle.index);
                     emit(json, &bundle, |b| b.markdown.clone());
                 }
             }

@@ -33,6 +33,7 @@
 
 pub mod analyzer;
 pub mod expand;
+mod readonly;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -66,6 +67,18 @@ const MANIFEST_HEADER: &str = "memtree-manifest 2";
 const INDEX_DIR: &str = "index";
 const RACY_NS: i64 = 2_000_000_000;
 const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long a reader waits for another process's write before answering from the last
+/// committed index instead.
+const READER_WAIT: Duration = Duration::from_millis(500);
+
+/// Where [`SearchIndex::sync_locked`] keeps the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// `.cache/index`, with the manifest and the other cache files.
+    Disk,
+    /// In memory, for this process only (the cache cannot be written).
+    Memory,
+}
 /// Indexing memory for a rebuild or a large change, in bytes.
 const WRITER_HEAP: usize = 50_000_000;
 /// Indexing memory for a refresh of a few files (tantivy's minimum per thread), in bytes.
@@ -177,6 +190,15 @@ pub struct SyncReport {
     /// (and the files of folders that changed) were looked at; see [`Freshness`].
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub folders_only: bool,
+    /// Set when the answer comes from the last committed index, which may be behind the files,
+    /// because it could not be refreshed: why (another writer holds the lock, the cache is
+    /// read-only). Readers never fail for these reasons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale: Option<String>,
+    /// Set when there was no usable index and the cache could not be written: the index was
+    /// built in memory for this command only (correct, but not kept), and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_memory: Option<String>,
 }
 
 /// One manifest line.
@@ -548,6 +570,18 @@ impl SearchIndex {
         Self::from_index(index, fields)
     }
 
+    /// Opens the committed index without writing anything, not even tantivy's lock files: for
+    /// a cache folder the process cannot write (see [`readonly`]).
+    fn open_read_only(tree: &Tree) -> Result<SearchIndex> {
+        let dir = readonly::ReadOnlyDirectory::open(&Self::index_dir(tree))?;
+        let index = Index::open(dir)?;
+        let (schema, fields) = schema();
+        if index.schema() != schema {
+            return Err(Error::Index("schema changed".into()));
+        }
+        Self::from_index(index, fields)
+    }
+
     /// Opens the index of `tree`, bringing it up to date with the files first (see the module
     /// doc). `lock` is the caller's write lock if it holds one; otherwise the lock is taken only
     /// when something must change.
@@ -588,16 +622,24 @@ impl SearchIndex {
             } => {
                 // List only the folders that changed, under the lock. A damaged index is
                 // rebuilt by `sync_locked` from the same walk.
-                let _guard = Self::lock_unless_held(tree, lock)?;
+                let _guard = match Self::reader_lock(tree, lock) {
+                    Ok(g) => g,
+                    Err(reason) => return Self::fallback(tree, reason),
+                };
                 if let Some(manifest) = load_manifest(&manifest_path) {
                     let walk = partial_walk(tree, &manifest, &dirty, trusted);
-                    let (index, mut report) = Self::sync_locked(
+                    let synced = Self::sync_locked(
                         tree,
                         false,
                         Some((walk, Some(manifest))),
                         freshness.up_to,
                         scanned_ns,
-                    )?;
+                        Target::Disk,
+                    );
+                    let (index, mut report) = match synced {
+                        Err(e) if lock.is_none() => return Self::fallback(tree, e.to_string()),
+                        other => other?,
+                    };
                     report.folders_only = true;
                     return Ok((index, report));
                 }
@@ -610,7 +652,8 @@ impl SearchIndex {
             let walk = tree.walk()?;
             if manifest_matches(&text, &walk.files) {
                 if walk.files.len() > freshness.up_to {
-                    save_folders(&folders_path, &walk.dirs, walk.files.len(), now_ns())?;
+                    // Best effort: a read-only cache only costs the next check a full scan.
+                    let _ = save_folders(&folders_path, &walk.dirs, walk.files.len(), now_ns());
                 }
                 let report = SyncReport {
                     files: walk.files.len(),
@@ -622,12 +665,18 @@ impl SearchIndex {
         }
         // Something must change: take the lock (unless held) and decide again under it. The
         // walk is reused unless another writer changed the manifest while we waited.
-        let _guard = Self::lock_unless_held(tree, lock)?;
+        let _guard = match Self::reader_lock(tree, lock) {
+            Ok(g) => g,
+            Err(reason) => return Self::fallback(tree, reason),
+        };
         let walk = seen.and_then(|(before, walk)| {
             (fs::read_to_string(&manifest_path).ok().as_deref() == Some(before.as_str()))
                 .then_some((walk, None))
         });
-        Self::sync_locked(tree, false, walk, freshness.up_to, now_ns())
+        match Self::sync_locked(tree, false, walk, freshness.up_to, now_ns(), Target::Disk) {
+            Err(e) if lock.is_none() => Self::fallback(tree, e.to_string()),
+            other => other,
+        }
     }
 
     fn lock_unless_held(tree: &Tree, held: Option<&WriteLock>) -> Result<Option<WriteLock>> {
@@ -637,6 +686,41 @@ impl SearchIndex {
         }
     }
 
+    /// The lock for a refresh. A writer passes the lock it holds. A reader waits at most
+    /// [`READER_WAIT`]; `Err` says why it cannot refresh (another process is writing, or the
+    /// cache cannot be written), and the reader answers through [`SearchIndex::fallback`].
+    fn reader_lock(
+        tree: &Tree,
+        held: Option<&WriteLock>,
+    ) -> std::result::Result<Option<WriteLock>, String> {
+        if held.is_some() {
+            return Ok(None);
+        }
+        match WriteLock::acquire(tree, READER_WAIT) {
+            Ok(l) => Ok(Some(l)),
+            Err(Error::Busy { .. }) => Err("another memtree process is writing the index".into()),
+            Err(e) => Err(format!("the cache cannot be written ({e})")),
+        }
+    }
+
+    /// A reader's answer when the index cannot be refreshed: the last committed index, marked
+    /// stale with `reason`; or, when there is none, an index built in memory for this command.
+    fn fallback(tree: &Tree, reason: String) -> Result<(SearchIndex, SyncReport)> {
+        let opened = Self::open_existing(tree).or_else(|_| Self::open_read_only(tree));
+        if let Ok(index) = opened {
+            let report = SyncReport {
+                files: index.num_docs() as usize,
+                stale: Some(reason),
+                ..SyncReport::default()
+            };
+            return Ok((index, report));
+        }
+        let (index, mut report) =
+            Self::sync_locked(tree, true, None, usize::MAX, now_ns(), Target::Memory)?;
+        report.in_memory = Some(reason);
+        Ok((index, report))
+    }
+
     /// Rebuilds the index from the files, whatever its state. The caller must hold the lock
     /// (or pass `None` to have it taken).
     ///
@@ -644,7 +728,7 @@ impl SearchIndex {
     /// As [`SearchIndex::open_synced`].
     pub fn rebuild(tree: &Tree, lock: Option<&WriteLock>) -> Result<(SearchIndex, SyncReport)> {
         let _guard = Self::lock_unless_held(tree, lock)?;
-        Self::sync_locked(tree, true, None, usize::MAX, now_ns())
+        Self::sync_locked(tree, true, None, usize::MAX, now_ns(), Target::Disk)
     }
 
     /// Brings the index up to date under the lock. `prepared` is a walk of the tree taken after
@@ -657,7 +741,9 @@ impl SearchIndex {
         prepared: Option<(crate::tree::Walk, Option<Manifest>)>,
         up_to: usize,
         scanned_ns: i64,
+        target: Target,
     ) -> Result<(SearchIndex, SyncReport)> {
+        let force_rebuild = force_rebuild || target == Target::Memory;
         let (walk, loaded) = match prepared {
             Some((w, m)) => (Some(w), m),
             None => (None, None),
@@ -684,6 +770,11 @@ impl SearchIndex {
             },
             None => None,
         };
+        if index.is_none() && target == Target::Memory {
+            report.rebuilt = true;
+            let (schema, fields) = schema();
+            index = Some(Self::from_index(Index::create_in_ram(schema), fields)?);
+        }
         if index.is_none() {
             report.rebuilt = true;
             // Through the safe-path routine: a `.cache` that is a link is never emptied.
@@ -840,13 +931,16 @@ impl SearchIndex {
             w.wait_merging_threads()?;
             index.reader.reload()?;
         }
+        report.errors = invalid.values().cloned().collect();
+        if target == Target::Memory {
+            return Ok((index, report));
+        }
         if manifest_dirty {
             save_manifest(&manifest_path, &manifest)?;
         }
         if invalid != invalid_before {
             save_invalid(tree, &invalid)?;
         }
-        report.errors = invalid.values().cloned().collect();
         let folders_path = tree.cache_dir().join(FOLDERS);
         if plan.files > up_to {
             save_folders(&folders_path, &dirs, plan.files, scanned_ns)?;

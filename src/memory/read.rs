@@ -10,7 +10,7 @@ use super::{EntryView, IndexReport, LsItem, Memory, Stats, ms};
 use crate::entry;
 use crate::error::{Error, Result};
 use crate::index::SearchIndex;
-use crate::retrieve::{self, Escalation, Query, QueryResult, context::ContextBundle};
+use crate::retrieve::{self, Escalation, IndexState, Query, QueryResult, context::ContextBundle};
 use crate::tree;
 
 impl Memory {
@@ -43,7 +43,7 @@ impl Memory {
     pub fn query(&self, query: &Query) -> Result<QueryResult> {
         let start = Instant::now();
         self.validate_query(query)?;
-        let (index, _) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
+        let (index, sync) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
         let ctx = self.ctx(&index, query);
         let ranked = retrieve::run(&ctx);
         let k = query.k.unwrap_or(self.config.retrieval.k);
@@ -88,6 +88,7 @@ impl Memory {
             hits,
             escalation,
             note,
+            index: IndexState::from_sync(&sync),
             elapsed_ms: ms(start),
         })
     }
@@ -98,10 +99,12 @@ impl Memory {
     /// As [`Memory::query`].
     pub fn context(&self, query: &Query, budget: usize) -> Result<ContextBundle> {
         self.validate_query(query)?;
-        let (index, _) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
+        let (index, sync) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
         let ctx = self.ctx(&index, query);
         let ranked = retrieve::run(&ctx);
-        Ok(retrieve::context::build(&ctx, &ranked, budget))
+        let mut bundle = retrieve::context::build(&ctx, &ranked, budget);
+        bundle.index = IndexState::from_sync(&sync);
+        Ok(bundle)
     }
 
     fn validate_query(&self, query: &Query) -> Result<()> {

@@ -65,6 +65,8 @@ pub struct ContextBundle {
     pub omitted: Vec<String>,
     /// The whole bundle as markdown, ready to inject.
     pub markdown: String,
+    /// How fresh the index behind the bundle was.
+    pub index: super::IndexState,
 }
 
 fn estimate_tokens(s: &str) -> usize {
@@ -250,5 +252,6 @@ pub fn build(ctx: &Ctx, ranked: &Ranked, budget: usize) -> ContextBundle {
         related,
         omitted,
         markdown: md,
+        index: super::IndexState::default(),
     }
 }

@@ -110,6 +110,41 @@ pub struct Escalation {
     pub reason: String,
 }
 
+/// How fresh the index behind an answer was (`index` in `query --json` and
+/// `query --format context --json`).
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct IndexState {
+    /// `files` when every entry file was compared with the index before answering; `folders`
+    /// when only the folders were (a tree over `index.full_scan_up_to` files between two full
+    /// scans): an edit that rewrote a file in place less than `index.full_scan_every_secs` ago
+    /// may not be seen yet, while new, deleted and renamed files always are.
+    pub checked: &'static str,
+    /// Set when the answer came from the last committed index because it could not be
+    /// refreshed (another memtree process was writing, or the cache is read-only): why. The
+    /// index may be behind the files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale: Option<String>,
+    /// Set when the index was built in memory for this command only (no usable index and a
+    /// cache that cannot be written): why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_memory: Option<String>,
+}
+
+impl IndexState {
+    /// The state a refresh reported.
+    pub fn from_sync(sync: &crate::index::SyncReport) -> IndexState {
+        IndexState {
+            checked: if sync.folders_only {
+                "folders"
+            } else {
+                "files"
+            },
+            stale: sync.stale.clone(),
+            in_memory: sync.in_memory.clone(),
+        }
+    }
+}
+
 /// The answer to a query (`memtree.query/v1`).
 #[derive(Debug, Clone, Serialize)]
 pub struct QueryResult {
@@ -128,6 +163,8 @@ pub struct QueryResult {
     /// A sentence for the user when there are no hits or the answer is weak.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// How fresh the index behind the answer was.
+    pub index: IndexState,
     /// Wall time of the whole query including the freshness check, in milliseconds.
     pub elapsed_ms: f64,
 }

@@ -1,5 +1,6 @@
 //! `TestEnv`: a temporary project with a memory tree, and a hermetic `memtree` command.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -165,4 +166,51 @@ pub fn sample() -> TestEnv {
         "Never assert on wall time in cargo test; measure with hyperfine or criterion instead.",
     );
     env
+}
+
+/// Runs memtree as an unprivileged user (so that file permissions apply even when the tests
+/// run as root), in a tree made readable and writable for that user.
+pub fn run_unprivileged(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    let bin = env!("CARGO_BIN_EXE_memtree");
+    let mut cmd = if is_root() {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c
+    } else {
+        std::process::Command::new(bin)
+    };
+    cmd.current_dir(env.root())
+        .env_clear()
+        .env("MEMTREE_NOW", crate::env::NOW)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("setpriv (util-linux) runs memtree as another user")
+}
+
+fn is_root() -> bool {
+    // The owner of a file we just created is our effective user.
+    let probe = tempfile::NamedTempFile::new().unwrap();
+    std::os::unix::fs::MetadataExt::uid(&probe.as_file().metadata().unwrap()) == 0
+}
+
+pub fn chmod_tree(dir: &Path, dirs: u32, files: u32) {
+    for entry in walk(dir) {
+        let mode = if entry.is_dir() { dirs } else { files };
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+pub fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
 }

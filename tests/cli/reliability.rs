@@ -1,9 +1,8 @@
 //! Regressions of issue 7 ("the tree is the user's data"): each test fails without its fix.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
-use crate::env::{TestEnv, sample};
+use crate::env::{TestEnv, chmod_tree, run_unprivileged, sample, walk};
 
 const ENTRY: &str = "---\ntitle: Outside entry\n---\nlives outside the tree\n";
 
@@ -129,53 +128,6 @@ fn set_that_changes_nothing_writes_nothing() {
     // A real change still stamps `updated`.
     let v = env.json(&["set", "search-index", "importance=0.9"]);
     assert_eq!(v["changed"], serde_json::json!(["importance", "updated"]));
-}
-
-/// Runs memtree as an unprivileged user (so that file permissions apply even when the tests
-/// run as root), in a tree made readable and writable for that user.
-fn run_unprivileged(env: &TestEnv, args: &[&str]) -> std::process::Output {
-    let bin = env!("CARGO_BIN_EXE_memtree");
-    let mut cmd = if rustix_is_root() {
-        let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
-        c
-    } else {
-        std::process::Command::new(bin)
-    };
-    cmd.current_dir(env.root())
-        .env_clear()
-        .env("MEMTREE_NOW", crate::env::NOW)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("setpriv (util-linux) runs memtree as another user")
-}
-
-fn rustix_is_root() -> bool {
-    // The owner of a file we just created is our effective user.
-    let probe = tempfile::NamedTempFile::new().unwrap();
-    std::os::unix::fs::MetadataExt::uid(&probe.as_file().metadata().unwrap()) == 0
-}
-
-fn chmod_tree(dir: &Path, dirs: u32, files: u32) {
-    for entry in walk(dir) {
-        let mode = if entry.is_dir() { dirs } else { files };
-        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![dir.to_path_buf()];
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.file_type().unwrap().is_dir() {
-                out.extend(walk(&e.path()));
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }
 
 /// A `mv` whose referrer cannot be rewritten (its folder is read-only) fails before writing
@@ -356,4 +308,99 @@ fn path_is_resolved_against_the_current_folder() {
         "{v}"
     );
     assert_eq!(v["hits"][0]["tier"], "scope", "{v}");
+}
+
+/// See: issue 7. A query that finds the write lock held (a long rebuild by another process)
+/// answers from the last committed index and says so, instead of waiting or failing.
+#[test]
+fn a_query_answers_while_another_process_holds_the_write_lock() {
+    let env = sample();
+    env.ok(&["index"]);
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.mem(".cache/lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    // A hand edit the index has not seen yet.
+    env.write(
+        "animals/marsupials/quokka.md",
+        "---\ntitle: Quokka\n---\nfts index\n",
+    );
+    let v = env.json(&["query", "fts index"]);
+    assert_eq!(v["hits"][0]["id"], "architecture/storage/search-index");
+    let stale = v["index"]["stale"].as_str().unwrap_or_default();
+    assert!(stale.contains("another memtree process"), "{v}");
+    let out = env.cmd().args(["query", "fts index"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("last committed index"),
+        "the text output warns too"
+    );
+    lock.unlock().unwrap();
+    let v = env.json(&["query", "quokka"]);
+    assert_eq!(v["hits"][0]["id"], "animals/marsupials/quokka", "{v}");
+    assert!(v["index"].get("stale").is_none(), "{v}");
+}
+
+/// See: issue 7. A read-only `.cache` (a read-only checkout) made queries fail when the index
+/// needed a refresh. They now answer from the last committed index, or from an index built in
+/// memory when there is none.
+#[test]
+fn a_read_only_cache_still_answers() {
+    let env = sample();
+    env.ok(&["index"]);
+    env.write(
+        "animals/marsupials/quokka.md",
+        "---\ntitle: Quokka\n---\nfts index and quokkas\n",
+    );
+    std::fs::set_permissions(env.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    chmod_tree(&env.root().join(".memory"), 0o755, 0o644);
+    let out = run_unprivileged(&env, &["query", "fts index", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["hits"][0]["id"], "architecture/storage/search-index");
+    assert!(
+        v["index"]["stale"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be written"),
+        "{v}"
+    );
+    // No index at all: built in memory, so even the new entry is found.
+    std::fs::remove_dir_all(env.mem(".cache/index")).unwrap();
+    let out = run_unprivileged(&env, &["query", "quokkas", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["hits"][0]["id"], "animals/marsupials/quokka", "{v}");
+    assert!(v["index"]["in_memory"].is_string(), "{v}");
+    // Writes still fail plainly: they cannot take the lock.
+    let out = run_unprivileged(&env, &["set", "quokka", "importance=0.9"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// See: issue 7. When a large tree's query skipped the per-file check, the JSON says so.
+#[test]
+fn a_folder_scan_is_reported_in_the_json() {
+    let env = sample();
+    env.write(
+        "memtree.yaml",
+        "schema_version: 1\nindex: {full_scan_up_to: 2, full_scan_every_secs: 3600}\n",
+    );
+    let v = env.json(&["query", "fts index"]);
+    assert_eq!(
+        v["index"]["checked"], "files",
+        "the first check is a full scan"
+    );
+    let v = env.json(&["query", "fts index"]);
+    assert_eq!(v["index"]["checked"], "folders", "{v}");
+    let v = env.json(&["query", "fts index", "--format", "context"]);
+    assert_eq!(v["index"]["checked"], "folders", "{v}");
 }
