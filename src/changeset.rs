@@ -357,7 +357,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join(".memory");
         fs::create_dir_all(&root).unwrap();
-        (dir, Tree { root })
+        (dir, Tree::new(root))
     }
 
     fn entry(title: &str) -> Vec<u8> {

@@ -76,6 +76,9 @@ pub struct IndexSettings {
     /// by rename) and every file at most once per this many seconds (in-place edits). `0`
     /// stats every file on every command whatever the size.
     pub full_scan_every_secs: u64,
+    /// Entry files larger than this many bytes are indexed by their front matter only, and
+    /// `check` names them (default 4 MiB): a pasted log or dump never stalls every command.
+    pub max_file_bytes: u64,
 }
 
 impl Default for IndexSettings {
@@ -83,6 +86,7 @@ impl Default for IndexSettings {
         IndexSettings {
             full_scan_up_to: 5_000,
             full_scan_every_secs: 10,
+            max_file_bytes: crate::tree::DEFAULT_MAX_FILE_BYTES,
         }
     }
 }

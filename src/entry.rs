@@ -283,9 +283,17 @@ pub fn parse_meta(yaml: &str) -> Result<(Meta, Vec<Problem>), YamlError> {
 
 fn strip_location(msg: &str) -> String {
     // serde_yaml appends " at line L column C"; the caller reports the file line itself.
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
+    let msg = match msg.find(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    };
+    // The parser's guards against alias bombs and deep nesting, said plainly.
+    if msg.contains("repetition limit exceeded") {
+        "YAML aliases expand to too many values (repetition limit exceeded)".into()
+    } else if msg.contains("recursion limit exceeded") {
+        "YAML is nested too deeply (recursion limit exceeded)".into()
+    } else {
+        msg.to_string()
     }
 }
 

@@ -96,13 +96,47 @@ impl Record {
     /// [`Error::NotUtf8`], or [`Error::FrontMatter`] with the file line when the YAML does not
     /// parse or the front matter is not closed.
     pub fn parse(rel: &str, bytes: &[u8], display: &str) -> Result<Record, Error> {
-        let text = std::str::from_utf8(bytes).map_err(|_| Error::NotUtf8 {
-            file: display.into(),
-        })?;
+        Record::parse_limited(rel, bytes, display, u64::MAX)
+    }
+
+    /// [`Record::parse`], for a file that may be larger than `limit` bytes (or whose first
+    /// `limit + 1` bytes only were read): such a file is taken by its front matter only (no
+    /// links, no body text to index), and its body is whatever was read, so `check` and the
+    /// index stay fast on a pasted dump.
+    ///
+    /// # Errors
+    /// As [`Record::parse`]; for an oversized file, also front matter not closed within the
+    /// bytes read.
+    pub fn parse_limited(
+        rel: &str,
+        bytes: &[u8],
+        display: &str,
+        limit: u64,
+    ) -> Result<Record, Error> {
+        let oversized = bytes.len() as u64 > limit;
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            // A read cut short may end inside a character: keep the valid part.
+            Err(e) if oversized && e.error_len().is_none() => {
+                std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default()
+            }
+            Err(_) => {
+                return Err(Error::NotUtf8 {
+                    file: display.into(),
+                });
+            }
+        };
         let doc = Document::split(text).map_err(|line| Error::FrontMatter {
             file: display.into(),
             line,
-            message: "front matter opened with `---` is never closed".into(),
+            message: if oversized {
+                format!(
+                    "the file is over index.max_file_bytes ({limit} bytes) and its front matter \
+                     is not closed within them"
+                )
+            } else {
+                "front matter opened with `---` is never closed".into()
+            },
         })?;
         let (meta, problems) = match &doc.front {
             Some(yaml) => entry::parse_meta(yaml).map_err(|e| Error::FrontMatter {
@@ -114,8 +148,14 @@ impl Record {
         };
         let id = id_of_rel(rel).unwrap_or_else(|| rel.trim_end_matches(".md").to_string());
         let folder_note = rel.ends_with("/README.md");
-        let links = markdown::links(&doc.body, rel);
-        let plain = markdown::plain_text(&doc.body);
+        let (links, plain) = if oversized {
+            (Vec::new(), String::new())
+        } else {
+            (
+                markdown::links(&doc.body, rel),
+                markdown::plain_text(&doc.body),
+            )
+        };
         let title = meta
             .title
             .clone()

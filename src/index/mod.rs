@@ -834,7 +834,7 @@ impl SearchIndex {
         let mut clashing: Vec<String> = Vec::new();
         let mut seeds: Vec<String> = Vec::new();
         for rel in &plan.changed {
-            let Ok(bytes) = tree.read(&SafePath::from_walk(tree, rel)) else {
+            let Ok(bytes) = tree.read_entry(&SafePath::from_walk(tree, rel)) else {
                 continue; // vanished between the walk and now; the next check removes it
             };
             let hash = content_hash(&bytes);
@@ -856,7 +856,7 @@ impl SearchIndex {
             let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
             w.delete_term(Term::from_field_text(f.rel, rel));
             stale.insert(rel.clone());
-            match Record::parse(rel, &bytes, &tree.display_path(rel)) {
+            match Record::parse_limited(rel, &bytes, &tree.display_path(rel), tree.max_file_bytes) {
                 Ok(record) => {
                     invalid.remove(rel);
                     let s = &record.stored;
@@ -893,9 +893,9 @@ impl SearchIndex {
                     cache.clear();
                 }
                 let rel = links.rel(id)?;
-                let bytes = tree.read(&SafePath::from_walk(tree, &rel)).ok();
+                let bytes = tree.read_entry(&SafePath::from_walk(tree, &rel)).ok();
                 let r = bytes
-                    .and_then(|b| Record::parse(&rel, &b, &rel).ok())
+                    .and_then(|b| Record::parse_limited(&rel, &b, &rel, tree.max_file_bytes).ok())
                     .map(std::rc::Rc::new);
                 cache.insert(id.to_string(), r.clone());
                 r
@@ -914,8 +914,10 @@ impl SearchIndex {
                 report.indexed += 1;
             }
             for rel in &clashing {
-                let bytes = tree.read(&SafePath::from_walk(tree, rel)).ok();
-                let Some(record) = bytes.and_then(|b| Record::parse(rel, &b, rel).ok()) else {
+                let bytes = tree.read_entry(&SafePath::from_walk(tree, rel)).ok();
+                let parsed = bytes
+                    .and_then(|b| Record::parse_limited(rel, &b, rel, tree.max_file_bytes).ok());
+                let Some(record) = parsed else {
                     continue;
                 };
                 let w = writer.get_or_insert_with(|| index.writer(heap));

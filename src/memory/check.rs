@@ -88,7 +88,20 @@ impl Memory {
         }
         let ids: HashSet<&str> = by_id.keys().map(String::as_str).collect();
         for f in &walk.files {
-            self.check_file(&SafePath::from_walk(&self.tree, &f.rel), &ids, &mut diags);
+            let path = SafePath::from_walk(&self.tree, &f.rel);
+            if f.size > self.tree.max_file_bytes {
+                diags.push(diag(
+                    self.tree.display_path(&f.rel),
+                    None,
+                    "warning",
+                    format!(
+                        "the file is {} bytes, over index.max_file_bytes ({}): only its front \
+                         matter is indexed",
+                        f.size, self.tree.max_file_bytes
+                    ),
+                ));
+            }
+            self.check_file(&path, &ids, &mut diags);
         }
         diags.sort_by(|a, b| a.file.cmp(&b.file).then(a.line.cmp(&b.line)));
         let errors = diags.iter().filter(|d| d.severity == "error").count();
@@ -111,8 +124,12 @@ impl Memory {
                 message,
             })
         };
-        let r = match self.read_record(path) {
-            Ok((r, _)) => r,
+        let display_path = self.tree.display_path(path.rel());
+        let parsed = self.tree.read_entry(path).and_then(|bytes| {
+            Record::parse_limited(path.rel(), &bytes, &display_path, self.tree.max_file_bytes)
+        });
+        let r = match parsed {
+            Ok(r) => r,
             Err(Error::FrontMatter { line, message, .. }) => {
                 push(Some(line), "error", message);
                 return;

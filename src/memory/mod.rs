@@ -57,8 +57,9 @@ impl Memory {
     ///
     /// # Errors
     /// [`Error::Config`] for a bad `memtree.yaml`.
-    pub fn open(tree: Tree, now: jiff::Timestamp) -> Result<Memory> {
+    pub fn open(mut tree: Tree, now: jiff::Timestamp) -> Result<Memory> {
         let config = Config::load(&tree)?;
+        tree.max_file_bytes = config.index.max_file_bytes;
         Ok(Memory { tree, config, now })
     }
 
@@ -66,7 +67,11 @@ impl Memory {
     /// returns the configuration error beside it: for `check`, the command that diagnoses it.
     pub fn open_lenient(tree: Tree, now: jiff::Timestamp) -> (Memory, Option<Error>) {
         match Config::load(&tree) {
-            Ok(config) => (Memory { tree, config, now }, None),
+            Ok(config) => {
+                let mut tree = tree;
+                tree.max_file_bytes = config.index.max_file_bytes;
+                (Memory { tree, config, now }, None)
+            }
             Err(e) => (
                 Memory {
                     tree,
@@ -93,7 +98,7 @@ impl Memory {
         let root = project.join(tree::MEMORY_DIR);
         let new = !root.exists();
         fs::create_dir_all(&root).map_err(|e| Error::io("cannot create folder", &root, e))?;
-        let tree = Tree { root: root.clone() };
+        let tree = Tree::new(root.clone());
         let mut created = Vec::new();
         for (name, text) in [
             (tree::CONFIG_FILE, crate::templates::CONFIG),
@@ -183,7 +188,8 @@ impl Memory {
     /// planned change).
     fn read_record(&self, p: &SafePath) -> Result<(Record, u64)> {
         let bytes = self.tree.read(p)?;
-        let record = Record::parse(p.rel(), &bytes, &self.tree.display_path(p.rel()))?;
+        let display = self.tree.display_path(p.rel());
+        let record = Record::parse_limited(p.rel(), &bytes, &display, self.tree.max_file_bytes)?;
         Ok((record, crate::changeset::content_hash(&bytes)))
     }
 

@@ -77,9 +77,9 @@ fn item(ctx: &Ctx, meta: &StoredMeta, why: Vec<String>) -> BundleItem {
     let display = ctx.tree.display_path(&meta.rel);
     let body = ctx
         .tree
-        .read(&crate::tree::SafePath::from_walk(ctx.tree, &meta.rel))
+        .read_entry(&crate::tree::SafePath::from_walk(ctx.tree, &meta.rel))
         .ok()
-        .and_then(|b| Record::parse(&meta.rel, &b, &display).ok())
+        .and_then(|b| Record::parse_limited(&meta.rel, &b, &display, ctx.tree.max_file_bytes).ok())
         .map(|r| r.doc.body.trim().to_string())
         .unwrap_or_default();
     let mut body: String = body.chars().take(BODY_CHARS).collect();

@@ -355,9 +355,9 @@ pub fn to_hit(ctx: &Ctx, cand: &Cand, score: f64, terms: &[String]) -> Hit {
     let display = ctx.tree.display_path(&m.rel);
     let record = ctx
         .tree
-        .read(&crate::tree::SafePath::from_walk(ctx.tree, &m.rel))
+        .read_entry(&crate::tree::SafePath::from_walk(ctx.tree, &m.rel))
         .ok()
-        .and_then(|b| Record::parse(&m.rel, &b, &display).ok());
+        .and_then(|b| Record::parse_limited(&m.rel, &b, &display, ctx.tree.max_file_bytes).ok());
     let mut matched = cand.matched.clone();
     let mut snippet = m.summary.clone().unwrap_or_default();
     if let Some(r) = &record {

@@ -32,14 +32,29 @@ pub const CONFIG_FILE: &str = "memtree.yaml";
 /// The file name of a folder note.
 pub const FOLDER_NOTE: &str = "README.md";
 
+/// Files larger than this many bytes are indexed by their front matter only, by default
+/// (`index.max_file_bytes`): 4 MiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
 /// A located memory tree.
 #[derive(Debug, Clone)]
 pub struct Tree {
     /// The `.memory` folder itself.
     pub root: PathBuf,
+    /// Entry files larger than this (bytes) are read only up to here and indexed by their front
+    /// matter only (`index.max_file_bytes`; `check` names them).
+    pub max_file_bytes: u64,
 }
 
 impl Tree {
+    /// The tree whose `.memory` folder is `root`, with the default limits.
+    pub fn new(root: PathBuf) -> Tree {
+        Tree {
+            root,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+
     /// Finds the tree the way git finds `.git`: `start` itself if it is a `.memory` folder,
     /// else the first `.memory` folder in `start` or one of its ancestors.
     ///
@@ -58,12 +73,12 @@ impl Tree {
             cwd()?.join(start)
         };
         if start.file_name().is_some_and(|n| n == MEMORY_DIR) && start.is_dir() {
-            return Ok(Tree { root: start });
+            return Ok(Tree::new(start));
         }
         for dir in start.ancestors() {
             let candidate = dir.join(MEMORY_DIR);
             if candidate.is_dir() {
-                return Ok(Tree { root: candidate });
+                return Ok(Tree::new(candidate));
             }
         }
         Err(Error::NoRoot { start })
@@ -77,11 +92,11 @@ impl Tree {
     pub fn at(dir: &Path) -> Result<Tree> {
         let dir = std::path::absolute(dir).map_err(|e| Error::io("cannot resolve", dir, e))?;
         if dir.file_name().is_some_and(|n| n == MEMORY_DIR) && dir.is_dir() {
-            return Ok(Tree { root: dir });
+            return Ok(Tree::new(dir));
         }
         let candidate = dir.join(MEMORY_DIR);
         if candidate.is_dir() {
-            return Ok(Tree { root: candidate });
+            return Ok(Tree::new(candidate));
         }
         Err(Error::NoRoot { start: dir })
     }

@@ -143,6 +143,17 @@ impl Tree {
         self.read_limited(p, u64::MAX).map(|(bytes, _)| bytes)
     }
 
+    /// Reads an entry file for indexing: at most [`Tree::max_file_bytes`] + 1 bytes, so that a
+    /// file over the limit reads as such (see [`crate::record::Record::parse_limited`]) without
+    /// being read whole.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn read_entry(&self, p: &SafePath) -> Result<Vec<u8>> {
+        self.read_limited(p, self.max_file_bytes.saturating_add(1))
+            .map(|(bytes, _)| bytes)
+    }
+
     /// Reads at most `limit` bytes of a file; also returns the file's full size in bytes.
     ///
     /// # Errors
@@ -351,7 +362,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join(".memory");
         fs::create_dir_all(&root).unwrap();
-        (dir, Tree { root })
+        (dir, Tree::new(root))
     }
 
     #[test]

@@ -404,3 +404,68 @@ fn a_folder_scan_is_reported_in_the_json() {
     let v = env.json(&["query", "fts index", "--format", "context"]);
     assert_eq!(v["index"]["checked"], "folders", "{v}");
 }
+
+/// See: issue 7. A file over `index.max_file_bytes` is named by `check` and indexed by its
+/// front matter only.
+#[test]
+fn an_oversized_file_is_indexed_by_its_front_matter_only() {
+    let env = sample();
+    env.write(
+        "memtree.yaml",
+        "schema_version: 1\nindex: {max_file_bytes: 2000}\n",
+    );
+    let body = "zebrafish telemetry line\n".repeat(400);
+    env.write(
+        "logs/dumps/big-log.md",
+        &format!("---\ntitle: Big log\naliases: [giant dump]\n---\n{body}"),
+    );
+    assert_eq!(env.hits(&["giant dump"])[0], "logs/dumps/big-log");
+    assert!(env.hits(&["zebrafish telemetry"]).is_empty());
+    let out = env.ok(&["check"]);
+    assert!(
+        out.contains(".memory/logs/dumps/big-log.md: warning: the file is 10045 bytes, over index.max_file_bytes (2000)"),
+        "{out}"
+    );
+    // Its front matter can still be edited, and the body is kept byte for byte.
+    env.ok(&["set", "big-log", "importance=0.2"]);
+    assert!(env.read("logs/dumps/big-log.md").ends_with(&body));
+}
+
+/// See: issue 7. YAML alias bombs and deep nesting are bounded: one clear error, nothing hangs.
+#[test]
+fn yaml_bombs_are_bounded_errors() {
+    let env = sample();
+    let mut bomb =
+        String::from("---\ntitle: Bomb\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut prev = 'a';
+    for n in 'b'..='j' {
+        bomb.push_str(&format!(
+            "{n}: &{n} [{}]\n",
+            vec![format!("*{prev}"); 9].join(",")
+        ));
+        prev = n;
+    }
+    bomb.push_str("---\nbody\n");
+    env.write("yaml/bombs/laughs.md", &bomb);
+    env.write(
+        "yaml/bombs/deep.md",
+        &format!(
+            "---\ntitle: Deep\nx: {}{}\n---\n",
+            "[".repeat(5000),
+            "]".repeat(5000)
+        ),
+    );
+    let (out, _) = env.fails(&["check"], 1);
+    assert!(
+        out.contains("laughs.md:2: error: YAML aliases expand to too many values"),
+        "{out}"
+    );
+    assert!(
+        out.contains("deep.md:3: error: YAML is nested too deeply"),
+        "{out}"
+    );
+    assert_eq!(
+        env.hits(&["fts index"])[0],
+        "architecture/storage/search-index"
+    );
+}
