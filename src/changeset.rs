@@ -67,6 +67,9 @@ pub struct Changeset {
     /// What the command does, in words (`mv a/b/c -> a/b/d`); used for the journal and, by the
     /// git layer, as the commit message.
     pub operation: String,
+    /// Let new text that looks like a secret through (`--allow-secret`); see
+    /// [`Changeset::validate`].
+    pub allow_secret: bool,
     changes: Vec<Change>,
 }
 
@@ -102,6 +105,7 @@ impl Changeset {
     pub fn new(operation: impl Into<String>) -> Changeset {
         Changeset {
             operation: operation.into(),
+            allow_secret: false,
             changes: Vec::new(),
         }
     }
@@ -143,12 +147,18 @@ impl Changeset {
 
     /// Checks the whole plan against the disk without writing anything (step 1).
     ///
+    /// Secrets: a value that looks like a secret ([`crate::secrets::secrets`]) and is not
+    /// already in one of the files the changeset replaces or deletes is refused unless
+    /// `allow_secret`. So `add` and `set` refuse a new token, while `mv` of an entry that
+    /// already held one (written with `--allow-secret`) is not blocked by it.
+    ///
     /// # Errors
     /// [`Error::Conflict`] when a file changed since it was planned or a new file already
     /// exists; [`Error::Refused`] when a path is planned twice; the parse error of a new entry
-    /// file that would not read back.
+    /// file that would not read back; [`Error::Secret`].
     pub fn validate(&self, tree: &Tree) -> Result<()> {
         let mut seen = HashSet::new();
+        let mut old_secrets: HashSet<String> = HashSet::new();
         for change in &self.changes {
             let path = change.path();
             if !seen.insert(path.rel()) {
@@ -161,7 +171,14 @@ impl Changeset {
                 Change::Write { base, .. } | Change::Delete { base, .. } => *base,
             };
             let current = match tree.read(path) {
-                Ok(bytes) => Some(content_hash(&bytes)),
+                Ok(bytes) => {
+                    if !self.allow_secret {
+                        let text = String::from_utf8_lossy(&bytes);
+                        old_secrets
+                            .extend(crate::secrets::secrets(&text).into_iter().map(|f| f.value));
+                    }
+                    Some(content_hash(&bytes))
+                }
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                     None
                 }
@@ -186,6 +203,22 @@ impl Changeset {
                 && !path.rel().starts_with('.')
             {
                 crate::record::Record::parse(path.rel(), bytes, &tree.display_path(path.rel()))?;
+            }
+        }
+        if !self.allow_secret {
+            for (rel, bytes) in self.writes() {
+                let text = String::from_utf8_lossy(bytes);
+                if let Some(f) = crate::secrets::secrets(&text)
+                    .into_iter()
+                    .find(|f| !old_secrets.contains(&f.value))
+                {
+                    return Err(Error::Secret {
+                        file: tree.display_path(rel).into(),
+                        line: f.line,
+                        what: f.what.to_string(),
+                        redacted: f.redacted,
+                    });
+                }
             }
         }
         Ok(())

@@ -123,6 +123,18 @@ pub enum Error {
         /// What stopped it.
         reason: String,
     },
+    /// A write would put a secret into a tracked file (see [`crate::secrets`]).
+    #[error("refusing to write {}: line {line} holds what looks like {what} ({redacted})", file.display())]
+    Secret {
+        /// The file that would hold it.
+        file: PathBuf,
+        /// 1-based line in the new file.
+        line: usize,
+        /// What it looks like ("a GitHub token").
+        what: String,
+        /// The value, redacted.
+        redacted: String,
+    },
     /// A request that is well-formed but cannot be carried out.
     #[error("{0}")]
     Refused(String),
@@ -151,6 +163,11 @@ impl Error {
                 Some("choose another id, or change the entry with `memtree set`".into())
             }
             Error::Busy { .. } => Some("retry in a moment".into()),
+            Error::Secret { .. } => Some(format!(
+                "remove it (keep secrets in the environment or a secret manager); if it is not a \
+                 secret, pass --allow-secret, or put `{}` on that line",
+                crate::secrets::ALLOW_MARKER
+            )),
             Error::Conflict { .. } => Some("run the command again; it plans from the new content".into()),
             Error::Interrupted { .. } => Some(
                 "the next memtree write, or `memtree index`, completes it; `memtree check` shows what is left"

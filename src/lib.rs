@@ -14,6 +14,7 @@
 //! - [`retrieve`]: the tiers (path, alias, scope, BM25, graph), lifecycle weighting, bundles;
 //! - [`changeset`]: the planned file changes of one command, validated before any is written;
 //! - [`memory`]: the [`Memory`] facade every frontend calls;
+//! - [`secrets`]: secrets and hidden instructions that do not belong in entry text;
 //! - [`config`], [`templates`], [`text`], [`error`]: settings, embedded files, string measures,
 //!   and the one error type.
 //!
@@ -38,6 +39,7 @@ pub mod markdown;
 pub mod memory;
 pub mod record;
 pub mod retrieve;
+pub mod secrets;
 pub mod templates;
 pub mod text;
 pub mod tree;

@@ -59,6 +59,9 @@ pub enum Command {
         /// Assignments, e.g. importance=0.8 maturity=core aliases+="fts index".
         #[arg(required = true, value_name = "KEY=VALUE")]
         assignments: Vec<String>,
+        /// Write a value that looks like a secret (refused by default).
+        #[arg(long)]
+        allow_secret: bool,
     },
     /// Add a typed relation from one entry to another.
     Link {
@@ -139,6 +142,9 @@ pub struct AddArgs {
     /// Read the body from FILE (`-`: standard input).
     #[arg(long, value_name = "FILE")]
     pub body_file: Option<PathBuf>,
+    /// Write text that looks like a secret (refused by default).
+    #[arg(long)]
+    pub allow_secret: bool,
 }
 
 /// Output format of `query`.

@@ -122,7 +122,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             emit(json, &report, render::init);
         }
         Command::Add(a) => {
-            let memory = open(&cli)?;
+            let memory = open(&cli)?.allow_secret(a.allow_secret);
             // Standard input is read only when asked (`-`): a tool runner that leaves stdin
             // open must never hang `add`.
             let body = match (&a.body, &a.body_file) {
@@ -204,8 +204,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 }
             }
         }
-        Command::Set { id, assignments } => {
-            let memory = open(&cli)?;
+        Command::Set {
+            id,
+            assignments,
+            allow_secret,
+        } => {
+            let memory = open(&cli)?.allow_secret(*allow_secret);
             let report = memory.set(id, assignments)?;
             emit(json, &report, |r| {
                 format!("updated {}: {}\n", r.id, r.changed.join(", "))

@@ -175,6 +175,27 @@ impl Memory {
                 );
             }
         }
+        let text = r.doc.join();
+        for f in crate::secrets::secrets(&text) {
+            push(
+                Some(f.line),
+                "error",
+                format!(
+                    "holds what looks like {} ({}); remove it, or put `{}` on the line if it \
+                     is not a secret",
+                    f.what,
+                    f.redacted,
+                    crate::secrets::ALLOW_MARKER
+                ),
+            );
+        }
+        for f in crate::secrets::injections(&text) {
+            push(
+                Some(f.line),
+                "warning",
+                format!("{}: {}", f.what, f.redacted),
+            );
+        }
         if r.stored.status == "superseded" && r.stored.superseded_by.is_none() {
             push(
                 None,

@@ -41,6 +41,7 @@ pub struct Memory {
     tree: Tree,
     config: Config,
     now: jiff::Timestamp,
+    allow_secret: bool,
 }
 
 fn timestamp(ts: jiff::Timestamp) -> String {
@@ -60,7 +61,12 @@ impl Memory {
     pub fn open(mut tree: Tree, now: jiff::Timestamp) -> Result<Memory> {
         let config = Config::load(&tree)?;
         tree.max_file_bytes = config.index.max_file_bytes;
-        Ok(Memory { tree, config, now })
+        Ok(Memory {
+            tree,
+            config,
+            now,
+            allow_secret: false,
+        })
     }
 
     /// Opens the tree even when `memtree.yaml` is invalid, with the default configuration, and
@@ -70,13 +76,22 @@ impl Memory {
             Ok(config) => {
                 let mut tree = tree;
                 tree.max_file_bytes = config.index.max_file_bytes;
-                (Memory { tree, config, now }, None)
+                (
+                    Memory {
+                        tree,
+                        config,
+                        now,
+                        allow_secret: false,
+                    },
+                    None,
+                )
             }
             Err(e) => (
                 Memory {
                     tree,
                     config: Config::default(),
                     now,
+                    allow_secret: false,
                 },
                 Some(e),
             ),
@@ -117,6 +132,13 @@ impl Memory {
             created,
             new,
         })
+    }
+
+    /// Lets this handle's writes put text that looks like a secret into files
+    /// (`--allow-secret`); by default they refuse it (see [`crate::secrets`]).
+    pub fn allow_secret(mut self, allow: bool) -> Memory {
+        self.allow_secret = allow;
+        self
     }
 
     /// The tree.

@@ -70,7 +70,8 @@ fn fragment(body: &str, range: &std::ops::Range<usize>) -> String {
 
 impl Memory {
     /// Applies `changeset` under `lock`, then refreshes the index.
-    fn commit(&self, lock: &WriteLock, changeset: Changeset) -> Result<Applied> {
+    fn commit(&self, lock: &WriteLock, mut changeset: Changeset) -> Result<Applied> {
+        changeset.allow_secret = self.allow_secret;
         let applied = changeset.apply(&self.tree, lock)?;
         self.refresh(lock)?;
         Ok(applied)
