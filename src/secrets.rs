@@ -316,6 +316,13 @@ fn line_text<'a>(text: &'a str, starts: &[usize], line: usize) -> &'a str {
     &text[start..end.max(start)]
 }
 
+/// gitleaks' private-key rule also wants at least 64 characters of key before the END line.
+fn key_follows(rest: &str) -> bool {
+    rest.find("KEY-----")
+        .or_else(|| rest.find("KEY BLOCK-----"))
+        .is_some_and(|at| at >= 64)
+}
+
 /// Every secret in `text` (see the module doc), in order of position.
 pub fn secrets(text: &str) -> Vec<Finding> {
     let starts = line_starts(text);
@@ -328,12 +335,7 @@ pub fn secrets(text: &str) -> Vec<Finding> {
         for caps in r.regex().captures_iter(text) {
             let Some(whole) = caps.get(0) else { continue };
             // gitleaks' private-key rule also wants 64 characters of key and an END line.
-            if r.id == "private-key"
-                && !text[whole.end()..]
-                    .find("KEY-----")
-                    .or_else(|| text[whole.end()..].find("KEY BLOCK-----"))
-                    .is_some_and(|at| at >= 64)
-            {
+            if r.id == "private-key" && !key_follows(&text[whole.end()..]) {
                 continue;
             }
             let value = caps.get(1).unwrap_or(whole);
