@@ -156,9 +156,12 @@ pub const PLACES: &[&str] = &[
     "good/notes/quokka/README.md",
 ];
 
+/// Generated files (an index into [`PLACES`] and the bytes) and, sometimes, a configuration.
+pub type Case = (Vec<(usize, Vec<u8>)>, Option<String>);
+
 /// A whole case: generated files (each at one of [`PLACES`]) and, sometimes, a generated
 /// `memtree.yaml`.
-pub fn case() -> BoxedStrategy<(Vec<(usize, Vec<u8>)>, Option<String>)> {
+pub fn case() -> BoxedStrategy<Case> {
     (
         prop::collection::vec((0..PLACES.len(), file()), 1..4),
         prop::option::weighted(
