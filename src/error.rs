@@ -181,6 +181,31 @@ impl Error {
         }
     }
 
+    /// A stable, machine-readable name for the kind of error (`not_found`, `invalid_id`,
+    /// `invalid_value`, `exists`, `front_matter`, `not_utf8`, `config`, `io`, `index`, `busy`,
+    /// `unsafe_path`, `conflict`, `interrupted`, `secret`, `refused`, `no_root`): what an agent
+    /// branches on. Listed in README; never renamed.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NoRoot { .. } => "no_root",
+            Error::NotFound { .. } => "not_found",
+            Error::InvalidId { .. } => "invalid_id",
+            Error::InvalidValue { .. } => "invalid_value",
+            Error::Exists { .. } => "exists",
+            Error::FrontMatter { .. } => "front_matter",
+            Error::NotUtf8 { .. } => "not_utf8",
+            Error::Config { .. } => "config",
+            Error::Io { .. } => "io",
+            Error::Index(_) => "index",
+            Error::Busy { .. } => "busy",
+            Error::UnsafePath { .. } => "unsafe_path",
+            Error::Conflict { .. } => "conflict",
+            Error::Interrupted { .. } => "interrupted",
+            Error::Secret { .. } => "secret",
+            Error::Refused(_) => "refused",
+        }
+    }
+
     /// Builds an [`Error::Io`] for `path`.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -31,6 +31,7 @@ pub fn main() -> ExitCode {
             if json {
                 let doc = serde_json::json!({
                     "schema": "memtree.error/v1",
+                    "kind": e.kind(),
                     "error": e.to_string(),
                     "hint": e.hint(),
                 });

@@ -564,3 +564,30 @@ fn hidden_instructions_are_flagged_by_check() {
         "{out}"
     );
 }
+
+/// `--json` errors carry a stable `kind` an agent can branch on.
+#[test]
+fn json_errors_carry_a_stable_kind() {
+    let env = sample();
+    let kind = |args: &[&str]| -> String {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (out, _) = env.fails(&all, 1);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["schema"], "memtree.error/v1");
+        v["kind"].as_str().unwrap().to_string()
+    };
+    assert_eq!(kind(&["get", "no/such/entry"]), "not_found");
+    assert_eq!(kind(&["add", "Bad/Id", "--title", "x"]), "invalid_id");
+    assert_eq!(
+        kind(&["set", "search-index", "importance=2"]),
+        "invalid_value"
+    );
+    let secret = format!("token {}", fake_token());
+    assert_eq!(
+        kind(&["add", "a/b/c", "--title", "x", "--body", &secret]),
+        "secret"
+    );
+    std::os::unix::fs::symlink(std::env::temp_dir(), env.mem("linked")).unwrap();
+    assert_eq!(kind(&["add", "linked/b/c", "--title", "x"]), "unsafe_path");
+}
