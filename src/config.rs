@@ -11,6 +11,11 @@ use crate::entry::parse_half_life;
 use crate::error::{Error, Result};
 use crate::tree::Tree;
 
+/// The largest number of hits a query returns (`retrieval.k`, `query -k`).
+pub const MAX_K: usize = 1000;
+/// The most hops the graph tier may follow (`retrieval.graph_hops`).
+pub const MAX_GRAPH_HOPS: usize = 10;
+
 /// The configuration schema this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -178,6 +183,18 @@ impl Config {
                 config.schema_version
             ));
         }
+        if !(1..=MAX_K).contains(&config.retrieval.k) {
+            return Err(format!(
+                "retrieval.k must be between 1 and {MAX_K}, found {}",
+                config.retrieval.k
+            ));
+        }
+        if config.retrieval.graph_hops > MAX_GRAPH_HOPS {
+            return Err(format!(
+                "retrieval.graph_hops must be between 0 and {MAX_GRAPH_HOPS}, found {}",
+                config.retrieval.graph_hops
+            ));
+        }
         for (kind, decay) in &config.lifecycle.default_decay {
             if !crate::entry::KINDS.contains(&kind.as_str()) {
                 return Err(format!("lifecycle.default_decay: unknown kind `{kind}`"));
@@ -221,5 +238,20 @@ mod tests {
         assert_eq!(c.half_life_days("fact", Some("never")), None);
         assert_eq!(c.half_life_days("convention", None), None);
         assert!(Config::parse("schema_version: 2\n").is_err());
+    }
+
+    /// See: issue 7 (found by examples/fuzz_tree): a huge `retrieval.k` overflowed a
+    /// capacity computation in the BM25 tier and aborted every query.
+    #[test]
+    fn numbers_out_of_range_are_errors() {
+        for bad in [
+            "retrieval: {k: 18446744073709551615}\n",
+            "retrieval: {k: 0}\n",
+            "retrieval: {graph_hops: 1000000}\n",
+        ] {
+            let err = Config::parse(bad).unwrap_err();
+            assert!(err.contains("retrieval."), "{bad}: {err}");
+        }
+        assert!(Config::parse("index: {full_scan_every_secs: 18446744073709551615}\n").is_ok());
     }
 }

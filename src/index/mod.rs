@@ -388,7 +388,8 @@ fn folder_scan(tree: &Tree, text: &str, up_to: usize, every_secs: u64) -> Folder
         return FolderScan::Full;
     };
     let age_ns = now_ns() - scanned_ns;
-    if files <= up_to || !(0..every_secs as i64 * 1_000_000_000).contains(&age_ns) {
+    let every_ns = i64::try_from(every_secs.saturating_mul(1_000_000_000)).unwrap_or(i64::MAX);
+    if files <= up_to || !(0..every_ns).contains(&age_ns) {
         return FolderScan::Full;
     }
     let (mut dirty, mut trusted) = (Vec::new(), Vec::new());

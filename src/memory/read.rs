@@ -108,6 +108,17 @@ impl Memory {
     }
 
     fn validate_query(&self, query: &Query) -> Result<()> {
+        if let Some(k) = query.k
+            && !(1..=crate::config::MAX_K).contains(&k)
+        {
+            return Err(Error::InvalidValue {
+                key: "k".into(),
+                reason: format!(
+                    "the number of hits must be between 1 and {}, found {k}",
+                    crate::config::MAX_K
+                ),
+            });
+        }
         if let Some(p) = &query.within {
             tree::validate_prefix(p)?;
         }

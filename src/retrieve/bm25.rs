@@ -57,7 +57,11 @@ pub fn run(ctx: &Ctx, pool: &mut Pool) -> Bm25Outcome {
     if !any_term_known {
         return outcome;
     }
-    let k = ctx.query.k.unwrap_or(ctx.config.retrieval.k);
+    let k = ctx
+        .query
+        .k
+        .unwrap_or(ctx.config.retrieval.k)
+        .min(crate::config::MAX_K);
     let filtered = ctx.query.kind.is_some() || ctx.query.within.is_some();
     let limit = (k * 4).max(40) * if filtered { 5 } else { 1 };
     let hits = index.bm25(s, &terms, limit);

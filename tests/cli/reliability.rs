@@ -591,3 +591,22 @@ fn json_errors_carry_a_stable_kind() {
     std::os::unix::fs::symlink(std::env::temp_dir(), env.mem("linked")).unwrap();
     assert_eq!(kind(&["add", "linked/b/c", "--title", "x"]), "unsafe_path");
 }
+
+/// See: issue 7, found by the randomized run (examples/fuzz_tree): a huge `retrieval.k` in
+/// memtree.yaml, or `-k`, overflowed a capacity computation and aborted the process.
+#[test]
+fn huge_hit_counts_are_errors_not_aborts() {
+    let env = sample();
+    let (_, err) = env.fails(&["query", "fts index", "-k", "18446744073709551615"], 1);
+    assert!(err.contains("between 1 and 1000"), "{err}");
+    env.fails(&["query", "fts index", "-k", "0"], 1);
+    env.write(
+        "memtree.yaml",
+        "schema_version: 1\nretrieval: {k: 9223372036854775807}\n",
+    );
+    let (_, err) = env.fails(&["query", "fts index"], 1);
+    assert!(
+        err.contains("retrieval.k must be between 1 and 1000"),
+        "{err}"
+    );
+}
