@@ -135,6 +135,12 @@ pub enum Error {
         /// The value, redacted.
         redacted: String,
     },
+    /// A git operation failed.
+    #[error("git: {0}")]
+    Git(String),
+    /// A history command ran where there is no usable git repository.
+    #[error("no git history here: {0}")]
+    NoGit(String),
     /// A request that is well-formed but cannot be carried out.
     #[error("{0}")]
     Refused(String),
@@ -163,6 +169,7 @@ impl Error {
                 Some("choose another id, or change the entry with `memtree set`".into())
             }
             Error::Busy { .. } => Some("retry in a moment".into()),
+            Error::NoGit(_) => Some("run `git init` in the project (memtree commits its own writes)".into()),
             Error::Secret { .. } => Some(format!(
                 "remove it (keep secrets in the environment or a secret manager); if it is not a \
                  secret, pass --allow-secret, or put `{}` on that line",
@@ -183,7 +190,7 @@ impl Error {
 
     /// A stable, machine-readable name for the kind of error (`not_found`, `invalid_id`,
     /// `invalid_value`, `exists`, `front_matter`, `not_utf8`, `config`, `io`, `index`, `busy`,
-    /// `unsafe_path`, `conflict`, `interrupted`, `secret`, `refused`, `no_root`): what an agent
+    /// `unsafe_path`, `conflict`, `interrupted`, `secret`, `refused`, `no_root`, `git`, `no_git`): what an agent
     /// branches on. Listed in README; never renamed.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -203,6 +210,8 @@ impl Error {
             Error::Interrupted { .. } => "interrupted",
             Error::Secret { .. } => "secret",
             Error::Refused(_) => "refused",
+            Error::Git(_) => "git",
+            Error::NoGit(_) => "no_git",
         }
     }
 

@@ -13,6 +13,7 @@
 //! - [`index`]: the derived tantivy index in `.memory/.cache`, kept fresh on every use;
 //! - [`retrieve`]: the tiers (path, alias, scope, BM25, graph), lifecycle weighting, bundles;
 //! - [`changeset`]: the planned file changes of one command, validated before any is written;
+//! - [`history`]: git: commits of changesets, per-entry history following moves, old versions;
 //! - [`memory`]: the [`Memory`] facade every frontend calls;
 //! - [`secrets`]: secrets and hidden instructions that do not belong in entry text;
 //! - [`config`], [`templates`], [`text`], [`error`]: settings, embedded files, string measures,
@@ -34,6 +35,7 @@ pub mod changeset;
 pub mod config;
 pub mod entry;
 pub mod error;
+pub mod history;
 pub mod index;
 pub mod markdown;
 pub mod memory;

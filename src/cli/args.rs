@@ -21,6 +21,10 @@ pub struct Cli {
     /// The project folder (or its .memory folder); default: search upward from here.
     #[arg(long, global = true, env = "MEMTREE_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// Do not commit this write to git (default: memtree commits each write, see
+    /// `git.auto_commit` in memtree.yaml).
+    #[arg(long, global = true)]
+    pub no_commit: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -41,7 +45,8 @@ pub enum Command {
     Get {
         /// Entry id (or a unique suffix of one).
         id: String,
-        /// Show the entry as of a git revision (needs git history support, not built yet).
+        /// Show the entry as of a git revision: a hash, HEAD~3, a tag, a branch, or a date
+        /// (2026-11-01: the last commit at or before it).
         #[arg(long, value_name = "REV")]
         at: Option<String>,
     },
@@ -95,6 +100,32 @@ pub enum Command {
         /// Entry id.
         id: String,
     },
+    /// Mark OLD as superseded by NEW: NEW exists, or is created from --title/--body as for add.
+    /// One commit; queries then return NEW in OLD's place.
+    Supersede(SupersedeArgs),
+    /// Every version of an entry in git, newest first, following moves, with diffs.
+    History {
+        /// Entry id (it may have been deleted since).
+        id: String,
+        /// Leave the diffs out.
+        #[arg(long)]
+        no_diff: bool,
+    },
+    /// How an entry on disk differs from a git revision (default HEAD).
+    Diff {
+        /// Entry id.
+        id: String,
+        /// The revision (a hash, HEAD~3, a tag, a branch, or a date).
+        rev: Option<String>,
+    },
+    /// Bring an entry back as it was at a revision, as a new change (and commit).
+    Restore {
+        /// Entry id (it may have been deleted since).
+        id: String,
+        /// The revision to restore.
+        #[arg(long, value_name = "REV")]
+        at: String,
+    },
     /// Validate every entry; exit 1 when any is invalid.
     Check,
     /// Bring the search index up to date (queries do this by themselves).
@@ -140,6 +171,45 @@ pub struct AddArgs {
     #[arg(long, conflicts_with = "body_file")]
     pub body: Option<String>,
     /// Read the body from FILE (`-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// Write text that looks like a secret (refused by default).
+    #[arg(long)]
+    pub allow_secret: bool,
+}
+
+/// `memtree supersede`.
+#[derive(Debug, Args)]
+pub struct SupersedeArgs {
+    /// The entry that is no longer current.
+    pub old: String,
+    /// The entry that replaces it (created when --title is given).
+    pub new: String,
+    /// Create NEW with this title.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Kind of the new entry (default: OLD's kind).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// One-sentence summary of the new entry.
+    #[arg(long)]
+    pub summary: Option<String>,
+    /// An alias of the new entry (repeatable).
+    #[arg(long = "alias", value_name = "ALIAS")]
+    pub aliases: Vec<String>,
+    /// A tag of the new entry (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// A scope glob of the new entry (repeatable).
+    #[arg(long = "scope", value_name = "GLOB")]
+    pub scope: Vec<String>,
+    /// Why the new entry matters.
+    #[arg(long)]
+    pub why: Option<String>,
+    /// The new entry's body (`-` reads it from standard input).
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the new entry's body from FILE (`-`: standard input).
     #[arg(long, value_name = "FILE")]
     pub body_file: Option<PathBuf>,
     /// Write text that looks like a secret (refused by default).

@@ -76,7 +76,14 @@ fn find_tree(cli: &Cli) -> Result<Tree, Error> {
 }
 
 fn open(cli: &Cli) -> Result<Memory, Error> {
-    Memory::open(find_tree(cli)?, now()?)
+    Ok(Memory::open(find_tree(cli)?, now()?)?.commit_writes(!cli.no_commit))
+}
+
+/// ` [commit 3f2c1a9]` after a write's line, when it was committed.
+fn commit_note(c: &memtree::history::CommitReport) -> String {
+    c.id.as_deref()
+        .map(|id| format!(" [commit {}]", &id[..id.len().min(7)]))
+        .unwrap_or_default()
 }
 
 /// Says on stderr when an answer came from an index that could not be refreshed.
@@ -91,6 +98,20 @@ fn warn_index(state: &memtree::retrieve::IndexState) {
             "the index was built in memory for this command only: {why}"
         ));
     }
+}
+
+/// The body from `--body B` or `--body-file F`; `-` reads standard input, which is read only
+/// when asked: a tool runner that leaves stdin open must never hang a command.
+fn read_body(body: Option<&str>, file: Option<&std::path::Path>) -> Result<Option<String>, Error> {
+    Ok(match (body, file) {
+        (Some("-"), _) => Some(read_stdin()?),
+        (Some(b), _) => Some(b.to_string()),
+        (None, Some(f)) if f.as_os_str() == "-" => Some(read_stdin()?),
+        (None, Some(f)) => {
+            Some(std::fs::read_to_string(f).map_err(|e| Error::io("cannot read", f, e))?)
+        }
+        (None, None) => None,
+    })
 }
 
 fn read_stdin() -> Result<String, Error> {
@@ -124,17 +145,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Add(a) => {
             let memory = open(&cli)?.allow_secret(a.allow_secret);
-            // Standard input is read only when asked (`-`): a tool runner that leaves stdin
-            // open must never hang `add`.
-            let body = match (&a.body, &a.body_file) {
-                (Some(b), _) if b == "-" => Some(read_stdin()?),
-                (Some(b), _) => Some(b.clone()),
-                (None, Some(f)) if f.as_os_str() == "-" => Some(read_stdin()?),
-                (None, Some(f)) => {
-                    Some(std::fs::read_to_string(f).map_err(|e| Error::io("cannot read", f, e))?)
-                }
-                (None, None) => None,
-            };
+            let body = read_body(a.body.as_deref(), a.body_file.as_deref())?;
             let report = memory.add(&NewEntry {
                 id: a.id.clone(),
                 title: a.title.clone(),
@@ -146,19 +157,19 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 importance: a.importance,
                 why: a.why.clone(),
                 body,
+                supersedes: Vec::new(),
             })?;
             report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| format!("added {} ({})\n", r.id, r.file));
+            emit(json, &report, |r| {
+                format!("added {} ({}){}\n", r.id, r.file, commit_note(&r.commit))
+            });
         }
         Command::Get { id, at } => {
-            if at.is_some() {
-                return Err(Error::Refused(
-                    "`get --at` is not built yet: it needs the git history support (history issue)"
-                        .into(),
-                ));
-            }
             let memory = open(&cli)?;
-            let view = memory.get(id)?;
+            let view = match at {
+                Some(rev) => memory.get_at(id, rev)?,
+                None => memory.get(id)?,
+            };
             for p in &view.problems {
                 warn(&format!("{}:{}: {}", view.file, p.line, p.message));
             }
@@ -213,7 +224,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let memory = open(&cli)?.allow_secret(*allow_secret);
             let report = memory.set(id, assignments)?;
             emit(json, &report, |r| {
-                format!("updated {}: {}\n", r.id, r.changed.join(", "))
+                format!(
+                    "updated {}: {}{}\n",
+                    r.id,
+                    r.changed.join(", "),
+                    commit_note(&r.commit)
+                )
             });
         }
         Command::Link { from, to, kind } => {
@@ -224,7 +240,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 if r.changed.is_empty() {
                     String::new()
                 } else {
-                    format!("updated {}: {}\n", r.id, r.changed.join(", "))
+                    format!(
+                        "updated {}: {}{}\n",
+                        r.id,
+                        r.changed.join(", "),
+                        commit_note(&r.commit)
+                    )
                 }
             });
         }
@@ -236,7 +257,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 if r.changed.is_empty() {
                     String::new()
                 } else {
-                    format!("updated {}: {}\n", r.id, r.changed.join(", "))
+                    format!(
+                        "updated {}: {}{}\n",
+                        r.id,
+                        r.changed.join(", "),
+                        commit_note(&r.commit)
+                    )
                 }
             });
         }
@@ -244,7 +270,13 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let memory = open(&cli)?;
             let report = memory.mv(from, to)?;
             emit(json, &report, |r| {
-                let mut s = format!("moved {} -> {} ({})\n", r.from, r.to, r.file);
+                let mut s = format!(
+                    "moved {} -> {} ({}){}\n",
+                    r.from,
+                    r.to,
+                    r.file,
+                    commit_note(&r.commit)
+                );
                 if !r.rewritten.is_empty() {
                     s.push_str(&format!("rewrote links in: {}\n", r.rewritten.join(", ")));
                 }
@@ -256,7 +288,71 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let report = memory.rm(id)?;
             report.warnings.iter().for_each(|w| warn(w));
             emit(json, &report, |r| {
-                format!("removed {} ({})\n", r.id, r.file)
+                format!("removed {} ({}){}\n", r.id, r.file, commit_note(&r.commit))
+            });
+        }
+        Command::Supersede(a) => {
+            let memory = open(&cli)?.allow_secret(a.allow_secret);
+            let body = read_body(a.body.as_deref(), a.body_file.as_deref())?;
+            let create = a.title.as_ref().map(|title| NewEntry {
+                id: a.new.clone(),
+                title: title.clone(),
+                kind: a.kind.clone(),
+                summary: a.summary.clone(),
+                aliases: a.aliases.clone(),
+                tags: a.tags.clone(),
+                scope: a.scope.clone(),
+                importance: None,
+                why: a.why.clone(),
+                body: body.clone(),
+                supersedes: Vec::new(),
+            });
+            if create.is_none() && body.is_some() {
+                return Err(Error::InvalidValue {
+                    key: "body".into(),
+                    reason: "--body creates NEW and needs --title too".into(),
+                });
+            }
+            let report = memory.supersede(&a.old, &a.new, create.as_ref())?;
+            report.warnings.iter().for_each(|w| warn(w));
+            emit(json, &report, |r| {
+                format!(
+                    "{} superseded by {}{}{}\n",
+                    r.old,
+                    r.new,
+                    if r.created { " (created)" } else { "" },
+                    commit_note(&r.commit)
+                )
+            });
+        }
+        Command::History { id, no_diff } => {
+            let memory = open(&cli)?;
+            let mut report = memory.history(id)?;
+            if *no_diff {
+                report.versions.iter_mut().for_each(|v| v.diff.clear());
+            }
+            emit(json, &report, render::history);
+        }
+        Command::Diff { id, rev } => {
+            let memory = open(&cli)?;
+            let report = memory.diff(id, rev.as_deref())?;
+            emit(json, &report, |r| r.diff.clone());
+        }
+        Command::Restore { id, at } => {
+            let memory = open(&cli)?;
+            let report = memory.restore(id, at)?;
+            report.warnings.iter().for_each(|w| warn(w));
+            emit(json, &report, |r| {
+                if r.changed.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "restored {} as of {at} ({}){}\n",
+                        r.id,
+                        r.file,
+                        commit_note(&r.commit)
+                    )
+                }
             });
         }
         Command::Check => {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use memtree::memory::{CheckReport, IndexReport, InitReport, LsItem, Stats};
+use memtree::memory::{CheckReport, HistoryReport, IndexReport, InitReport, LsItem, Stats};
 use memtree::retrieve::QueryResult;
 
 pub fn init(r: &InitReport) -> String {
@@ -133,5 +133,28 @@ pub fn stats(st: &Stats) -> String {
         let _ = writeln!(s, "{name}: {}", parts.join(", "));
     }
     let _ = writeln!(s, "cache: {:.1} MB", st.cache_bytes as f64 / 1e6);
+    s
+}
+
+pub fn history(r: &HistoryReport) -> String {
+    let mut s = String::new();
+    for v in &r.versions {
+        let _ = writeln!(s, "commit {}", v.commit);
+        let _ = writeln!(s, "Author: {} <{}>", v.author, v.email);
+        let _ = writeln!(s, "Date:   {}", v.date);
+        let what = match &v.renamed_from {
+            Some(from) => format!("renamed from {from}"),
+            None => v.status.to_string(),
+        };
+        let _ = writeln!(s, "File:   .memory/{} ({what})", v.file);
+        let _ = writeln!(s, "\n    {}\n", v.message);
+        if !v.diff.is_empty() {
+            s.push_str(&v.diff);
+            if !v.diff.ends_with('\n') {
+                s.push('\n');
+            }
+            s.push('\n');
+        }
+    }
     s
 }

@@ -3,8 +3,9 @@
 //!
 //! One file per group of operations:
 //! - `read.rs`: `get`, `ls`, `query`, `context`, `stats`, `index`;
-//! - `write.rs`: `add`, `set`, `link`, `unlink`, `mv`, `rm`;
+//! - `write.rs`: `add`, `set`, `link`, `unlink`, `mv`, `rm`, `supersede`;
 //! - `check.rs`: `check`;
+//! - `versions.rs`: `history`, `diff`, `get --at`, `restore` (git);
 //! - `assign.rs`: the `KEY=VALUE` language of `set`;
 //! - `reports.rs`: the report types.
 //!
@@ -17,6 +18,7 @@ mod assign;
 mod check;
 mod read;
 mod reports;
+mod versions;
 mod write;
 
 use std::fs;
@@ -28,6 +30,7 @@ pub use write::NewEntry;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::history::CommitReport;
 use crate::index::{Freshness, SearchIndex};
 use crate::record::Record;
 use crate::retrieve::{Ctx, Query};
@@ -42,6 +45,7 @@ pub struct Memory {
     config: Config,
     now: jiff::Timestamp,
     allow_secret: bool,
+    commit: bool,
 }
 
 fn timestamp(ts: jiff::Timestamp) -> String {
@@ -66,6 +70,7 @@ impl Memory {
             config,
             now,
             allow_secret: false,
+            commit: true,
         })
     }
 
@@ -82,6 +87,7 @@ impl Memory {
                         config,
                         now,
                         allow_secret: false,
+                        commit: true,
                     },
                     None,
                 )
@@ -92,6 +98,7 @@ impl Memory {
                     config: Config::default(),
                     now,
                     allow_secret: false,
+                    commit: true,
                 },
                 Some(e),
             ),
@@ -141,6 +148,13 @@ impl Memory {
         self
     }
 
+    /// Whether this handle's writes are committed to git (when `git.auto_commit` is on and the
+    /// tree is in a repository); `false` is `--no-commit`.
+    pub fn commit_writes(mut self, commit: bool) -> Memory {
+        self.commit = commit;
+        self
+    }
+
     /// The tree.
     pub fn tree(&self) -> &Tree {
         &self.tree
@@ -151,11 +165,35 @@ impl Memory {
         &self.config
     }
 
-    /// Takes the write lock and completes a write that a crash interrupted, if any.
+    /// Takes the write lock and completes a write that a crash interrupted, if any (and
+    /// commits it, as the interrupted command would have).
     fn lock(&self) -> Result<WriteLock> {
         let lock = WriteLock::acquire(&self.tree, LOCK_WAIT)?;
-        crate::changeset::recover(&self.tree, &lock)?;
+        if let Some(mut applied) = crate::changeset::recover(&self.tree, &lock)? {
+            applied.operation = format!("complete interrupted {}", applied.operation);
+            self.git_commit(&applied)?;
+        }
         Ok(lock)
+    }
+
+    /// Commits what a changeset changed, when writes are committed (`git.auto_commit`, no
+    /// `--no-commit`) and the tree is in a git work tree; otherwise says why not.
+    fn git_commit(&self, applied: &crate::changeset::Applied) -> Result<CommitReport> {
+        if !self.config.git.auto_commit {
+            return Ok(CommitReport::skipped(
+                "git.auto_commit is off in memtree.yaml",
+            ));
+        }
+        if !self.commit {
+            return Ok(CommitReport::skipped("--no-commit"));
+        }
+        if applied.paths.is_empty() {
+            return Ok(CommitReport::skipped("nothing changed"));
+        }
+        match crate::history::Repo::discover(&self.tree) {
+            Ok(repo) => repo.commit(&self.tree, applied, &applied.operation, self.now),
+            Err(why) => Ok(CommitReport::skipped(why)),
+        }
     }
 
     fn ctx<'a>(&'a self, index: &'a SearchIndex, query: &'a Query) -> Ctx<'a> {

@@ -159,6 +159,7 @@ impl Memory {
             front_matter,
             body: r.doc.body.clone(),
             problems: r.problems.clone(),
+            at: None,
             text: r.doc.join(),
         })
     }

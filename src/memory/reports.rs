@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::entry;
+use crate::history::CommitReport;
 use crate::index::SyncReport;
 
 /// What `init` did.
@@ -39,6 +40,9 @@ pub struct EntryView {
     pub body: String,
     /// Problems with single keys.
     pub problems: Vec<entry::Problem>,
+    /// The revision shown, for `get --at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<AtRevision>,
     /// The whole file text (not in JSON).
     #[serde(skip)]
     pub text: String,
@@ -72,6 +76,8 @@ pub struct WriteReport {
     pub changed: Vec<String>,
     /// Warnings for the user (near-duplicates, links left dangling).
     pub warnings: Vec<String>,
+    /// The git commit of this write, or why there is none.
+    pub commit: CommitReport,
 }
 
 /// What `mv` did.
@@ -87,6 +93,66 @@ pub struct MoveReport {
     pub file: String,
     /// Other entries whose links were rewritten.
     pub rewritten: Vec<String>,
+    /// The git commit of this move, or why there is none.
+    pub commit: CommitReport,
+}
+
+/// What `supersede` did.
+#[derive(Debug, Serialize)]
+pub struct SupersedeReport {
+    /// Always `memtree.supersede/v1`.
+    pub schema: &'static str,
+    /// The entry superseded.
+    pub old: String,
+    /// The entry that supersedes it.
+    pub new: String,
+    /// Whether NEW was created by this command.
+    pub created: bool,
+    /// `ID: key` for every key changed, `ID: created` for a new entry.
+    pub changed: Vec<String>,
+    /// Warnings (chains, a replaced pointer, nothing to do).
+    pub warnings: Vec<String>,
+    /// The git commit, or why there is none.
+    pub commit: CommitReport,
+}
+
+/// What `history` found: every version of an entry in git, newest first.
+#[derive(Debug, Serialize)]
+pub struct HistoryReport {
+    /// Always `memtree.history/v1`.
+    pub schema: &'static str,
+    /// The entry.
+    pub id: String,
+    /// Its file now (or when it was deleted), relative to the project.
+    pub file: String,
+    /// The versions, newest first, each with its diff from the one before.
+    pub versions: Vec<crate::history::Version>,
+}
+
+/// What `diff` found.
+#[derive(Debug, Serialize)]
+pub struct DiffReport {
+    /// Always `memtree.diff/v1`.
+    pub schema: &'static str,
+    /// The entry.
+    pub id: String,
+    /// The revision compared with the file on disk, as given.
+    pub rev: String,
+    /// The commit it resolved to.
+    pub commit: String,
+    /// Whether the file differs from that revision.
+    pub changed: bool,
+    /// Unified diff from the revision to the file on disk.
+    pub diff: String,
+}
+
+/// Where `get --at` found a version.
+#[derive(Debug, Serialize)]
+pub struct AtRevision {
+    /// The revision as given.
+    pub rev: String,
+    /// The commit it resolved to.
+    pub commit: String,
 }
 
 /// One finding of `check`.

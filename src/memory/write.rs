@@ -9,10 +9,11 @@ use std::fs;
 use std::path::PathBuf;
 
 use super::assign;
-use super::{Memory, MoveReport, WriteReport, timestamp};
-use crate::changeset::{Applied, Base, Changeset};
+use super::{Memory, MoveReport, SupersedeReport, WriteReport, timestamp};
+use crate::changeset::{Base, Changeset};
 use crate::entry::{self, Document, Meta, Relation};
 use crate::error::{Error, Result};
+use crate::history::CommitReport;
 use crate::markdown;
 use crate::retrieve::{self, Query};
 use crate::tree::{self, SafePath, WriteLock};
@@ -40,6 +41,8 @@ pub struct NewEntry {
     pub why: Option<String>,
     /// The body; `None` uses the kind's template.
     pub body: Option<String>,
+    /// Ids this entry supersedes (set by [`Memory::supersede`]).
+    pub supersedes: Vec<String>,
 }
 
 /// A planned rewrite of one entry file.
@@ -69,21 +72,21 @@ fn fragment(body: &str, range: &std::ops::Range<usize>) -> String {
 }
 
 impl Memory {
-    /// Applies `changeset` under `lock`, then refreshes the index.
-    fn commit(&self, lock: &WriteLock, mut changeset: Changeset) -> Result<Applied> {
+    /// Applies `changeset` under `lock`, refreshes the index, and commits the changed files to
+    /// git (see [`Memory::git_commit`]).
+    pub(super) fn commit(
+        &self,
+        lock: &WriteLock,
+        mut changeset: Changeset,
+    ) -> Result<CommitReport> {
         changeset.allow_secret = self.allow_secret;
         let applied = changeset.apply(&self.tree, lock)?;
         self.refresh(lock)?;
-        Ok(applied)
+        self.git_commit(&applied)
     }
 
-    /// Writes a new entry. Refuses an existing id; warns about near-duplicates (entries whose
-    /// title or alias matches the new title, or that cover most of its words).
-    ///
-    /// # Errors
-    /// [`Error::InvalidId`], [`Error::Exists`], [`Error::InvalidValue`] for a bad kind or
-    /// importance; [`Error::UnsafePath`]; I/O errors.
-    pub fn add(&self, new: &NewEntry) -> Result<WriteReport> {
+    /// Validates a new entry and renders its file: `(id, text)`.
+    fn render_new(&self, new: &NewEntry) -> Result<(String, String)> {
         let id = tree::normalize_id(&new.id);
         tree::validate_id(&id)?;
         if new.title.trim().is_empty() {
@@ -106,6 +109,7 @@ impl Memory {
             scope: new.scope.clone(),
             importance: new.importance,
             why: new.why.clone(),
+            supersedes: new.supersedes.clone(),
             created: Some(timestamp(self.now)),
             updated: Some(timestamp(self.now)),
             ..Meta::default()
@@ -125,16 +129,33 @@ impl Memory {
             body: format!("\n{body}"),
             newline: "\n",
         };
+        Ok((id, doc.join()))
+    }
+
+    /// The file of a new entry `id`, refusing an id that exists (as a file or a folder note).
+    fn new_path(&self, id: &str) -> Result<SafePath> {
         let rel = format!("{id}.md");
         let path = self.tree.safe(&rel)?;
         let note = self.tree.safe(&format!("{id}/{}", tree::FOLDER_NOTE))?;
-        let lock = self.lock()?;
         if fs::symlink_metadata(path.abs()).is_ok() || fs::symlink_metadata(note.abs()).is_ok() {
             return Err(Error::Exists {
-                id,
+                id: id.to_string(),
                 file: PathBuf::from(self.tree.display_path(&rel)),
             });
         }
+        Ok(path)
+    }
+
+    /// Writes a new entry. Refuses an existing id; warns about near-duplicates (entries whose
+    /// title or alias matches the new title, or that cover most of its words).
+    ///
+    /// # Errors
+    /// [`Error::InvalidId`], [`Error::Exists`], [`Error::InvalidValue`] for a bad kind or
+    /// importance; [`Error::UnsafePath`]; [`Error::Secret`]; I/O errors.
+    pub fn add(&self, new: &NewEntry) -> Result<WriteReport> {
+        let (id, text) = self.render_new(new)?;
+        let lock = self.lock()?;
+        let path = self.new_path(&id)?;
         // Near-duplicates, from the index as it is before the write.
         let warnings = {
             let index = self.refresh(&lock)?;
@@ -156,15 +177,17 @@ impl Memory {
                 .map(|(c, _)| format!("similar entry exists: {} ({})", c.meta.id, c.meta.title))
                 .collect()
         };
+        let file = self.tree.display_path(path.rel());
         let mut changeset = Changeset::new(format!("add {id}"));
-        changeset.write(path, doc.join(), Base::Absent);
-        self.commit(&lock, changeset)?;
+        changeset.write(path, text, Base::Absent);
+        let commit = self.commit(&lock, changeset)?;
         Ok(WriteReport {
             schema: "memtree.add/v1",
             id,
-            file: self.tree.display_path(&rel),
+            file,
             changed: vec!["created".into()],
             warnings,
+            commit,
         })
     }
 
@@ -210,21 +233,22 @@ impl Memory {
         }))
     }
 
-    /// Plans, applies and reports a front-matter edit of one entry.
+    /// Plans, applies and reports a front-matter edit of one entry: the keys changed (none
+    /// when nothing changed, and then nothing is written) and the commit.
     fn edit_one(
         &self,
         operation: String,
         path: &SafePath,
         f: impl FnOnce(&mut Meta, &mut String) -> Result<Vec<String>>,
-    ) -> Result<Vec<String>> {
+    ) -> Result<(Vec<String>, CommitReport)> {
         let lock = self.lock()?;
         let Some(edit) = self.plan_edit(path, true, f)? else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), CommitReport::skipped("nothing changed")));
         };
         let mut changeset = Changeset::new(operation);
         changeset.write(path.clone(), edit.text, Base::Content(edit.base));
-        self.commit(&lock, changeset)?;
-        Ok(edit.changed)
+        let commit = self.commit(&lock, changeset)?;
+        Ok((edit.changed, commit))
     }
 
     /// Sets front-matter fields: `key=value` (an empty value removes the key), `key+=value` and
@@ -239,7 +263,7 @@ impl Memory {
         for a in assignments {
             ops.push(assign::parse_assignment(a)?);
         }
-        let changed = self.edit_one(format!("set {id}"), &path, |meta, _| {
+        let (changed, commit) = self.edit_one(format!("set {id}"), &path, |meta, _| {
             let mut changed = Vec::new();
             for (key, op, value) in ops {
                 assign::apply(meta, &key, op, &value)?;
@@ -260,6 +284,7 @@ impl Memory {
             file: self.tree.display_path(path.rel()),
             changed,
             warnings,
+            commit,
         })
     }
 
@@ -278,13 +303,14 @@ impl Memory {
             kind: kind.to_string(),
             to: to.clone(),
         };
-        let changed = self.edit_one(format!("link {from} -> {to}"), &path, |meta, _| {
-            if meta.relations.contains(&relation) {
-                return Ok(Vec::new());
-            }
-            meta.relations.push(relation);
-            Ok(vec!["relations".into()])
-        })?;
+        let (changed, commit) =
+            self.edit_one(format!("link {from} -> {to}"), &path, |meta, _| {
+                if meta.relations.contains(&relation) {
+                    return Ok(Vec::new());
+                }
+                meta.relations.push(relation);
+                Ok(vec!["relations".into()])
+            })?;
         let warnings = if changed.is_empty() {
             vec![format!("{from} already has a {kind} relation to {to}")]
         } else {
@@ -306,6 +332,7 @@ impl Memory {
             file: self.tree.display_path(path.rel()),
             changed,
             warnings,
+            commit,
         })
     }
 
@@ -324,17 +351,18 @@ impl Memory {
             .unwrap_or_else(|_| tree::normalize_id(to));
         let mut body_link = false;
         let rel = path.rel().to_string();
-        let changed = self.edit_one(format!("unlink {from} -> {to}"), &path, |meta, body| {
-            let before = meta.relations.len();
-            meta.relations
-                .retain(|r| !(r.to == to && kind.is_none_or(|k| k == r.kind)));
-            body_link = markdown::links(body, &rel).iter().any(|l| l.target == to);
-            Ok(if meta.relations.len() == before {
-                Vec::new()
-            } else {
-                vec!["relations".into()]
-            })
-        })?;
+        let (changed, commit) =
+            self.edit_one(format!("unlink {from} -> {to}"), &path, |meta, body| {
+                let before = meta.relations.len();
+                meta.relations
+                    .retain(|r| !(r.to == to && kind.is_none_or(|k| k == r.kind)));
+                body_link = markdown::links(body, &rel).iter().any(|l| l.target == to);
+                Ok(if meta.relations.len() == before {
+                    Vec::new()
+                } else {
+                    vec!["relations".into()]
+                })
+            })?;
         let mut warnings = Vec::new();
         if changed.is_empty() {
             warnings.push(format!("{from} has no such relation to {to}"));
@@ -350,6 +378,7 @@ impl Memory {
             file: self.tree.display_path(path.rel()),
             changed,
             warnings,
+            commit,
         })
     }
 
@@ -456,13 +485,127 @@ impl Memory {
         changeset.delete(from_path, Base::Content(base));
         drop(searcher);
         drop(index);
-        self.commit(&lock, changeset)?;
+        let commit = self.commit(&lock, changeset)?;
         Ok(MoveReport {
             schema: "memtree.mv/v1",
             from,
             to,
             file: self.tree.display_path(&to_rel),
             rewritten,
+            commit,
+        })
+    }
+
+    /// Marks OLD as superseded by NEW, one changeset and one commit: OLD gets
+    /// `status: superseded` and `superseded_by: NEW`, NEW gets OLD in `supersedes`. NEW must
+    /// exist, or `create` describes it and it is written in the same changeset. Queries then
+    /// return NEW in OLD's place (following chains to the newest) and say so.
+    ///
+    /// # Errors
+    /// Unknown ids; [`Error::Refused`] for self-supersession and for a cycle (NEW, or an entry
+    /// that supersedes it, is already superseded by OLD); the errors of `add` for `create`.
+    pub fn supersede(
+        &self,
+        old: &str,
+        new: &str,
+        create: Option<&NewEntry>,
+    ) -> Result<SupersedeReport> {
+        let (old, old_path) = self.resolve(old)?;
+        let lock = self.lock()?;
+        let mut changeset;
+        let (new, new_path, created) = match create {
+            None => {
+                let (new, path) = self.resolve(new)?;
+                changeset = Changeset::new(format!("supersede {old} -> {new}"));
+                (new, path, false)
+            }
+            Some(entry) => {
+                let mut entry = entry.clone();
+                entry.id = new.to_string();
+                entry.supersedes = vec![old.clone()];
+                if entry.kind.is_none() {
+                    entry.kind = self.read_record(&old_path)?.0.meta.kind;
+                }
+                let (id, text) = self.render_new(&entry)?;
+                let path = self.new_path(&id)?;
+                changeset = Changeset::new(format!("supersede {old} -> {id}"));
+                changeset.write(path.clone(), text, Base::Absent);
+                (id, path, true)
+            }
+        };
+        if old == new {
+            return Err(Error::Refused(format!("{old} cannot supersede itself")));
+        }
+        // A cycle: following `superseded_by` from NEW must not lead back to OLD.
+        let index = self.refresh(&lock)?;
+        let searcher = index.searcher();
+        let mut warnings = Vec::new();
+        let mut at = new.clone();
+        for _ in 0..64 {
+            let Some(m) = index.by_id(&searcher, &at) else {
+                break;
+            };
+            let Some(next) = m.superseded_by else { break };
+            if next == old {
+                return Err(Error::Refused(format!(
+                    "{new} is already superseded (through {at}) by {old}: superseding {old} by \
+                     {new} would make a cycle"
+                )));
+            }
+            if at == new {
+                warnings.push(format!(
+                    "{new} is itself superseded by {next}; queries will show the newest entry"
+                ));
+            }
+            at = next;
+        }
+        if let Some(m) = index.by_id(&searcher, &old)
+            && let Some(prev) = m.superseded_by.filter(|p| *p != new)
+        {
+            warnings.push(format!(
+                "{old} was superseded by {prev}; it now points to {new}"
+            ));
+        }
+        drop(searcher);
+        drop(index);
+        let mut changed = Vec::new();
+        let new_for_old = new.clone();
+        if let Some(edit) = self.plan_edit(&old_path, true, |meta, _| {
+            meta.status = Some("superseded".into());
+            meta.superseded_by = Some(new_for_old);
+            Ok(vec!["status".into(), "superseded_by".into()])
+        })? {
+            changed.extend(edit.changed.iter().map(|k| format!("{old}: {k}")));
+            changeset.write(old_path.clone(), edit.text, Base::Content(edit.base));
+        }
+        if !created {
+            let old_for_new = old.clone();
+            if let Some(edit) = self.plan_edit(&new_path, true, |meta, _| {
+                if !meta.supersedes.contains(&old_for_new) {
+                    meta.supersedes.push(old_for_new);
+                }
+                Ok(vec!["supersedes".into()])
+            })? {
+                changed.extend(edit.changed.iter().map(|k| format!("{new}: {k}")));
+                changeset.write(new_path.clone(), edit.text, Base::Content(edit.base));
+            }
+        } else {
+            changed.push(format!("{new}: created"));
+        }
+        let commit = if changeset.is_empty() {
+            warnings.push(format!("{old} is already superseded by {new}"));
+            CommitReport::skipped("nothing changed")
+        } else {
+            self.commit(&lock, changeset)?
+        };
+        Ok(SupersedeReport {
+            schema: "memtree.supersede/v1",
+            old,
+            new,
+            created,
+            changed,
+            warnings,
+            commit,
         })
     }
 
@@ -478,7 +621,7 @@ impl Memory {
         let mut changeset = Changeset::new(format!("rm {id}"));
         let rel = path.rel().to_string();
         changeset.delete(path, Base::Content(base));
-        self.commit(&lock, changeset)?;
+        let commit = self.commit(&lock, changeset)?;
         let index = self.refresh(&lock)?;
         let searcher = index.searcher();
         let warnings = index
@@ -493,6 +636,7 @@ impl Memory {
             file: self.tree.display_path(&rel),
             changed: vec!["removed".into()],
             warnings,
+            commit,
         })
     }
 }

@@ -8,6 +8,17 @@ use serde_json::Value;
 
 pub const NOW: &str = "2026-11-22T12:00:00Z";
 
+/// A hermetic git identity and configuration for tests (as jj's test environment does).
+pub const GIT_ENV: &[(&str, &str)] = &[
+    ("GIT_CONFIG_GLOBAL", "/dev/null"),
+    ("GIT_CONFIG_SYSTEM", "/dev/null"),
+    ("GIT_CONFIG_NOSYSTEM", "1"),
+    ("GIT_AUTHOR_NAME", "Ann Author"),
+    ("GIT_AUTHOR_EMAIL", "ann@example.com"),
+    ("GIT_COMMITTER_NAME", "Ann Author"),
+    ("GIT_COMMITTER_EMAIL", "ann@example.com"),
+];
+
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
 }
@@ -41,8 +52,42 @@ impl TestEnv {
             .env_clear()
             .env("HOME", self.root())
             .env("MEMTREE_NOW", NOW)
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            .envs(GIT_ENV.iter().copied());
         cmd
+    }
+
+    /// Runs `git ARGS` in the project (hermetic: no global or system config), asserts success,
+    /// returns stdout.
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .current_dir(self.root())
+            .env_clear()
+            .env("HOME", self.root())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(GIT_ENV.iter().copied())
+            .args(args)
+            .output()
+            .expect("git is installed");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A project that is a fresh git repository (branch `main`, no commit yet), with
+    /// `memtree init` run and its scaffold committed when `scaffold` is set.
+    pub fn repo(scaffold: bool) -> TestEnv {
+        let env = TestEnv::bare();
+        env.git(&["init", "-q", "-b", "main"]);
+        env.ok(&["init"]);
+        if scaffold {
+            env.git(&["add", ".memory"]);
+            env.git(&["commit", "-q", "-m", "memory scaffold"]);
+        }
+        env
     }
 
     /// Runs memtree with `args`, asserts success, returns stdout.

@@ -2,6 +2,8 @@
 
 mod env;
 
+mod git;
+
 mod commands;
 mod index;
 mod query;
