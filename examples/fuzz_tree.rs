@@ -47,7 +47,9 @@ fn main() {
         failure_persistence: None,
         ..Config::default()
     });
+    let ran = std::sync::atomic::AtomicUsize::new(0);
     let result = runner.run(&fuzz_tree::case(), |(files, config)| {
+        ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
         let tree = fuzz_tree::write_tree(dir.path(), &files, config.as_deref());
         fuzz_tree::check_tree(&tree, config.is_some()).map_err(TestCaseError::fail)
@@ -56,7 +58,10 @@ fn main() {
         Ok(()) => println!("whole tree: {tree_cases} cases, no failure"),
         Err(e) => {
             failed = true;
-            println!("whole tree: FAILED after shrinking: {e}");
+            println!(
+                "whole tree: FAILED after {} runs (cases and shrinking steps): {e}",
+                ran.into_inner()
+            );
         }
     }
     println!("{:.1} s", start.elapsed().as_secs_f64());

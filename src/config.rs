@@ -16,6 +16,10 @@ pub const MAX_K: usize = 1000;
 /// The most hops the graph tier may follow (`retrieval.graph_hops`).
 pub const MAX_GRAPH_HOPS: usize = 10;
 
+/// The smallest `index.max_file_bytes` accepted: below it even ordinary front matter would not
+/// fit.
+pub const MIN_FILE_BYTES: u64 = 4096;
+
 /// The configuration schema this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -195,6 +199,12 @@ impl Config {
                 config.retrieval.graph_hops
             ));
         }
+        if config.index.max_file_bytes < MIN_FILE_BYTES {
+            return Err(format!(
+                "index.max_file_bytes must be at least {MIN_FILE_BYTES} (bytes), found {}",
+                config.index.max_file_bytes
+            ));
+        }
         for (kind, decay) in &config.lifecycle.default_decay {
             if !crate::entry::KINDS.contains(&kind.as_str()) {
                 return Err(format!("lifecycle.default_decay: unknown kind `{kind}`"));
@@ -248,9 +258,13 @@ mod tests {
             "retrieval: {k: 18446744073709551615}\n",
             "retrieval: {k: 0}\n",
             "retrieval: {graph_hops: 1000000}\n",
+            "index: {max_file_bytes: 3}\n",
         ] {
             let err = Config::parse(bad).unwrap_err();
-            assert!(err.contains("retrieval."), "{bad}: {err}");
+            assert!(
+                err.contains("retrieval.") || err.contains("index."),
+                "{bad}: {err}"
+            );
         }
         assert!(Config::parse("index: {full_scan_every_secs: 18446744073709551615}\n").is_ok());
     }

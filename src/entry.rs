@@ -61,7 +61,7 @@ pub const CANONICAL_KEYS: &[&str] = &[
 ];
 
 /// A typed relation to another entry.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Relation {
     /// One of [`RELATION_TYPES`].
     #[serde(rename = "type")]

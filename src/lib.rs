@@ -39,6 +39,7 @@ pub mod history;
 pub mod index;
 pub mod markdown;
 pub mod memory;
+pub mod merge;
 pub mod record;
 pub mod retrieve;
 pub mod secrets;

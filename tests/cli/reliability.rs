@@ -412,7 +412,7 @@ fn an_oversized_file_is_indexed_by_its_front_matter_only() {
     let env = sample();
     env.write(
         "memtree.yaml",
-        "schema_version: 1\nindex: {max_file_bytes: 2000}\n",
+        "schema_version: 1\nindex: {max_file_bytes: 5000}\n",
     );
     let body = "zebrafish telemetry line\n".repeat(400);
     env.write(
@@ -423,7 +423,7 @@ fn an_oversized_file_is_indexed_by_its_front_matter_only() {
     assert!(env.hits(&["zebrafish telemetry"]).is_empty());
     let out = env.ok(&["check"]);
     assert!(
-        out.contains(".memory/logs/dumps/big-log.md: warning: the file is 10045 bytes, over index.max_file_bytes (2000)"),
+        out.contains(".memory/logs/dumps/big-log.md: warning: the file is 10045 bytes, over index.max_file_bytes (5000)"),
         "{out}"
     );
     // Its front matter can still be edited, and the body is kept byte for byte.
