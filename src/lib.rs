@@ -15,6 +15,10 @@
 //! - [`changeset`]: the planned file changes of one command, validated before any is written;
 //! - [`history`]: git: commits of changesets, per-entry history following moves, old versions;
 //! - [`memory`]: the [`Memory`] facade every frontend calls;
+//! - [`lifecycle`]: decay, promotion, demotion and archiving proposals (pure);
+//! - [`usage`]: per-machine usage signals in `.cache` (never in tracked files);
+//! - [`merge`]: the field-by-field merge of one entry (the git merge driver);
+//! - [`hooks`]: git hooks and the merge driver's registration;
 //! - [`secrets`]: secrets and hidden instructions that do not belong in entry text;
 //! - [`config`], [`templates`], [`text`], [`error`]: settings, embedded files, string measures,
 //!   and the one error type.
@@ -36,7 +40,9 @@ pub mod config;
 pub mod entry;
 pub mod error;
 pub mod history;
+pub mod hooks;
 pub mod index;
+pub mod lifecycle;
 pub mod markdown;
 pub mod memory;
 pub mod merge;
@@ -46,6 +52,7 @@ pub mod secrets;
 pub mod templates;
 pub mod text;
 pub mod tree;
+pub mod usage;
 
 pub use config::Config;
 pub use error::{Error, Result};

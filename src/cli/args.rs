@@ -126,6 +126,42 @@ pub enum Command {
         #[arg(long, value_name = "REV")]
         at: String,
     },
+    /// Record a person's confirmation: a draft becomes validated and its decay restarts.
+    Confirm {
+        /// Entry id.
+        id: String,
+    },
+    /// Tidy the tree: decay, promotion and demotion from usage, archiving of decayed drafts,
+    /// near-duplicates, links broken by moves. Shows the plan unless --apply.
+    Consolidate {
+        /// Apply the plan as one commit (merges only when the bodies are the same too).
+        #[arg(long, conflicts_with_all = ["dry_run", "hook"])]
+        apply: bool,
+        /// Show the plan and change nothing (the default).
+        #[arg(long)]
+        dry_run: bool,
+        /// For git hooks: refresh the index and apply only what loses nothing (link repair);
+        /// never fails (errors go to .memory/.cache/hook.log).
+        #[arg(long, conflicts_with = "dry_run")]
+        hook: bool,
+    },
+    /// Git hooks that consolidate after commits, merges and checkouts, and the merge driver.
+    Hooks {
+        /// install, uninstall or status.
+        #[arg(value_enum)]
+        action: HooksAction,
+    },
+    /// The git merge driver for one entry (git calls it: BASE OURS THEIRS [PATH]).
+    MergeDriver {
+        /// The common ancestor's version (%O).
+        base: PathBuf,
+        /// Our version (%A); the result is written here.
+        ours: PathBuf,
+        /// Their version (%B).
+        theirs: PathBuf,
+        /// The file's path in the repository (%P), for messages.
+        path: Option<String>,
+    },
     /// Validate every entry; exit 1 when any is invalid.
     Check,
     /// Bring the search index up to date (queries do this by themselves).
@@ -215,6 +251,17 @@ pub struct SupersedeArgs {
     /// Write text that looks like a secret (refused by default).
     #[arg(long)]
     pub allow_secret: bool,
+}
+
+/// What `hooks` does.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum HooksAction {
+    /// Install the hooks (chaining with hooks already there) and register the merge driver.
+    Install,
+    /// Remove memtree's hooks and the merge driver; other hooks stay.
+    Uninstall,
+    /// Show what is installed.
+    Status,
 }
 
 /// Output format of `query`.

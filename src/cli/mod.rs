@@ -86,6 +86,72 @@ fn commit_note(c: &memtree::history::CommitReport) -> String {
         .unwrap_or_default()
 }
 
+/// `consolidate --hook`: never fails the user's git command. The outcome, or the error, is
+/// appended to `.memory/.cache/hook.log`.
+fn hook_run(cli: &Cli) -> ExitCode {
+    let outcome = open(cli).and_then(|m| {
+        let r = m.consolidate(memtree::memory::Mode::Hook)?;
+        Ok((m, r))
+    });
+    let line = match &outcome {
+        Ok((_, r)) => format!(
+            "ok: {} applied, {} reindexed, {} ms{}",
+            r.actions.iter().filter(|a| a.applied).count(),
+            r.reindexed,
+            r.elapsed_ms,
+            r.commit
+                .id
+                .as_deref()
+                .map(|c| format!(", commit {}", &c[..7]))
+                .unwrap_or_default()
+        ),
+        Err(e) => format!("error: {e}"),
+    };
+    if let Ok(tree) = find_tree(cli)
+        && let Ok(p) = tree.safe(".cache/hook.log")
+        && tree.create_parents(&p).is_ok()
+        && let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p.abs())
+    {
+        let when = now().map(|t| t.to_string()).unwrap_or_default();
+        let _ = writeln!(f, "{when} {line}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// `merge-driver BASE OURS THEIRS [PATH]`: merges one entry and writes the result over OURS,
+/// as git's merge drivers do. Exit 0 when clean, 1 when the body holds conflict markers. The
+/// three files are git's temporary files, not paths of the tree.
+fn merge_driver(
+    base: &std::path::Path,
+    ours: &std::path::Path,
+    theirs: &std::path::Path,
+    path: Option<&str>,
+) -> Result<ExitCode, Error> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|e| Error::io("cannot read", p, e))
+    };
+    let merged = memtree::merge::merge_entry(&read(base)?, &read(ours)?, &read(theirs)?)?;
+    std::fs::write(ours, merged.text.as_bytes()).map_err(|e| Error::io("cannot write", ours, e))?;
+    let shown = path.unwrap_or("the entry");
+    for key in &merged.decided {
+        warn(&format!(
+            "{shown}: both sides changed `{key}`; kept the side updated later"
+        ));
+    }
+    if merged.conflict {
+        warn(&format!(
+            "{shown}: the bodies conflict; resolve the markers, then `memtree check`"
+        ));
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Says on stderr when an answer came from an index that could not be refreshed.
 fn warn_index(state: &memtree::retrieve::IndexState) {
     if let Some(why) = &state.stale {
@@ -354,6 +420,48 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     )
                 }
             });
+        }
+        Command::Confirm { id } => {
+            let memory = open(&cli)?;
+            let report = memory.confirm(id)?;
+            emit(json, &report, |r| {
+                format!(
+                    "confirmed {}: {}{}\n",
+                    r.id,
+                    r.changed.join(", "),
+                    commit_note(&r.commit)
+                )
+            });
+        }
+        Command::Consolidate { apply, hook, .. } => {
+            if *hook {
+                return Ok(hook_run(&cli));
+            }
+            let mode = if *apply {
+                memtree::memory::Mode::Apply
+            } else {
+                memtree::memory::Mode::DryRun
+            };
+            let memory = open(&cli)?;
+            let report = memory.consolidate(mode)?;
+            emit(json, &report, render::consolidate);
+        }
+        Command::Hooks { action } => {
+            let tree = find_tree(&cli)?;
+            let report = match action {
+                args::HooksAction::Install => memtree::hooks::install(&tree)?,
+                args::HooksAction::Uninstall => memtree::hooks::uninstall(&tree)?,
+                args::HooksAction::Status => memtree::hooks::status(&tree)?,
+            };
+            emit(json, &report, render::hooks);
+        }
+        Command::MergeDriver {
+            base,
+            ours,
+            theirs,
+            path,
+        } => {
+            return merge_driver(base, ours, theirs, path.as_deref());
         }
         Command::Check => {
             // `check` diagnoses a bad memtree.yaml instead of stopping at it.

@@ -2,7 +2,10 @@
 
 use std::fmt::Write as _;
 
-use memtree::memory::{CheckReport, HistoryReport, IndexReport, InitReport, LsItem, Stats};
+use memtree::hooks::HooksReport;
+use memtree::memory::{
+    CheckReport, ConsolidateReport, HistoryReport, IndexReport, InitReport, LsItem, Stats,
+};
 use memtree::retrieve::QueryResult;
 
 pub fn init(r: &InitReport) -> String {
@@ -156,5 +159,43 @@ pub fn history(r: &HistoryReport) -> String {
             s.push('\n');
         }
     }
+    s
+}
+
+pub fn consolidate(r: &ConsolidateReport) -> String {
+    let mut s = String::new();
+    if r.actions.is_empty() {
+        s.push_str("nothing to consolidate\n");
+    }
+    for a in &r.actions {
+        let mark = if a.applied { "applied" } else { "proposed" };
+        let _ = writeln!(s, "{mark}: {} {}: {}", a.kind, a.id, a.change);
+        let _ = writeln!(s, "    because {}", a.reason);
+    }
+    if let Some(id) = &r.commit.id {
+        let _ = writeln!(s, "committed {}", &id[..7]);
+    } else if r.actions.iter().any(|a| !a.applied && a.kind != "decayed") {
+        s.push_str("(run `memtree consolidate --apply` to apply the proposals)\n");
+    }
+    s
+}
+
+pub fn hooks(r: &HooksReport) -> String {
+    let mut s = String::new();
+    for c in &r.changed {
+        let _ = writeln!(s, "{c}");
+    }
+    for h in &r.hooks {
+        let _ = writeln!(s, "{:<14} {}", h.name, h.state);
+    }
+    let _ = writeln!(
+        s,
+        "merge driver   {}",
+        if r.merge_driver {
+            "registered"
+        } else {
+            "missing"
+        }
+    );
     s
 }

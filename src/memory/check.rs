@@ -125,7 +125,23 @@ impl Memory {
             })
         };
         let display_path = self.tree.display_path(path.rel());
-        let parsed = self.tree.read_entry(path).and_then(|bytes| {
+        let bytes = self.tree.read_entry(path);
+        // Conflict markers first: they also break the YAML when they sit in the front matter.
+        if let Ok(b) = &bytes {
+            let markers = crate::merge::conflict_markers(&String::from_utf8_lossy(b));
+            if let Some(first) = markers.first() {
+                push(
+                    Some(*first),
+                    "error",
+                    format!(
+                        "unresolved merge conflict: {} conflict marker line(s); keep the right \
+                         text and delete the markers",
+                        markers.len()
+                    ),
+                );
+            }
+        }
+        let parsed = bytes.and_then(|bytes| {
             Record::parse_limited(path.rel(), &bytes, &display_path, self.tree.max_file_bytes)
         });
         let r = match parsed {

@@ -5,6 +5,7 @@
 //! - `read.rs`: `get`, `ls`, `query`, `context`, `stats`, `index`;
 //! - `write.rs`: `add`, `set`, `link`, `unlink`, `mv`, `rm`, `supersede`;
 //! - `check.rs`: `check`;
+//! - `consolidate.rs`: `consolidate` (dry run, apply, the git hook) and `confirm`;
 //! - `versions.rs`: `history`, `diff`, `get --at`, `restore` (git);
 //! - `assign.rs`: the `KEY=VALUE` language of `set`;
 //! - `reports.rs`: the report types.
@@ -16,6 +17,7 @@
 
 mod assign;
 mod check;
+mod consolidate;
 mod read;
 mod reports;
 mod versions;
@@ -25,6 +27,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+pub use consolidate::{ConsolidateReport, Mode};
 pub use reports::*;
 pub use write::NewEntry;
 
@@ -107,7 +110,7 @@ impl Memory {
 
     /// The freshness check read-only commands run (see [`Freshness`]): writes, `index` and
     /// `check` always scan every file.
-    fn freshness(&self) -> Freshness {
+    pub(super) fn freshness(&self) -> Freshness {
         Freshness::from_config(&self.config)
     }
 

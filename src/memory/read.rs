@@ -72,6 +72,12 @@ impl Memory {
         } else {
             None
         };
+        // Usage signals go to `.cache` only (never to a tracked file).
+        crate::usage::record(
+            &self.tree,
+            hits.iter().map(|h| h.id.as_str()),
+            self.now.as_second(),
+        );
         let escalation = Escalation {
             ran: false,
             reason: match &self.config.llm {
@@ -104,6 +110,15 @@ impl Memory {
         let ranked = retrieve::run(&ctx);
         let mut bundle = retrieve::context::build(&ctx, &ranked, budget);
         bundle.index = IndexState::from_sync(&sync);
+        crate::usage::record(
+            &self.tree,
+            bundle
+                .pinned
+                .iter()
+                .chain(&bundle.relevant)
+                .map(|i| i.id.as_str()),
+            self.now.as_second(),
+        );
         Ok(bundle)
     }
 

@@ -46,13 +46,13 @@ pub struct NewEntry {
 }
 
 /// A planned rewrite of one entry file.
-struct Edit {
+pub(super) struct Edit {
     /// Keys changed (the `updated` stamp included when it was set).
-    changed: Vec<String>,
+    pub(super) changed: Vec<String>,
     /// The new file content.
-    text: String,
+    pub(super) text: String,
     /// The content hash the edit was planned from.
-    base: u64,
+    pub(super) base: u64,
 }
 
 /// Applies non-overlapping byte-range replacements, last first.
@@ -69,6 +69,47 @@ fn fragment(body: &str, range: &std::ops::Range<usize>) -> String {
         .find('#')
         .map(|i| body[range.clone()][i..].to_string())
         .unwrap_or_default()
+}
+
+/// Points every link of an entry (file `rel`) at `from` to `to` (whose file is `to_rel`):
+/// relations, `supersedes`, `superseded_by`, wiki links and relative links (keeping their
+/// `#fragment`). Returns the keys changed; the body is changed in place.
+pub(super) fn retarget(
+    meta: &mut Meta,
+    body: &mut String,
+    rel: &str,
+    from: &str,
+    to: &str,
+    to_rel: &str,
+) -> Vec<String> {
+    let mut changed = Vec::new();
+    for r in meta.relations.iter_mut().filter(|r| r.to == from) {
+        r.to = to.to_string();
+        changed.push("relations".to_string());
+    }
+    for s in meta.supersedes.iter_mut().filter(|s| *s == from) {
+        *s = to.to_string();
+        changed.push("supersedes".into());
+    }
+    if meta.superseded_by.as_deref() == Some(from) {
+        meta.superseded_by = Some(to.to_string());
+        changed.push("superseded_by".into());
+    }
+    let mut edits = Vec::new();
+    for l in markdown::links(body, rel)
+        .into_iter()
+        .filter(|l| l.target == from)
+    {
+        let with = if l.wiki {
+            to.to_string()
+        } else {
+            markdown::relative_url(rel, to_rel) + &fragment(body, &l.range)
+        };
+        edits.push((l.range, with));
+    }
+    apply_edits(body, edits);
+    changed.dedup();
+    changed
 }
 
 impl Memory {
@@ -195,7 +236,7 @@ impl Memory {
     /// `path` with `f`, which changes `meta`/`body` and returns the keys it changed. Only those
     /// keys' lines (and `updated`, when `stamp`) change in the file. `None` when nothing
     /// changes.
-    fn plan_edit(
+    pub(super) fn plan_edit(
         &self,
         path: &SafePath,
         stamp: bool,
@@ -447,34 +488,7 @@ impl Memory {
         for rel in referrers {
             let path = self.tree.safe(&rel)?;
             let edit = self.plan_edit(&path, false, |meta, body| {
-                let mut changed = Vec::new();
-                for r in meta.relations.iter_mut().filter(|r| r.to == from) {
-                    r.to = to.clone();
-                    changed.push("relations".to_string());
-                }
-                for s in meta.supersedes.iter_mut().filter(|s| **s == from) {
-                    *s = to.clone();
-                    changed.push("supersedes".into());
-                }
-                if meta.superseded_by.as_deref() == Some(from.as_str()) {
-                    meta.superseded_by = Some(to.clone());
-                    changed.push("superseded_by".into());
-                }
-                let mut edits = Vec::new();
-                for l in markdown::links(body, &rel)
-                    .into_iter()
-                    .filter(|l| l.target == from)
-                {
-                    let with = if l.wiki {
-                        to.clone()
-                    } else {
-                        markdown::relative_url(&rel, &to_rel) + &fragment(body, &l.range)
-                    };
-                    edits.push((l.range, with));
-                }
-                apply_edits(body, edits);
-                changed.dedup();
-                Ok(changed)
+                Ok(retarget(meta, body, &rel, &from, &to, &to_rel))
             })?;
             if let Some(edit) = edit {
                 changeset.write(path, edit.text, Base::Content(edit.base));

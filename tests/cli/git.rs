@@ -323,3 +323,340 @@ fn history_follows_moves_and_old_versions_come_back() {
     env.ok(&["restore", "db/storage/engine", "--at", "HEAD~1"]);
     assert!(env.mem("db/storage/engine.md").is_file());
 }
+
+/// The folder holding the memtree binary under test, for a PATH in hooks.
+fn bin_dir() -> String {
+    std::path::Path::new(env!("CARGO_BIN_EXE_memtree"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+fn git_with_path(env: &TestEnv, path: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("git")
+        .current_dir(env.root())
+        .env_clear()
+        .env("HOME", env.root())
+        .env("PATH", path)
+        .env("MEMTREE_NOW", crate::env::NOW)
+        .envs(crate::env::GIT_ENV.iter().copied())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// hooks install chains with a hook already there, which keeps running; a commit made with
+/// memtree absent from PATH still succeeds; uninstall leaves the user's hook as it was.
+#[test]
+fn hooks_chain_with_existing_ones_and_never_break_git() {
+    let env = TestEnv::repo(true);
+    let hook = env.root().join(".git/hooks/post-commit");
+    let mine = "#!/bin/sh\necho ran >> \"$(git rev-parse --show-toplevel)/mine.log\"\n";
+    std::fs::write(&hook, mine).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let v = env.json(&["hooks", "install"]);
+    assert_eq!(v["merge_driver"], true, "{v}");
+    let states: Vec<&str> = v["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["chained", "installed", "installed", "installed"],
+        "{v}"
+    );
+    // A second install changes nothing.
+    assert_eq!(
+        env.json(&["hooks", "install"])["changed"],
+        serde_json::json!([])
+    );
+    // A commit with memtree on PATH: the user's hook runs, and so does consolidate.
+    let path = format!("{}:{}", bin_dir(), std::env::var("PATH").unwrap());
+    std::fs::write(env.root().join("a.txt"), "a\n").unwrap();
+    assert!(
+        git_with_path(&env, &path, &["add", "a.txt"])
+            .status
+            .success()
+    );
+    let out = git_with_path(&env, &path, &["commit", "-q", "-m", "with memtree"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.root().join("mine.log")).unwrap(),
+        "ran\n"
+    );
+    assert!(
+        std::fs::read_to_string(env.mem(".cache/hook.log"))
+            .unwrap()
+            .contains("ok: ")
+    );
+    // Without memtree on PATH the commit still succeeds and the user's hook still runs.
+    std::fs::write(env.root().join("b.txt"), "b\n").unwrap();
+    let bare_path = "/usr/bin:/bin";
+    assert!(
+        git_with_path(&env, bare_path, &["add", "b.txt"])
+            .status
+            .success()
+    );
+    let out = git_with_path(&env, bare_path, &["commit", "-q", "-m", "without memtree"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.root().join("mine.log")).unwrap(),
+        "ran\nran\n"
+    );
+    // Uninstall: the user's hook is back as it was, the others are gone.
+    env.ok(&["hooks", "uninstall"]);
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), mine);
+    assert!(!env.root().join(".git/hooks/post-merge").exists());
+    assert_eq!(env.json(&["hooks", "status"])["merge_driver"], false);
+}
+
+/// core.hooksPath (husky, lefthook) is respected.
+#[test]
+fn hooks_respect_core_hooks_path() {
+    let env = TestEnv::repo(true);
+    env.git(&["config", "core.hooksPath", ".githooks"]);
+    let v = env.json(&["hooks", "install"]);
+    assert!(
+        v["hooks_dir"].as_str().unwrap().ends_with(".githooks"),
+        "{v}"
+    );
+    assert!(env.root().join(".githooks/post-commit").is_file());
+    assert!(!env.root().join(".git/hooks/post-commit").exists());
+}
+
+/// The hook repairs links broken by a move made outside memtree (`git mv`), as a commit.
+#[test]
+fn the_hook_repairs_links_after_a_git_mv() {
+    let env = TestEnv::repo(true);
+    env.add("db/engine/choice", "We use SQLite", &[], "Local state.");
+    env.add("notes/misc/ref", "Ref", &[], "See [[db/engine/choice]].");
+    env.ok(&[
+        "link",
+        "notes/misc/ref",
+        "db/engine/choice",
+        "--type",
+        "depends-on",
+    ]);
+    env.ok(&["hooks", "install"]);
+    env.git(&["add", ".memory/.gitattributes"]);
+    std::fs::create_dir_all(env.mem("db/storage")).unwrap();
+    env.git(&[
+        "mv",
+        ".memory/db/engine/choice.md",
+        ".memory/db/storage/choice.md",
+    ]);
+    let path = format!("{}:{}", bin_dir(), std::env::var("PATH").unwrap());
+    let out = git_with_path(&env, &path, &["commit", "-q", "-m", "move by hand"]);
+    assert!(out.status.success());
+    let text = env.read("notes/misc/ref.md");
+    assert!(
+        text.contains("to: db/storage/choice}") && text.contains("[[db/storage/choice]]"),
+        "{text}"
+    );
+    assert_eq!(
+        env.git(&["log", "-1", "--format=%s"]).trim(),
+        "memtree: consolidate --hook: 1 change(s) (repair-link)"
+    );
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+}
+
+/// A branch merge of two edits of one entry is resolved field by field by the driver; a real
+/// body conflict is left with markers, and `check` reports it.
+#[test]
+fn the_merge_driver_merges_entries_and_check_reports_conflicts() {
+    let env = TestEnv::repo(true);
+    env.add(
+        "db/engine/choice",
+        "We use SQLite",
+        &["--alias", "db"],
+        "Line one.\nLine two.\nLine three.",
+    );
+    env.ok(&["hooks", "install"]);
+    env.git(&["add", ".memory/.gitattributes"]);
+    env.git(&["commit", "-q", "-m", "merge driver attributes"]);
+    let path = format!("{}:{}", bin_dir(), std::env::var("PATH").unwrap());
+    env.git(&["checkout", "-q", "-b", "side"]);
+    env.ok(&["set", "choice", "aliases+=database", "importance=0.9"]);
+    let t = env
+        .read("db/engine/choice.md")
+        .replace("Line three.", "Line three, side.");
+    env.write("db/engine/choice.md", &t);
+    env.git(&["commit", "-q", "-am", "side edit"]);
+    env.git(&["checkout", "-q", "main"]);
+    env.ok(&["set", "choice", "aliases+=engine", "tags+=storage"]);
+    let t = env
+        .read("db/engine/choice.md")
+        .replace("Line one.", "Line one, main.");
+    env.write("db/engine/choice.md", &t);
+    env.git(&["commit", "-q", "-am", "main edit"]);
+    let out = git_with_path(&env, &path, &["merge", "-q", "--no-edit", "side"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged = env.read("db/engine/choice.md");
+    assert!(
+        merged.contains("aliases: [db, engine, database]"),
+        "{merged}"
+    );
+    assert!(
+        merged.contains("tags: [storage]") && merged.contains("importance: 0.9"),
+        "{merged}"
+    );
+    assert!(
+        merged.contains("Line one, main.\nLine two.\nLine three, side.\n"),
+        "{merged}"
+    );
+    env.ok(&["check"]);
+    // Both branches change the same line: markers, and check names the file.
+    env.git(&["checkout", "-q", "-b", "other"]);
+    env.write(
+        "db/engine/choice.md",
+        &merged.replace("Line two.", "Line two, other."),
+    );
+    env.git(&["commit", "-q", "-am", "other"]);
+    env.git(&["checkout", "-q", "main"]);
+    env.write(
+        "db/engine/choice.md",
+        &merged.replace("Line two.", "Line two, main."),
+    );
+    env.git(&["commit", "-q", "-am", "main again"]);
+    let out = git_with_path(&env, &path, &["merge", "-q", "--no-edit", "other"]);
+    assert!(!out.status.success(), "a real conflict");
+    let text = env.read("db/engine/choice.md");
+    assert!(
+        text.contains("<<<<<<< ours\nLine two, main.\n=======\nLine two, other.\n>>>>>>> theirs\n"),
+        "{text}"
+    );
+    let (out, _) = env.fails(&["check"], 1);
+    assert!(
+        out.contains(".memory/db/engine/choice.md:") && out.contains("unresolved merge conflict"),
+        "{out}"
+    );
+}
+
+/// consolidate plans decay, archiving, promotion, duplicates and link repairs; --apply applies
+/// them as one commit; nothing is deleted. confirm restarts decay.
+#[test]
+fn consolidate_plans_and_applies_as_one_commit() {
+    let env = TestEnv::repo(true);
+    let old = "---\ntitle: Old draft\nkind: fact\nmaturity: draft\ndecay: 30d\nupdated: 2025-01-01T00:00:00Z\n---\nA stale idea.\n";
+    env.write("ideas/old/draft.md", old);
+    env.add(
+        "db/engine/sqlite",
+        "Use SQLite",
+        &["--kind", "decision"],
+        "Same body.",
+    );
+    env.add(
+        "db/other/sqlite-dup",
+        "Use SQLite",
+        &["--kind", "decision"],
+        "Same body.",
+    );
+    env.add(
+        "db/engine/notes",
+        "Notes",
+        &["--kind", "fact"],
+        "See [[db/engine/gone]].",
+    );
+    env.add("db/moved/gone", "Moved", &[], "moved by hand");
+    env.git(&["add", ".memory"]);
+    env.git(&["commit", "-q", "-m", "fixture"]);
+    let plan = env.json(&["consolidate"]);
+    let kinds: Vec<(String, String, bool)> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["kind"].as_str().unwrap().into(),
+                a["id"].as_str().unwrap().into(),
+                a["applied"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&("repair-link".into(), "db/engine/notes".into(), false)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("archive".into(), "ideas/old/draft".into(), false)),
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|(k, _, _)| k == "merge"), "{kinds:?}");
+    let head = env.git(&["rev-parse", "HEAD"]);
+    assert_eq!(
+        env.git(&["rev-parse", "HEAD"]),
+        head,
+        "a dry run commits nothing"
+    );
+    let applied = env.json(&["consolidate", "--apply"]);
+    assert!(applied["commit"]["id"].is_string(), "{applied}");
+    assert!(env.read("ideas/old/draft.md").contains("status: archived"));
+    assert!(env.read("db/engine/notes.md").contains("[[db/moved/gone]]"));
+    let dup = env.read("db/other/sqlite-dup.md");
+    let kept = env.read("db/engine/sqlite.md");
+    assert!(
+        (dup.contains("status: superseded") && kept.contains("supersedes: [db/other/sqlite-dup]"))
+            || (kept.contains("status: superseded")
+                && dup.contains("supersedes: [db/engine/sqlite]")),
+        "{dup}\n{kept}"
+    );
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+    // Archived, still found with --all.
+    assert!(
+        env.hits(&["stale idea", "--all"])
+            .contains(&"ideas/old/draft".to_string())
+    );
+    // confirm: validated, updated now.
+    let c = env.json(&["confirm", "ideas/old/draft"]);
+    assert_eq!(c["changed"], serde_json::json!(["updated", "maturity"]));
+    assert!(
+        env.read("ideas/old/draft.md")
+            .contains("maturity: validated")
+    );
+}
+
+/// Usage signals live in .cache: queries never change a tracked file.
+#[test]
+fn usage_is_recorded_per_machine_and_never_in_tracked_files() {
+    let env = TestEnv::repo(true);
+    env.add(
+        "a/b/c",
+        "Quokka facts",
+        &["--kind", "fact"],
+        "Quokkas smile.",
+    );
+    for _ in 0..6 {
+        env.ok(&["query", "quokka"]);
+    }
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+    assert!(
+        std::fs::read_to_string(env.mem(".cache/usage.log"))
+            .unwrap()
+            .lines()
+            .count()
+            >= 6
+    );
+    env.ok(&["set", "a/b/c", "maturity=draft"]);
+    let plan = env.json(&["consolidate"]);
+    assert!(
+        plan["actions"]
+            .to_string()
+            .contains("maturity: draft -> validated"),
+        "{plan}"
+    );
+}
