@@ -4,8 +4,8 @@
 #   bash benches/cli.sh            # 1k and 10k entries
 #   bash benches/cli.sh 100000     # also 100k (generation and first build take about a minute)
 #
-# Needs hyperfine (Debian: apt-get install hyperfine) and GNU time (/usr/bin/time, package
-# `time`). Trees go to ${BENCH_DIR:-/tmp/memtree-bench}; results to target/bench/*.json and stdout.
+# Needs hyperfine (Debian: apt-get install hyperfine), GNU time (/usr/bin/time, package
+# `time`) and git. Trees go to ${BENCH_DIR:-/tmp/memtree-bench}; results to target/bench/*.json and stdout.
 # Medians of back-to-back runs on a warm page cache, one run per size, side by side.
 set -euo pipefail
 
@@ -42,4 +42,12 @@ for n in "${sizes[@]}"; do
     --prepare "sh -c 'echo edit >> $edit'" \
     -n "memtree index after one edit" "$M --root $tree index"
   /usr/bin/time -f "query peak RSS: %M KB" "$M" --root "$tree" query "$Q" >/dev/null
+  # The git hook (consolidate --hook) after a commit, in a repository holding the tree.
+  if [ ! -d "$tree/.git" ]; then
+    git -C "$tree" init -q -b main
+    git -C "$tree" -c user.name=bench -c user.email=bench@localhost add -A
+    git -C "$tree" -c user.name=bench -c user.email=bench@localhost commit -q -m tree
+  fi
+  hyperfine -N --warmup 2 --runs 20 --export-json "$OUT/hook-$n.json" \
+    -n "memtree consolidate --hook (no change)" "$M --root $tree consolidate --hook"
 done
