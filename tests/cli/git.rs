@@ -660,3 +660,47 @@ fn usage_is_recorded_per_machine_and_never_in_tracked_files() {
         "{plan}"
     );
 }
+
+/// In the middle of a rebase nothing is committed either (the commit would join the rebase).
+#[test]
+fn a_rebase_in_progress_leaves_the_change_uncommitted() {
+    let env = TestEnv::repo(true);
+    std::fs::write(env.root().join("f.txt"), "base\n").unwrap();
+    env.git(&["add", "f.txt"]);
+    env.git(&["commit", "-q", "-m", "base"]);
+    env.git(&["checkout", "-q", "-b", "topic"]);
+    std::fs::write(env.root().join("f.txt"), "topic\n").unwrap();
+    env.git(&["commit", "-q", "-am", "topic"]);
+    env.git(&["checkout", "-q", "main"]);
+    std::fs::write(env.root().join("f.txt"), "main\n").unwrap();
+    env.git(&["commit", "-q", "-am", "main"]);
+    env.git(&["checkout", "-q", "topic"]);
+    let rebase = std::process::Command::new("git")
+        .current_dir(env.root())
+        .envs(crate::env::GIT_ENV.iter().copied())
+        .args(["rebase", "-q", "main"])
+        .output()
+        .unwrap();
+    assert!(!rebase.status.success(), "the rebase stops on a conflict");
+    let head = env.git(&["rev-parse", "HEAD"]);
+    let v = env.json(&["add", "a/b/during-rebase", "--title", "During a rebase"]);
+    assert!(
+        v["commit"]["skipped"].as_str().unwrap().contains("rebase"),
+        "{v}"
+    );
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
+}
+
+/// The hook never fails the user's git command: an error is logged and it exits 0.
+#[test]
+fn the_hook_logs_errors_and_exits_zero() {
+    let env = TestEnv::repo(true);
+    env.write("memtree.yaml", "schema_version: 1\nretrieval: {hopz: 1}\n");
+    let out = env.cmd().args(["consolidate", "--hook"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let log = std::fs::read_to_string(env.mem(".cache/hook.log")).unwrap();
+    assert!(
+        log.contains("error: invalid configuration") && log.contains("hopz"),
+        "{log}"
+    );
+}
