@@ -185,6 +185,17 @@ pub struct AddArgs {
     /// fact, decision, convention, procedure, pitfall, preference, reference or question.
     #[arg(long, default_value = "fact")]
     pub kind: String,
+    /// Importance, 0.0–1.0 (default 0.5).
+    #[arg(long)]
+    pub importance: Option<f64>,
+    /// The other fields.
+    #[command(flatten)]
+    pub fields: EntryFields,
+}
+
+/// The fields of a new entry that `add` and `supersede` share.
+#[derive(Debug, Args)]
+pub struct EntryFields {
     /// One-sentence summary.
     #[arg(long)]
     pub summary: Option<String>,
@@ -197,9 +208,6 @@ pub struct AddArgs {
     /// A code path glob the entry is about (repeatable), e.g. "src/index/**".
     #[arg(long = "scope", value_name = "GLOB")]
     pub scope: Vec<String>,
-    /// Importance, 0.0–1.0 (default 0.5).
-    #[arg(long)]
-    pub importance: Option<f64>,
     /// Why it matters.
     #[arg(long)]
     pub why: Option<String>,
@@ -227,30 +235,9 @@ pub struct SupersedeArgs {
     /// Kind of the new entry (default: OLD's kind).
     #[arg(long)]
     pub kind: Option<String>,
-    /// One-sentence summary of the new entry.
-    #[arg(long)]
-    pub summary: Option<String>,
-    /// An alias of the new entry (repeatable).
-    #[arg(long = "alias", value_name = "ALIAS")]
-    pub aliases: Vec<String>,
-    /// A tag of the new entry (repeatable).
-    #[arg(long = "tag", value_name = "TAG")]
-    pub tags: Vec<String>,
-    /// A scope glob of the new entry (repeatable).
-    #[arg(long = "scope", value_name = "GLOB")]
-    pub scope: Vec<String>,
-    /// Why the new entry matters.
-    #[arg(long)]
-    pub why: Option<String>,
-    /// The new entry's body (`-` reads it from standard input).
-    #[arg(long, conflicts_with = "body_file")]
-    pub body: Option<String>,
-    /// Read the new entry's body from FILE (`-`: standard input).
-    #[arg(long, value_name = "FILE")]
-    pub body_file: Option<PathBuf>,
-    /// Write text that looks like a secret (refused by default).
-    #[arg(long)]
-    pub allow_secret: bool,
+    /// The new entry's other fields.
+    #[command(flatten)]
+    pub fields: EntryFields,
 }
 
 /// What `hooks` does.

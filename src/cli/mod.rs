@@ -166,6 +166,28 @@ fn warn_index(state: &memtree::retrieve::IndexState) {
     }
 }
 
+/// A new entry from the command line's fields (the body read as [`read_body`] says).
+fn new_entry(
+    id: &str,
+    title: &str,
+    kind: Option<String>,
+    f: &args::EntryFields,
+) -> Result<NewEntry, Error> {
+    Ok(NewEntry {
+        id: id.to_string(),
+        title: title.to_string(),
+        kind,
+        summary: f.summary.clone(),
+        aliases: f.aliases.clone(),
+        tags: f.tags.clone(),
+        scope: f.scope.clone(),
+        importance: None,
+        why: f.why.clone(),
+        body: read_body(f.body.as_deref(), f.body_file.as_deref())?,
+        supersedes: Vec::new(),
+    })
+}
+
 /// The body from `--body B` or `--body-file F`; `-` reads standard input, which is read only
 /// when asked: a tool runner that leaves stdin open must never hang a command.
 fn read_body(body: Option<&str>, file: Option<&std::path::Path>) -> Result<Option<String>, Error> {
@@ -210,21 +232,10 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             emit(json, &report, render::init);
         }
         Command::Add(a) => {
-            let memory = open(&cli)?.allow_secret(a.allow_secret);
-            let body = read_body(a.body.as_deref(), a.body_file.as_deref())?;
-            let report = memory.add(&NewEntry {
-                id: a.id.clone(),
-                title: a.title.clone(),
-                kind: Some(a.kind.clone()),
-                summary: a.summary.clone(),
-                aliases: a.aliases.clone(),
-                tags: a.tags.clone(),
-                scope: a.scope.clone(),
-                importance: a.importance,
-                why: a.why.clone(),
-                body,
-                supersedes: Vec::new(),
-            })?;
+            let memory = open(&cli)?.allow_secret(a.fields.allow_secret);
+            let mut entry = new_entry(&a.id, &a.title, Some(a.kind.clone()), &a.fields)?;
+            entry.importance = a.importance;
+            let report = memory.add(&entry)?;
             report.warnings.iter().for_each(|w| warn(w));
             emit(json, &report, |r| {
                 format!("added {} ({}){}\n", r.id, r.file, commit_note(&r.commit))
@@ -289,48 +300,20 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => {
             let memory = open(&cli)?.allow_secret(*allow_secret);
             let report = memory.set(id, assignments)?;
-            emit(json, &report, |r| {
-                format!(
-                    "updated {}: {}{}\n",
-                    r.id,
-                    r.changed.join(", "),
-                    commit_note(&r.commit)
-                )
-            });
+            report.warnings.iter().for_each(|w| warn(w));
+            emit(json, &report, |r| render::write("updated", r));
         }
         Command::Link { from, to, kind } => {
             let memory = open(&cli)?;
             let report = memory.link(from, to, kind)?;
             report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| {
-                if r.changed.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "updated {}: {}{}\n",
-                        r.id,
-                        r.changed.join(", "),
-                        commit_note(&r.commit)
-                    )
-                }
-            });
+            emit(json, &report, |r| render::write("updated", r));
         }
         Command::Unlink { from, to, kind } => {
             let memory = open(&cli)?;
             let report = memory.unlink(from, to, kind.as_deref())?;
             report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| {
-                if r.changed.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "updated {}: {}{}\n",
-                        r.id,
-                        r.changed.join(", "),
-                        commit_note(&r.commit)
-                    )
-                }
-            });
+            emit(json, &report, |r| render::write("updated", r));
         }
         Command::Mv { from, to } => {
             let memory = open(&cli)?;
@@ -358,22 +341,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             });
         }
         Command::Supersede(a) => {
-            let memory = open(&cli)?.allow_secret(a.allow_secret);
-            let body = read_body(a.body.as_deref(), a.body_file.as_deref())?;
-            let create = a.title.as_ref().map(|title| NewEntry {
-                id: a.new.clone(),
-                title: title.clone(),
-                kind: a.kind.clone(),
-                summary: a.summary.clone(),
-                aliases: a.aliases.clone(),
-                tags: a.tags.clone(),
-                scope: a.scope.clone(),
-                importance: None,
-                why: a.why.clone(),
-                body: body.clone(),
-                supersedes: Vec::new(),
-            });
-            if create.is_none() && body.is_some() {
+            let memory = open(&cli)?.allow_secret(a.fields.allow_secret);
+            let create = match &a.title {
+                Some(title) => Some(new_entry(&a.new, title, a.kind.clone(), &a.fields)?),
+                None => None,
+            };
+            if create.is_none() && (a.fields.body.is_some() || a.fields.body_file.is_some()) {
                 return Err(Error::InvalidValue {
                     key: "body".into(),
                     reason: "--body creates NEW and needs --title too".into(),
@@ -408,30 +381,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let memory = open(&cli)?;
             let report = memory.restore(id, at)?;
             report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| {
-                if r.changed.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "restored {} as of {at} ({}){}\n",
-                        r.id,
-                        r.file,
-                        commit_note(&r.commit)
-                    )
-                }
-            });
+            emit(json, &report, |r| render::write("restored", r));
         }
         Command::Confirm { id } => {
             let memory = open(&cli)?;
             let report = memory.confirm(id)?;
-            emit(json, &report, |r| {
-                format!(
-                    "confirmed {}: {}{}\n",
-                    r.id,
-                    r.changed.join(", "),
-                    commit_note(&r.commit)
-                )
-            });
+            emit(json, &report, |r| render::write("confirmed", r));
         }
         Command::Consolidate { apply, hook, .. } => {
             if *hook {

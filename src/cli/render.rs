@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use memtree::hooks::HooksReport;
 use memtree::memory::{
     CheckReport, ConsolidateReport, HistoryReport, IndexReport, InitReport, LsItem, Stats,
+    WriteReport,
 };
 use memtree::retrieve::QueryResult;
 
@@ -198,4 +199,18 @@ pub fn hooks(r: &HooksReport) -> String {
         }
     );
     s
+}
+
+/// `VERB ID: CHANGES [commit abc1234]`, or nothing when nothing changed.
+pub fn write(verb: &str, r: &WriteReport) -> String {
+    if r.changed.is_empty() {
+        return String::new();
+    }
+    let commit = r
+        .commit
+        .id
+        .as_deref()
+        .map(|id| format!(" [commit {}]", &id[..id.len().min(7)]))
+        .unwrap_or_default();
+    format!("{verb} {}: {}{commit}\n", r.id, r.changed.join(", "))
 }

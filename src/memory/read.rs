@@ -158,25 +158,7 @@ impl Memory {
     pub fn get(&self, id: &str) -> Result<EntryView> {
         let (id, path) = self.resolve(id)?;
         let (r, _) = self.read_record(&path)?;
-        let rel = path.rel();
-        let front_matter = match &r.doc.front {
-            Some(y) if !y.trim().is_empty() => serde_yaml::from_str::<serde_yaml::Value>(y)
-                .ok()
-                .and_then(|v| serde_json::to_value(v).ok())
-                .unwrap_or(serde_json::Value::Null),
-            _ => serde_json::Value::Object(Default::default()),
-        };
-        Ok(EntryView {
-            schema: "memtree.get/v1",
-            id,
-            file: self.tree.display_path(rel),
-            title: r.stored.title.clone(),
-            front_matter,
-            body: r.doc.body.clone(),
-            problems: r.problems.clone(),
-            at: None,
-            text: r.doc.join(),
-        })
+        Ok(entry_view(id, self.tree.display_path(path.rel()), &r, None))
     }
 
     /// Lists entries under `prefix` (all when empty), sorted by id.
@@ -235,6 +217,33 @@ impl Memory {
             *s.by_domain.entry(domain).or_default() += 1;
         }
         Ok(s)
+    }
+}
+
+/// The `get` view of a parsed entry (`at`: the revision, for `get --at`).
+pub(super) fn entry_view(
+    id: String,
+    file: String,
+    r: &crate::record::Record,
+    at: Option<super::AtRevision>,
+) -> EntryView {
+    let front_matter = match &r.doc.front {
+        Some(y) if !y.trim().is_empty() => serde_yaml::from_str::<serde_yaml::Value>(y)
+            .ok()
+            .and_then(|v| serde_json::to_value(v).ok())
+            .unwrap_or(serde_json::Value::Null),
+        _ => serde_json::Value::Object(Default::default()),
+    };
+    EntryView {
+        schema: "memtree.get/v1",
+        id,
+        file,
+        title: r.stored.title.clone(),
+        front_matter,
+        body: r.doc.body.clone(),
+        problems: r.problems.clone(),
+        at,
+        text: r.doc.join(),
     }
 }
 

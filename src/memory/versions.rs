@@ -61,27 +61,11 @@ impl Memory {
         let (commit, file, bytes) = repo.content_at(&id, path.rel(), rev, HISTORY_LIMIT)?;
         let display = self.tree.display_path(&file);
         let r = Record::parse(&file, &bytes, &display)?;
-        let front_matter = match &r.doc.front {
-            Some(y) if !y.trim().is_empty() => serde_yaml::from_str::<serde_yaml::Value>(y)
-                .ok()
-                .and_then(|v| serde_json::to_value(v).ok())
-                .unwrap_or(serde_json::Value::Null),
-            _ => serde_json::Value::Object(Default::default()),
+        let at = AtRevision {
+            rev: rev.to_string(),
+            commit,
         };
-        Ok(EntryView {
-            schema: "memtree.get/v1",
-            id,
-            file: display,
-            title: r.stored.title.clone(),
-            front_matter,
-            body: r.doc.body.clone(),
-            problems: r.problems.clone(),
-            at: Some(AtRevision {
-                rev: rev.to_string(),
-                commit,
-            }),
-            text: r.doc.join(),
-        })
+        Ok(super::read::entry_view(id, display, &r, Some(at)))
     }
 
     /// The difference between the entry at `rev` (default `HEAD`) and its file on disk.
