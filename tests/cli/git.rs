@@ -4,6 +4,29 @@
 
 use crate::env::TestEnv;
 
+/// `main` and a branch `name` that change the same line of `f.txt`, with `main` checked out.
+fn diverge(env: &TestEnv, name: &str) {
+    std::fs::write(env.root().join("f.txt"), "base\n").unwrap();
+    env.git(&["add", "f.txt"]);
+    env.git(&["commit", "-q", "-m", "base"]);
+    env.git(&["checkout", "-q", "-b", name]);
+    std::fs::write(env.root().join("f.txt"), format!("{name}\n")).unwrap();
+    env.git(&["commit", "-q", "-am", name]);
+    env.git(&["checkout", "-q", "main"]);
+    std::fs::write(env.root().join("f.txt"), "main\n").unwrap();
+    env.git(&["commit", "-q", "-am", "main"]);
+}
+
+/// Runs a git command that is expected to fail (a conflicting merge or rebase).
+fn git_fails(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("git")
+        .current_dir(env.root())
+        .envs(crate::env::GIT_ENV.iter().copied())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn head_files(env: &TestEnv) -> Vec<String> {
     let out = env.git(&["show", "--name-status", "--no-renames", "--format=", "HEAD"]);
     out.lines().map(str::to_string).collect()
@@ -127,21 +150,8 @@ fn a_detached_head_moves_with_the_commit() {
 #[test]
 fn a_merge_in_progress_leaves_the_change_uncommitted() {
     let env = TestEnv::repo(true);
-    std::fs::write(env.root().join("f.txt"), "base\n").unwrap();
-    env.git(&["add", "f.txt"]);
-    env.git(&["commit", "-q", "-m", "base"]);
-    env.git(&["checkout", "-q", "-b", "side"]);
-    std::fs::write(env.root().join("f.txt"), "side\n").unwrap();
-    env.git(&["commit", "-q", "-am", "side"]);
-    env.git(&["checkout", "-q", "main"]);
-    std::fs::write(env.root().join("f.txt"), "main\n").unwrap();
-    env.git(&["commit", "-q", "-am", "main"]);
-    let merge = std::process::Command::new("git")
-        .current_dir(env.root())
-        .envs(crate::env::GIT_ENV.iter().copied())
-        .args(["merge", "-q", "side"])
-        .output()
-        .unwrap();
+    diverge(&env, "side");
+    let merge = git_fails(&env, &["merge", "-q", "side"]);
     assert!(!merge.status.success(), "the merge conflicts");
     let head = env.git(&["rev-parse", "HEAD"]);
     let v = env.json(&["add", "a/b/during-merge", "--title", "During a merge"]);
@@ -665,22 +675,9 @@ fn usage_is_recorded_per_machine_and_never_in_tracked_files() {
 #[test]
 fn a_rebase_in_progress_leaves_the_change_uncommitted() {
     let env = TestEnv::repo(true);
-    std::fs::write(env.root().join("f.txt"), "base\n").unwrap();
-    env.git(&["add", "f.txt"]);
-    env.git(&["commit", "-q", "-m", "base"]);
-    env.git(&["checkout", "-q", "-b", "topic"]);
-    std::fs::write(env.root().join("f.txt"), "topic\n").unwrap();
-    env.git(&["commit", "-q", "-am", "topic"]);
-    env.git(&["checkout", "-q", "main"]);
-    std::fs::write(env.root().join("f.txt"), "main\n").unwrap();
-    env.git(&["commit", "-q", "-am", "main"]);
+    diverge(&env, "topic");
     env.git(&["checkout", "-q", "topic"]);
-    let rebase = std::process::Command::new("git")
-        .current_dir(env.root())
-        .envs(crate::env::GIT_ENV.iter().copied())
-        .args(["rebase", "-q", "main"])
-        .output()
-        .unwrap();
+    let rebase = git_fails(&env, &["rebase", "-q", "main"]);
     assert!(!rebase.status.success(), "the rebase stops on a conflict");
     let head = env.git(&["rev-parse", "HEAD"]);
     let v = env.json(&["add", "a/b/during-rebase", "--title", "During a rebase"]);

@@ -9,32 +9,17 @@
 
 use std::path::Path;
 
+use memtree::entry::CANONICAL_KEYS;
 use memtree::{Memory, Query, Tree};
 use proptest::prelude::*;
 
+/// Keys that memtree does not know (kept as they are), besides [`CANONICAL_KEYS`].
+const UNKNOWN_KEYS: &[&str] = &["unknown_key", ""];
+
 /// Every front-matter key memtree knows, plus a few it does not.
-pub const KEYS: &[&str] = &[
-    "title",
-    "kind",
-    "summary",
-    "aliases",
-    "tags",
-    "scope",
-    "importance",
-    "maturity",
-    "decay",
-    "status",
-    "supersedes",
-    "superseded_by",
-    "relations",
-    "why",
-    "source",
-    "date",
-    "created",
-    "updated",
-    "unknown_key",
-    "",
-];
+pub fn keys() -> Vec<&'static str> {
+    CANONICAL_KEYS.iter().chain(UNKNOWN_KEYS).copied().collect()
+}
 
 /// A YAML scalar as someone might type it: non-ASCII, full-width digits, NaN and infinities,
 /// huge and negative numbers, out-of-range dates, YAML 1.1 booleans, quotes, nothing at all.
@@ -96,7 +81,7 @@ pub fn value() -> BoxedStrategy<String> {
 
 /// Front matter made of known and unknown keys with arbitrary values (keys may repeat).
 pub fn front_matter() -> BoxedStrategy<String> {
-    prop::collection::vec((prop::sample::select(KEYS), value()), 0..8)
+    prop::collection::vec((prop::sample::select(keys()), value()), 0..8)
         .prop_map(|pairs| {
             pairs
                 .into_iter()
