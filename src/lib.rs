@@ -43,6 +43,7 @@ pub mod history;
 pub mod hooks;
 pub mod index;
 pub mod lifecycle;
+pub mod llm;
 pub mod markdown;
 pub mod memory;
 pub mod merge;

@@ -21,3 +21,7 @@ pub fn body_for(kind: &str) -> &'static str {
         _ => include_str!("../templates/kinds/fact.md"),
     }
 }
+
+/// The prompt of tier 5 (`templates/llm/query.md`): `{{question}}`, `{{outline}}` and
+/// `{{candidates}}` are filled in. A tree may override it with `.memory/.llm-prompt.md`.
+pub const LLM_QUERY: &str = include_str!("../templates/llm/query.md");

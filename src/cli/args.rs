@@ -288,4 +288,19 @@ pub struct QueryArgs {
     /// list (default) or context.
     #[arg(long, value_enum, default_value = "list")]
     pub format: Format,
+    /// When to ask the configured LLM (tier 5): auto (only when tiers 1-4 are not confident),
+    /// always, or never.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub llm: LlmArg,
+}
+
+/// `query --llm`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LlmArg {
+    /// Only when tiers 1-4 are not confident.
+    Auto,
+    /// On every query.
+    Always,
+    /// Never.
+    Never,
 }

@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
+use memtree::retrieve::llm::LlmMode;
 use memtree::{Error, Memory, NewEntry, Query, Tree};
 
 use args::{Cli, Command, Format};
@@ -276,6 +277,11 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 kind: q.kind.clone(),
                 within: q.within.as_deref().map(memtree::tree::normalize_id),
                 all: q.all,
+                llm: match q.llm {
+                    args::LlmArg::Auto => LlmMode::Auto,
+                    args::LlmArg::Always => LlmMode::Always,
+                    args::LlmArg::Never => LlmMode::Never,
+                },
             };
             match q.format {
                 Format::List => {

@@ -47,22 +47,24 @@ impl Memory {
         let ctx = self.ctx(&index, query);
         let ranked = retrieve::run(&ctx);
         let k = query.k.unwrap_or(self.config.retrieval.k);
-        let hits: Vec<_> = ranked
-            .hits
-            .iter()
-            .take(k)
-            .map(|(c, score)| retrieve::to_hit(&ctx, c, *score, &ranked.terms))
-            .collect();
         let confident = ranked.hits.first().is_some_and(|(c, _)| {
             matches!(
                 c.tier,
                 retrieve::Tier::Path | retrieve::Tier::Alias | retrieve::Tier::Scope
             ) || c.coverage.is_some_and(|cov| cov >= 0.6)
         });
+        let terms = ranked.terms.clone();
+        let (any_term_known, tiers_run) = (ranked.any_term_known, ranked.tiers_run.clone());
+        let (merged, escalation) = self.escalate(&ctx, ranked, confident);
+        let hits: Vec<_> = merged
+            .iter()
+            .take(k)
+            .map(|(c, score)| retrieve::to_hit(&ctx, c, *score, &terms))
+            .collect();
         let note = if hits.is_empty() {
-            Some(if ranked.terms.is_empty() {
+            Some(if terms.is_empty() {
                 "the query has no significant words to search for".to_string()
-            } else if !ranked.any_term_known {
+            } else if !any_term_known {
                 "nothing in the memory tree matches the significant words of the query".to_string()
             } else {
                 "no entry is relevant enough to the query".to_string()
@@ -78,25 +80,47 @@ impl Memory {
             hits.iter().map(|h| h.id.as_str()),
             self.now.as_second(),
         );
-        let escalation = Escalation {
-            ran: false,
-            reason: match &self.config.llm {
-                None => "no llm configured".into(),
-                Some(_) if confident => "confident".into(),
-                Some(_) => "the llm tier is not built yet".into(),
-            },
-        };
+        let mut tiers_run = tiers_run;
+        if escalation.ran {
+            tiers_run.push("llm");
+        }
         Ok(QueryResult {
             schema: "memtree.query/v1",
             query: query.text.clone(),
             confident,
-            tiers_run: ranked.tiers_run,
+            tiers_run,
             hits,
             escalation,
             note,
             index: IndexState::from_sync(&sync),
             elapsed_ms: ms(start),
         })
+    }
+
+    /// Tier 5, when `query.llm` and the configuration ask for it (see [`retrieve::llm`]).
+    fn escalate(
+        &self,
+        ctx: &retrieve::Ctx,
+        ranked: retrieve::Ranked,
+        confident: bool,
+    ) -> (Vec<(retrieve::Cand, f64)>, Escalation) {
+        use retrieve::llm::{DEFAULT_TIMEOUT_S, LlmMode, escalate};
+        let skip = |why: &str| Escalation::skipped(why);
+        let Some(cfg) = &self.config.llm else {
+            return (ranked.hits, skip("no llm configured"));
+        };
+        let why = match ctx.query.llm {
+            LlmMode::Never => return (ranked.hits, skip("--llm never")),
+            LlmMode::Auto if confident => return (ranked.hits, skip("confident")),
+            LlmMode::Auto => "not confident",
+            LlmMode::Always => "--llm always",
+        };
+        let provider = match crate::llm::from_config(cfg) {
+            Ok(p) => p,
+            Err(e) => return (ranked.hits, skip(&format!("the llm is misconfigured: {e}"))),
+        };
+        let timeout = std::time::Duration::from_secs(cfg.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S));
+        escalate(ctx, ranked, provider.as_ref(), timeout, why)
     }
 
     /// Builds the context bundle for a query (`--format context`), within `budget` tokens.

@@ -16,6 +16,7 @@ pub mod alias;
 pub mod bm25;
 pub mod context;
 pub mod graph;
+pub mod llm;
 pub mod path;
 pub mod rank;
 pub mod scope;
@@ -44,6 +45,8 @@ pub struct Query {
     pub within: Option<String>,
     /// Also show superseded and archived entries (instead of replacing or hiding them).
     pub all: bool,
+    /// When tier 5 (one LLM call) runs.
+    pub llm: llm::LlmMode,
 }
 
 /// The tier that produced a hit.
@@ -60,6 +63,8 @@ pub enum Tier {
     Bm25,
     /// Tier 4: reached along a relation, link, shared scope or supersession.
     Graph,
+    /// Tier 5: chosen by the LLM, or found by a phrasing it proposed.
+    Llm,
 }
 
 impl Tier {
@@ -71,6 +76,7 @@ impl Tier {
             Tier::Scope => "scope",
             Tier::Bm25 => "bm25",
             Tier::Graph => "graph",
+            Tier::Llm => "llm",
         }
     }
 }
@@ -101,14 +107,7 @@ pub struct Hit {
     pub meta: StoredMeta,
 }
 
-/// What the LLM tier did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Escalation {
-    /// Whether an LLM call was made.
-    pub ran: bool,
-    /// Why (not).
-    pub reason: String,
-}
+pub use llm::Escalation;
 
 /// How fresh the index behind an answer was (`index` in `query --json` and
 /// `query --format context --json`).

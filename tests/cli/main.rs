@@ -6,6 +6,7 @@ mod git;
 
 mod commands;
 mod index;
+mod llm;
 mod query;
 mod reliability;
 mod robustness;

@@ -1,0 +1,222 @@
+//! LLM providers for tier 5 (DESIGN.md §3): one prompt in, one reply out, within a timeout.
+//!
+//! - `openai`: any OpenAI-compatible chat-completions endpoint (`{base_url}/chat/completions`):
+//!   Ollama, llama.cpp's server, vLLM, LM Studio and the hosted APIs that offer it. The key comes
+//!   from the environment variable named by `api_key_env`, never from the file. Needs the `llm`
+//!   cargo feature (ureq, a blocking HTTP client); without it the provider says so.
+//! - `command`: a program that reads the prompt on stdin and writes the reply on stdout
+//!   (`claude -p`, `llm`, `ollama run MODEL`). It is killed when the timeout passes.
+//!
+//! Errors are plain sentences ([`String`]): the caller never fails a query over them, it falls
+//! back to the tier 1–4 answer and reports the reason.
+
+use std::io::{Read as _, Write as _};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::config::Llm;
+
+/// A provider's reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The reply text.
+    pub text: String,
+    /// Tokens used (prompt and reply), when the provider reports them.
+    pub tokens: Option<u64>,
+}
+
+/// Something that answers a prompt.
+pub trait Provider {
+    /// `openai` or `command`.
+    fn name(&self) -> &'static str;
+    /// The model, when known (`openai`), or the program (`command`).
+    fn model(&self) -> Option<String>;
+    /// Sends `prompt` and waits at most `timeout` for the reply.
+    ///
+    /// # Errors
+    /// A sentence: the HTTP status, a timeout, a program that failed, a reply without text.
+    fn complete(&self, prompt: &str, timeout: Duration) -> Result<Completion, String>;
+}
+
+/// The provider `llm:` in memtree.yaml describes.
+///
+/// # Errors
+/// A sentence naming what is missing (`base_url`, `model`, `command`) or an unknown provider.
+pub fn from_config(llm: &Llm) -> Result<Box<dyn Provider>, String> {
+    match llm.provider.as_str() {
+        "openai" => {
+            let base_url = llm
+                .base_url
+                .clone()
+                .ok_or("llm.base_url is not set (e.g. http://127.0.0.1:11434/v1)")?;
+            let model = llm.model.clone().ok_or("llm.model is not set")?;
+            let api_key = llm
+                .api_key_env
+                .as_deref()
+                .and_then(|name| std::env::var(name).ok())
+                .filter(|k| !k.is_empty());
+            openai(base_url, model, api_key)
+        }
+        "command" => {
+            if llm.command.is_empty() {
+                return Err("llm.command is not set (e.g. [\"claude\", \"-p\"])".into());
+            }
+            Ok(Box::new(CommandProvider {
+                argv: llm.command.clone(),
+            }))
+        }
+        other => Err(format!(
+            "unknown llm.provider `{other}`; expected openai or command"
+        )),
+    }
+}
+
+#[cfg(feature = "llm")]
+fn openai(
+    base_url: String,
+    model: String,
+    api_key: Option<String>,
+) -> Result<Box<dyn Provider>, String> {
+    Ok(Box::new(OpenAi {
+        base_url,
+        model,
+        api_key,
+    }))
+}
+
+#[cfg(not(feature = "llm"))]
+fn openai(_: String, _: String, _: Option<String>) -> Result<Box<dyn Provider>, String> {
+    Err(
+        "this memtree was built without the `llm` feature (no HTTP client); use provider: command"
+            .into(),
+    )
+}
+
+/// An OpenAI-compatible chat-completions endpoint.
+#[cfg(feature = "llm")]
+struct OpenAi {
+    base_url: String,
+    model: String,
+    api_key: Option<String>,
+}
+
+#[cfg(feature = "llm")]
+impl Provider for OpenAi {
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+
+    fn model(&self) -> Option<String> {
+        Some(self.model.clone())
+    }
+
+    fn complete(&self, prompt: &str, timeout: Duration) -> Result<Completion, String> {
+        let url = format!("{}/chat/completions", self.base_url.trim_end_matches('/'));
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let body = serde_json::json!({
+            "model": self.model,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": prompt}],
+        });
+        let mut request = agent.post(&url).header("Content-Type", "application/json");
+        if let Some(key) = &self.api_key {
+            request = request.header("Authorization", &format!("Bearer {key}"));
+        }
+        let mut response = request.send(body.to_string()).map_err(|e| match e {
+            ureq::Error::Timeout(_) => format!("no reply within {} s", timeout.as_secs_f64()),
+            other => format!("request to {url} failed: {other}"),
+        })?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("reading the reply failed: {e}"))?;
+        if !(200..300).contains(&status) {
+            let excerpt: String = text.chars().take(200).collect();
+            return Err(format!("HTTP {status} from {url}: {excerpt}"));
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("the reply is not JSON ({e})"))?;
+        let content = v["choices"][0]["message"]["content"]
+            .as_str()
+            .ok_or("the reply has no choices[0].message.content")?;
+        Ok(Completion {
+            text: content.to_string(),
+            tokens: v["usage"]["total_tokens"].as_u64(),
+        })
+    }
+}
+
+/// A program that reads the prompt on stdin and writes the reply on stdout.
+struct CommandProvider {
+    argv: Vec<String>,
+}
+
+impl Provider for CommandProvider {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+
+    fn model(&self) -> Option<String> {
+        self.argv.first().cloned()
+    }
+
+    fn complete(&self, prompt: &str, timeout: Duration) -> Result<Completion, String> {
+        let program = &self.argv[0];
+        let mut child = Command::new(program)
+            .args(&self.argv[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run `{program}`: {e}"))?;
+        // Feed and drain on threads, so a large prompt or reply cannot deadlock the pipes.
+        let mut stdin = child.stdin.take();
+        let input = prompt.to_string();
+        let writer = std::thread::spawn(move || {
+            if let Some(s) = stdin.as_mut() {
+                let _ = s.write_all(input.as_bytes());
+            }
+        });
+        let mut stdout = child.stdout.take();
+        let reader = std::thread::spawn(move || {
+            let mut out = String::new();
+            if let Some(s) = stdout.as_mut() {
+                let _ = s.read_to_string(&mut out);
+            }
+            out
+        });
+        let start = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if start.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "`{program}` gave no reply within {} s and was stopped",
+                        timeout.as_secs_f64()
+                    ));
+                }
+                Err(e) => return Err(format!("waiting for `{program}` failed: {e}")),
+            }
+        };
+        let _ = writer.join();
+        let text = reader.join().unwrap_or_default();
+        if !status.success() {
+            return Err(format!("`{program}` failed ({status})"));
+        }
+        Ok(Completion {
+            // A rough count: about four characters a token.
+            tokens: Some(((prompt.len() + text.len()) / 4) as u64),
+            text,
+        })
+    }
+}
