@@ -76,6 +76,18 @@ pub struct Version {
     pub diff: String,
 }
 
+/// An entry file changed since a revision ([`Repo::changed_since`]).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Change {
+    /// `added`, `modified`, `deleted` or `renamed`.
+    pub status: &'static str,
+    /// The file now (its last path when deleted), relative to `.memory/`.
+    pub file: String,
+    /// The file before a rename.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
+}
+
 /// The repository that holds a tree.
 pub struct Repo {
     repo: Repository,
@@ -456,6 +468,59 @@ impl Repo {
             self.strip_prefix(&path).to_string(),
             bytes,
         ))
+    }
+
+    /// Entry files under `.memory` that differ between `rev` and the work tree (committed since,
+    /// staged or not), with renames detected: `(commit id, [(status, file, renamed from)])`,
+    /// files relative to `.memory/`. Status is `added`, `modified`, `deleted` or `renamed`.
+    ///
+    /// # Errors
+    /// [`Error::Git`] for an unknown revision.
+    pub fn changed_since(&self, rev: &str) -> Result<(String, Vec<Change>)> {
+        let commit = self.resolve(rev)?;
+        let tree = commit.tree().map_err(git_err)?;
+        let mut opts = DiffOptions::new();
+        opts.include_untracked(true).recurse_untracked_dirs(true);
+        if !self.prefix.is_empty() {
+            opts.pathspec(&self.prefix);
+        }
+        let mut diff = self
+            .repo
+            .diff_tree_to_workdir_with_index(Some(&tree), Some(&mut opts))
+            .map_err(git_err)?;
+        diff.find_similar(Some(
+            DiffFindOptions::new().renames(true).for_untracked(true),
+        ))
+        .map_err(git_err)?;
+        let mut out = Vec::new();
+        for d in diff.deltas() {
+            let status = match d.status() {
+                git2::Delta::Added | git2::Delta::Untracked => "added",
+                git2::Delta::Deleted => "deleted",
+                git2::Delta::Renamed => "renamed",
+                git2::Delta::Modified | git2::Delta::Typechange | git2::Delta::Copied => "modified",
+                _ => continue,
+            };
+            let path = |f: git2::DiffFile| {
+                f.path().map(|p| {
+                    self.strip_prefix(&p.to_string_lossy().replace('\\', "/"))
+                        .to_string()
+                })
+            };
+            let (new, old) = (path(d.new_file()), path(d.old_file()));
+            let Some(file) = new.clone().or(old.clone()) else {
+                continue;
+            };
+            if !file.ends_with(".md") || file.starts_with('.') || file.contains("/.") {
+                continue;
+            }
+            out.push(Change {
+                status,
+                file,
+                renamed_from: (status == "renamed").then_some(old).flatten(),
+            });
+        }
+        Ok((commit.id().to_string(), out))
     }
 
     /// The work tree's root.

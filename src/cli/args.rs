@@ -126,6 +126,19 @@ pub enum Command {
         #[arg(long, value_name = "REV")]
         at: String,
     },
+    /// The session-start bundle: core entries, open questions, what changed since a revision,
+    /// and the outline, within a token budget (markdown for a prompt, or --json).
+    Prime {
+        /// Only this subtree (folder id).
+        #[arg(long = "in", value_name = "PREFIX")]
+        within: Option<String>,
+        /// What changed since this git revision (default HEAD~1: the last commit).
+        #[arg(long, value_name = "REV")]
+        since: Option<String>,
+        /// Token budget (default 1500).
+        #[arg(long, value_name = "TOKENS")]
+        budget: Option<usize>,
+    },
     /// Record a person's confirmation: a draft becomes validated and its decay restarts.
     Confirm {
         /// Entry id.

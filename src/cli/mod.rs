@@ -389,6 +389,16 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             report.warnings.iter().for_each(|w| warn(w));
             emit(json, &report, |r| render::write("restored", r));
         }
+        Command::Prime {
+            within,
+            since,
+            budget,
+        } => {
+            let memory = open(&cli)?;
+            let budget = budget.unwrap_or(memtree::retrieve::context::DEFAULT_BUDGET);
+            let report = memory.prime(within.as_deref(), since.as_deref(), budget)?;
+            emit(json, &report, |r| r.markdown.clone());
+        }
         Command::Confirm { id } => {
             let memory = open(&cli)?;
             let report = memory.confirm(id)?;

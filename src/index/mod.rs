@@ -1161,6 +1161,28 @@ impl SearchIndex {
         out
     }
 
+    /// Folder ids of at most `depth` segments (`domain`, `domain/topic`) with the number of
+    /// entries below each, sorted by id. Cheap: counted from the index's folder terms, no
+    /// document is loaded.
+    pub fn folder_counts(&self, searcher: &Searcher, depth: usize) -> Vec<(String, u64)> {
+        let folders = self.terms_with_prefix(searcher, self.fields.folder, "", &|t: &str| {
+            t.matches('/').count() < depth
+        });
+        folders
+            .into_iter()
+            .map(|f| {
+                // Count live documents (doc_freq would include deleted ones until a merge).
+                let q = TermQuery::new(
+                    Term::from_field_text(self.fields.folder, &f),
+                    IndexRecordOption::Basic,
+                );
+                let n = searcher.search(&q, &tantivy::collector::Count).unwrap_or(0) as u64;
+                (f, n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
     /// Number of live documents.
     pub fn num_docs(&self) -> u64 {
         self.searcher().num_docs()

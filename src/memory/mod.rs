@@ -5,6 +5,7 @@
 //! - `read.rs`: `get`, `ls`, `query`, `context`, `stats`, `index`;
 //! - `write.rs`: `add`, `set`, `link`, `unlink`, `mv`, `rm`, `supersede`;
 //! - `check.rs`: `check`;
+//! - `prime.rs`: `prime`, the session-start bundle;
 //! - `consolidate.rs`: `consolidate` (dry run, apply, the git hook) and `confirm`;
 //! - `versions.rs`: `history`, `diff`, `get --at`, `restore` (git);
 //! - `assign.rs`: the `KEY=VALUE` language of `set`;
@@ -18,6 +19,7 @@
 mod assign;
 mod check;
 mod consolidate;
+mod prime;
 mod read;
 mod reports;
 mod versions;
@@ -28,6 +30,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub use consolidate::{ConsolidateReport, Mode};
+pub use prime::{ChangedEntry, Changes, OutlineRow, PrimeReport};
 pub use reports::*;
 pub use write::NewEntry;
 

@@ -69,11 +69,13 @@ pub struct ContextBundle {
     pub index: super::IndexState,
 }
 
-fn estimate_tokens(s: &str) -> usize {
+/// Tokens of `s`, estimated as ⌈characters / 4⌉.
+pub(crate) fn estimate_tokens(s: &str) -> usize {
     s.chars().count().div_ceil(4)
 }
 
-fn item(ctx: &Ctx, meta: &StoredMeta, why: Vec<String>) -> BundleItem {
+/// One entry rendered for a bundle: title, kind, summary and up to 1,200 characters of body.
+pub(crate) fn item(ctx: &Ctx, meta: &StoredMeta, why: Vec<String>) -> BundleItem {
     let display = ctx.tree.display_path(&meta.rel);
     let body = ctx
         .tree

@@ -181,17 +181,10 @@ pub fn prompt(ctx: &Ctx, ranked: &Ranked) -> String {
         .replace("{{candidates}}", candidates.trim_end())
 }
 
-/// `domain/topic (N)` lines, from the index's folder terms (cheap: no document is loaded).
+/// `domain/topic (N)` lines (see [`crate::index::SearchIndex::folder_counts`]).
 fn outline(ctx: &Ctx) -> String {
-    let (index, s) = (ctx.index, &ctx.searcher);
-    let folders = index.terms_with_prefix(s, index.fields.folder, "", &|t: &str| {
-        t.matches('/').count() <= 1
-    });
     let mut out = String::new();
-    for f in folders.iter().take(200) {
-        let n = s
-            .doc_freq(&tantivy::Term::from_field_text(index.fields.folder, f))
-            .unwrap_or(0);
+    for (f, n) in ctx.index.folder_counts(&ctx.searcher, 2).iter().take(200) {
         out.push_str(&format!("- {f} ({n})\n"));
     }
     out.trim_end().to_string()

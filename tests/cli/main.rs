@@ -4,6 +4,7 @@ mod env;
 
 mod git;
 
+mod agents;
 mod commands;
 mod index;
 mod llm;

@@ -1,0 +1,244 @@
+//! `prime`: the session-start bundle an agent reads before it does anything (issue 9).
+//!
+//! Sections, filled in this order until the token budget is spent, and everything it left out
+//! is named:
+//! 1. *pinned*: `maturity: core` entries (in `--in PREFIX`), most important first;
+//! 2. *open questions*: live `kind: question` entries, most important first;
+//! 3. *what changed*: entry files that differ between `--since REV` (default `HEAD~1`: the last
+//!    commit) and the work tree, from git; outside a repository the section says why;
+//! 4. *outline*: the domains and topics with their entry counts.
+
+use serde::Serialize;
+
+use super::Memory;
+use crate::error::Result;
+use crate::index::SearchIndex;
+use crate::record::StoredMeta;
+use crate::retrieve::context::{BundleItem, estimate_tokens, item};
+use crate::retrieve::{Query, rank};
+
+/// A folder and its number of entries.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutlineRow {
+    /// Folder id (`domain` or `domain/topic`).
+    pub folder: String,
+    /// Entries below it.
+    pub entries: u64,
+}
+
+/// What changed since a revision.
+#[derive(Debug, Clone, Serialize)]
+pub struct Changes {
+    /// The revision, as given.
+    pub since: String,
+    /// The commit it resolved to, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The changed entries (ids), when git could tell.
+    pub entries: Vec<ChangedEntry>,
+    /// Why there is nothing to show, when git could not tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One changed entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangedEntry {
+    /// Entry id.
+    pub id: String,
+    /// `added`, `modified`, `deleted` or `renamed`.
+    pub status: &'static str,
+    /// The id before a rename.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
+}
+
+/// The session-start bundle (`memtree.prime/v1`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PrimeReport {
+    /// Always `memtree.prime/v1`.
+    pub schema: &'static str,
+    /// The budget, in tokens.
+    pub budget_tokens: usize,
+    /// Tokens used.
+    pub used_tokens: usize,
+    /// Core entries.
+    pub pinned: Vec<BundleItem>,
+    /// Open questions.
+    pub open_questions: Vec<BundleItem>,
+    /// What changed since `--since`.
+    pub changes: Changes,
+    /// Domains and topics with entry counts.
+    pub outline: Vec<OutlineRow>,
+    /// What the budget left out (ids, or a section name).
+    pub omitted: Vec<String>,
+    /// The whole bundle as markdown, ready to inject.
+    pub markdown: String,
+}
+
+impl Memory {
+    /// Builds the session-start bundle within `budget` tokens.
+    ///
+    /// # Errors
+    /// An invalid prefix; cache failures. Git problems only show in the *what changed* section.
+    pub fn prime(
+        &self,
+        within: Option<&str>,
+        since: Option<&str>,
+        budget: usize,
+    ) -> Result<PrimeReport> {
+        let prefix = within.map(crate::tree::normalize_id).unwrap_or_default();
+        crate::tree::validate_prefix(&prefix)?;
+        let (index, _) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
+        let query = Query::default();
+        let ctx = self.ctx(&index, &query);
+        let in_subtree =
+            |id: &str| prefix.is_empty() || id == prefix || id.starts_with(&format!("{prefix}/"));
+        let now = self.now.as_second();
+        let by_importance = |mut v: Vec<StoredMeta>| {
+            v.sort_by(|a, b| {
+                rank::effective_importance(b, &self.config, now)
+                    .total_cmp(&rank::effective_importance(a, &self.config, now))
+                    .then_with(|| a.id.cmp(&b.id))
+            });
+            v
+        };
+        let lookup = |field, value: &str| -> Vec<StoredMeta> {
+            index
+                .lookup(&ctx.searcher, field, value)
+                .into_iter()
+                .filter_map(|a| index.stored(&ctx.searcher, a))
+                .filter(|m| m.is_live() && in_subtree(&m.id))
+                .collect()
+        };
+        let core = by_importance(
+            lookup(index.fields.maturity, "core")
+                .into_iter()
+                .filter(|m| m.kind.as_deref() != Some("question"))
+                .collect(),
+        );
+        let questions = by_importance(lookup(index.fields.kind, "question"));
+        let mut used = 0;
+        let mut omitted = Vec::new();
+        let mut take = |metas: Vec<StoredMeta>, why: &str, omitted: &mut Vec<String>| {
+            let mut out = Vec::new();
+            for m in metas {
+                let it = item(&ctx, &m, vec![why.to_string()]);
+                if used + it.tokens > budget {
+                    omitted.push(m.id);
+                    continue;
+                }
+                used += it.tokens;
+                out.push(it);
+            }
+            out
+        };
+        let pinned = take(core, "pinned: core", &mut omitted);
+        let open_questions = take(questions, "open question", &mut omitted);
+        let since = since.unwrap_or("HEAD~1");
+        let changes = self.changes_since(since);
+        let outline: Vec<OutlineRow> = index
+            .folder_counts(&ctx.searcher, 2)
+            .into_iter()
+            .filter(|(f, _)| in_subtree(f) || prefix.starts_with(&format!("{f}/")))
+            .map(|(folder, entries)| OutlineRow { folder, entries })
+            .collect();
+        // Markdown: pinned, questions, then the two compact sections while the budget lasts.
+        let mut md = String::from("# Project memory: session start\n\n");
+        if !pinned.is_empty() {
+            md.push_str("## Pinned (core)\n\n");
+            pinned.iter().for_each(|i| md.push_str(&i.text));
+        }
+        if !open_questions.is_empty() {
+            md.push_str("## Open questions\n\n");
+            open_questions.iter().for_each(|i| md.push_str(&i.text));
+        }
+        let mut changed_md = format!("## What changed since {since}\n\n");
+        if let Some(note) = &changes.note {
+            changed_md.push_str(&format!("_{note}_\n\n"));
+        } else if changes.entries.is_empty() {
+            changed_md.push_str("_Nothing._\n\n");
+        } else {
+            for c in &changes.entries {
+                match &c.renamed_from {
+                    Some(from) => {
+                        changed_md.push_str(&format!("- renamed `{from}` -> `{}`\n", c.id))
+                    }
+                    None => changed_md.push_str(&format!("- {} `{}`\n", c.status, c.id)),
+                }
+            }
+            changed_md.push('\n');
+        }
+        let mut outline_md = String::from("## Outline\n\n");
+        for r in &outline {
+            let depth = r.folder.matches('/').count();
+            outline_md.push_str(&format!(
+                "{}- {} ({})\n",
+                "  ".repeat(depth),
+                r.folder.rsplit('/').next().unwrap_or(&r.folder),
+                r.entries
+            ));
+        }
+        outline_md.push('\n');
+        for (section, text) in [("what changed", changed_md), ("outline", outline_md)] {
+            let t = estimate_tokens(&text);
+            if used + t <= budget {
+                used += t;
+                md.push_str(&text);
+            } else {
+                omitted.push(format!("section: {section}"));
+            }
+        }
+        md.push_str(&format!("_Budget: {used} of {budget} tokens used"));
+        if omitted.is_empty() {
+            md.push_str("._\n");
+        } else {
+            md.push_str(&format!("; left out: {}._\n", omitted.join(", ")));
+        }
+        Ok(PrimeReport {
+            schema: "memtree.prime/v1",
+            budget_tokens: budget,
+            used_tokens: used,
+            pinned,
+            open_questions,
+            changes,
+            outline,
+            omitted,
+            markdown: md,
+        })
+    }
+
+    fn changes_since(&self, since: &str) -> Changes {
+        let empty = |note: String| Changes {
+            since: since.to_string(),
+            commit: None,
+            entries: Vec::new(),
+            note: Some(note),
+        };
+        let repo = match crate::history::Repo::open(&self.tree) {
+            Ok(r) => r,
+            Err(e) => return empty(e.to_string()),
+        };
+        match repo.changed_since(since) {
+            Ok((commit, files)) => Changes {
+                since: since.to_string(),
+                commit: Some(commit),
+                entries: files
+                    .into_iter()
+                    .filter_map(|c| {
+                        Some(ChangedEntry {
+                            id: crate::tree::id_of_rel(&c.file)?,
+                            status: c.status,
+                            renamed_from: c
+                                .renamed_from
+                                .as_deref()
+                                .and_then(crate::tree::id_of_rel),
+                        })
+                    })
+                    .collect(),
+                note: None,
+            },
+            Err(e) => empty(e.to_string()),
+        }
+    }
+}
