@@ -45,6 +45,8 @@ pub mod index;
 pub mod lifecycle;
 pub mod llm;
 pub mod markdown;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod memory;
 pub mod merge;
 pub mod record;

@@ -175,6 +175,9 @@ pub enum Command {
         /// The file's path in the repository (%P), for messages.
         path: Option<String>,
     },
+    /// Serve the memory to an agent over MCP (stdio): tools, entries as resources, the prime
+    /// prompt.
+    Mcp,
     /// Validate every entry; exit 1 when any is invalid.
     Check,
     /// Bring the search index up to date (queries do this by themselves).

@@ -434,6 +434,16 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => {
             return merge_driver(base, ours, theirs, path.as_deref());
         }
+        Command::Mcp => {
+            let tree = find_tree(&cli)?;
+            #[cfg(feature = "mcp")]
+            memtree::mcp::serve(tree)?;
+            #[cfg(not(feature = "mcp"))]
+            return Err(Error::Refused(format!(
+                "this memtree was built without the `mcp` feature; {} cannot be served",
+                tree.root.display()
+            )));
+        }
         Command::Check => {
             // `check` diagnoses a bad memtree.yaml instead of stopping at it.
             let (memory, _config_error) = Memory::open_lenient(find_tree(&cli)?, now()?);

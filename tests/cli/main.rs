@@ -8,6 +8,7 @@ mod agents;
 mod commands;
 mod index;
 mod llm;
+mod mcp;
 mod query;
 mod reliability;
 mod robustness;

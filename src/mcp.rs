@@ -1,0 +1,576 @@
+//! `memtree mcp`: a stdio MCP server (rmcp) over the same [`Memory`] facade as the CLI.
+//!
+//! Tools return the CLI's JSON documents as structured content (`memtree.query/v1`, ...);
+//! a bad id or value is a tool error (`isError`, one clear sentence, and the
+//! `memtree.error/v1` document with its stable `kind`), never a protocol error. Entries are
+//! also resources (`memory://architecture/storage/search-index`), and `prime` is a prompt.
+//!
+//! One process serves many calls. Each call opens the tree afresh, which costs a freshness
+//! check and a tantivy open (both well under a millisecond on a quiet tree), so files changed
+//! by others (hand edits, other agents, `git checkout`) are seen on the next call, and each call
+//! takes its own `now`. The synchronous core runs on tokio's blocking pool.
+//!
+//! stdout carries only protocol messages; nothing in the library prints, and the server logs
+//! nothing.
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, GetPromptResult,
+    Implementation, ListPromptsResult, ListResourcesResult, PaginatedRequestParams, Prompt,
+    PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, Role, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::memory::{Memory, NewEntry};
+use crate::retrieve::Query;
+use crate::retrieve::llm::LlmMode;
+use crate::tree::Tree;
+
+const INSTRUCTIONS: &str = "memtree is this project's memory: decisions, conventions, pitfalls, \
+facts and open questions, one markdown entry per file under .memory/, each with an id like \
+`architecture/storage/search-index` (domain/topic/[subtopic/]entry, lower-case kebab-case). \
+At the start of a task call memory_context with what you are about to do (or read the `prime` \
+prompt); before changing a file call memory_context or memory_query with its path. Use \
+memory_query for a ranked list with reasons, memory_get to read one entry. Record what you \
+learn with memory_write (a new id creates an entry; an existing id updates the fields you pass), \
+and when a belief changes, memory_supersede the old entry instead of deleting it. Every write is \
+committed to git when the project is a repository.";
+
+/// Arguments of `memory_query`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct QueryArgs {
+    /// The question, an entry id, or a name (alias). Plain language works.
+    pub query: String,
+    /// Number of hits (default 8).
+    pub k: Option<usize>,
+    /// A code file the question is about: entries scoped to it rank first.
+    pub path: Option<String>,
+    /// Only entries of this kind: fact, decision, convention, procedure, pitfall, preference,
+    /// reference or question.
+    pub kind: Option<String>,
+    /// Only entries under this folder id (e.g. `architecture/storage`).
+    pub within: Option<String>,
+    /// Also return superseded and archived entries.
+    pub all: Option<bool>,
+    /// When to ask the configured LLM: auto (default, only when not confident), always, never.
+    pub llm: Option<String>,
+}
+
+/// Arguments of `memory_context`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ContextArgs {
+    /// What you are about to do, or the question.
+    pub query: String,
+    /// Token budget of the bundle (default 1500).
+    pub budget: Option<usize>,
+    /// A code file you are about to change.
+    pub path: Option<String>,
+    /// Only this folder id.
+    pub within: Option<String>,
+}
+
+/// Arguments of `memory_get`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetArgs {
+    /// The entry id (or a unique last part of it, such as `search-index`).
+    pub id: String,
+    /// A git revision to read it at: a hash, HEAD~3, a tag, or a date like 2026-11-01.
+    pub at: Option<String>,
+}
+
+/// Arguments of `memory_list`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListArgs {
+    /// Only entries under this folder id (e.g. `architecture`); all when absent.
+    pub prefix: Option<String>,
+}
+
+/// Arguments of `memory_write`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct WriteArgs {
+    /// The entry id: domain/topic/[subtopic/]entry, lower-case kebab-case. A new id creates the
+    /// entry (then `title` is required); an existing id updates the fields given.
+    pub id: String,
+    /// Title (required for a new entry).
+    pub title: Option<String>,
+    /// fact, decision, convention, procedure, pitfall, preference, reference or question.
+    pub kind: Option<String>,
+    /// One-sentence summary.
+    pub summary: Option<String>,
+    /// Other names the entry answers to (replaces the list when updating).
+    pub aliases: Option<Vec<String>>,
+    /// Tags (replaces the list when updating).
+    pub tags: Option<Vec<String>>,
+    /// Code path globs the entry is about, e.g. `src/index/**`.
+    pub scope: Option<Vec<String>>,
+    /// Importance, 0.0 to 1.0.
+    pub importance: Option<f64>,
+    /// Why it matters.
+    pub why: Option<String>,
+    /// The markdown body (new entries only; edit an existing body in the file).
+    pub body: Option<String>,
+    /// maturity: draft, validated or core (updates only).
+    pub maturity: Option<String>,
+}
+
+/// Arguments of `memory_link`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct LinkArgs {
+    /// The entry that gets the relation.
+    pub from: String,
+    /// The entry it points to.
+    pub to: String,
+    /// depends-on, part-of, follows, refines, implements, contradicts or see-also (default).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// Arguments of `memory_supersede`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SupersedeArgs {
+    /// The entry that is no longer true or current.
+    pub old: String,
+    /// The entry that replaces it. It must exist, unless `title` is given to create it.
+    pub new: String,
+    /// Create NEW with this title.
+    pub title: Option<String>,
+    /// The new entry's body.
+    pub body: Option<String>,
+    /// The new entry's summary.
+    pub summary: Option<String>,
+}
+
+/// Arguments of `memory_history`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct HistoryArgs {
+    /// The entry id (it may have been deleted since).
+    pub id: String,
+    /// Include a diff per version (default true).
+    pub diffs: Option<bool>,
+}
+
+/// The MCP server.
+#[derive(Debug, Clone)]
+pub struct MemtreeServer {
+    tree: Tree,
+    tool_router: ToolRouter<Self>,
+}
+
+fn error_result(e: &Error) -> CallToolResult {
+    let mut r = CallToolResult::error(vec![ContentBlock::text(e.to_string())]);
+    r.structured_content = Some(serde_json::json!({
+        "schema": "memtree.error/v1",
+        "kind": e.kind(),
+        "error": e.to_string(),
+        "hint": e.hint(),
+    }));
+    r
+}
+
+fn ok<T: serde::Serialize>(value: &T) -> CallToolResult {
+    CallToolResult::structured(serde_json::to_value(value).unwrap_or_default())
+}
+
+fn llm_mode(s: Option<&str>) -> Result<LlmMode> {
+    match s.unwrap_or("auto") {
+        "auto" => Ok(LlmMode::Auto),
+        "always" => Ok(LlmMode::Always),
+        "never" => Ok(LlmMode::Never),
+        other => Err(Error::InvalidValue {
+            key: "llm".into(),
+            reason: format!("`{other}` is not auto, always or never"),
+        }),
+    }
+}
+
+impl MemtreeServer {
+    /// A server over `tree`.
+    pub fn new(tree: Tree) -> MemtreeServer {
+        MemtreeServer {
+            tree,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Runs `f` on a freshly opened [`Memory`] (with `now` taken for this call) on tokio's
+    /// blocking pool, and turns its outcome into a tool result.
+    async fn run<T: serde::Serialize + Send + 'static>(
+        &self,
+        f: impl FnOnce(Memory) -> Result<T> + Send + 'static,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        let tree = self.tree.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            Memory::open(tree, jiff::Timestamp::now()).and_then(f)
+        })
+        .await
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        Ok(match outcome {
+            Ok(v) => ok(&v),
+            Err(e) => error_result(&e),
+        })
+    }
+}
+
+#[tool_router]
+impl MemtreeServer {
+    /// Ranked search over the memory (tiers: exact id, alias, BM25, links; an LLM only when
+    /// configured and not confident). Each hit says which tier found it and why.
+    #[tool(
+        description = "Find memory entries that answer a question. Returns a ranked list (memtree.query/v1): each hit has id, title, kind, tier (path, alias, scope, bm25, graph, llm), score, matched (why it was returned) and a snippet. Use it to look things up; use memory_context for a compact bundle to read before working.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn memory_query(
+        &self,
+        Parameters(a): Parameters<QueryArgs>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.run(move |m| {
+            let query = Query {
+                text: a.query,
+                k: a.k,
+                path: a.path,
+                kind: a.kind,
+                within: a.within.as_deref().map(crate::tree::normalize_id),
+                all: a.all.unwrap_or(false),
+                llm: llm_mode(a.llm.as_deref())?,
+            };
+            m.query(&query)
+        })
+        .await
+    }
+
+    /// The precision-first bundle for a task.
+    #[tool(
+        description = "The memory to read before a task, as one markdown bundle within a token budget (memtree.context/v1): pinned core entries, entries that answer the query, open questions, and related entries, with what the budget left out. Pass the file you are about to change as `path`.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn memory_context(
+        &self,
+        Parameters(a): Parameters<ContextArgs>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.run(move |m| {
+            let query = Query {
+                text: a.query,
+                path: a.path,
+                within: a.within.as_deref().map(crate::tree::normalize_id),
+                ..Query::default()
+            };
+            m.context(
+                &query,
+                a.budget.unwrap_or(crate::retrieve::context::DEFAULT_BUDGET),
+            )
+        })
+        .await
+    }
+
+    /// One entry.
+    #[tool(
+        description = "Read one entry by id (memtree.get/v1): its front matter as JSON and its markdown body; with `at`, as it was at a git revision.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn memory_get(
+        &self,
+        Parameters(a): Parameters<GetArgs>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.run(move |m| match a.at {
+            Some(rev) => m.get_at(&a.id, &rev),
+            None => m.get(&a.id),
+        })
+        .await
+    }
+
+    /// The outline.
+    #[tool(
+        description = "List entries (id, title, kind, status, maturity), all or under a folder id such as `architecture`.",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn memory_list(
+        &self,
+        Parameters(a): Parameters<ListArgs>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.run(move |m| {
+            let entries = m.ls(a.prefix.as_deref().unwrap_or(""))?;
+            Ok(serde_json::json!({"schema": "memtree.ls/v1", "entries": entries}))
+        })
+        .await
+    }
+
+    /// Create or update an entry.
+    #[tool(
+        description = "Record knowledge. A new id creates an entry (title required; body in markdown); an existing id updates only the fields you pass (values equal to the current ones change nothing). Refuses text that looks like a secret. Returns memtree.add/v1 or memtree.set/v1 with the git commit.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn memory_write(
+        &self,
+        Parameters(a): Parameters<WriteArgs>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.run(move |m| {
+            let exists = m.get(&a.id).is_ok();
+            if !exists {
+                let report = m.add(&NewEntry {
+                    id: a.id.clone(),
+                    title: a.title.clone().unwrap_or_default(),
+                    kind: a.kind.clone(),
+                    summary: a.summary.clone(),
+                    aliases: a.aliases.clone().unwrap_or_default(),
+                    tags: a.tags.clone().unwrap_or_default(),
+                    scope: a.scope.clone().unwrap_or_default(),
+                    importance: a.importance,
+                    why: a.why.clone(),
+                    body: a.body.clone(),
+                    supersedes: Vec::new(),
+                })?;
+                return serde_json::to_value(report).map_err(|e| Error::Refused(e.to_string()));
+            }
+            if a.body.is_some() {
+                return Err(Error::InvalidValue {
+                    key: "body".into(),
+                    reason: "the body of an existing entry is edited in its file; memory_write \
+                             updates front-matter fields"
+                        .into(),
+                });
+            }
+            let list = |v: &[String]| serde_json::to_string(v).unwrap_or_default();
+            let mut set = Vec::new();
+            let mut push = |k: &str, v: Option<String>| {
+                if let Some(v) = v {
+                    set.push(format!("{k}={v}"));
+                }
+            };
+            push("title", a.title);
+            push("kind", a.kind);
+            push("summary", a.summary);
+            push("aliases", a.aliases.as_deref().map(list));
+            push("tags", a.tags.as_deref().map(list));
+            push("scope", a.scope.as_deref().map(list));
+            push("importance", a.importance.map(|i| i.to_string()));
+            push("why", a.why);
+            push("maturity", a.maturity);
+            if set.is_empty() {
+                return Err(Error::InvalidValue {
+                    key: "id".into(),
+                    reason: format!("{} exists; pass the fields to change", a.id),
+                });
+            }
+            let report = m.set(&a.id, &set)?;
+            serde_json::to_value(report).map_err(|e| Error::Refused(e.to_string()))
+        })
+        .await
+    }
+
+    /// A typed relation.
+    #[tool(
+        description = "Add a typed relation from one entry to another (depends-on, part-of, follows, refines, implements, contradicts, see-also). Adding one that exists changes nothing.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn memory_link(
+        &self,
+        Parameters(a): Parameters<LinkArgs>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.run(move |m| m.link(&a.from, &a.to, a.kind.as_deref().unwrap_or("see-also")))
+            .await
+    }
+
+    /// Supersession.
+    #[tool(
+        description = "When a belief changes: mark OLD as superseded by NEW (created from title/body when given). Nothing is deleted: OLD stays in the tree and in git, and queries return NEW in its place. Refuses cycles.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn memory_supersede(
+        &self,
+        Parameters(a): Parameters<SupersedeArgs>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.run(move |m| {
+            let create = a.title.map(|title| NewEntry {
+                id: a.new.clone(),
+                title,
+                summary: a.summary,
+                body: a.body,
+                ..NewEntry::default()
+            });
+            m.supersede(&a.old, &a.new, create.as_ref())
+        })
+        .await
+    }
+
+    /// Versions from git.
+    #[tool(
+        description = "Every version of an entry from git, newest first, following moves: commit, author, date, message and a diff per version (memtree.history/v1).",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn memory_history(
+        &self,
+        Parameters(a): Parameters<HistoryArgs>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.run(move |m| {
+            let mut r = m.history(&a.id)?;
+            if !a.diffs.unwrap_or(true) {
+                r.versions.iter_mut().for_each(|v| v.diff.clear());
+            }
+            Ok(r)
+        })
+        .await
+    }
+}
+
+const URI: &str = "memory://";
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for MemtreeServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
+        .with_instructions(INSTRUCTIONS);
+        info.server_info = Implementation::new("memtree", env!("CARGO_PKG_VERSION"));
+        info
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ListResourcesResult, ErrorData> {
+        let tree = self.tree.clone();
+        let items = tokio::task::spawn_blocking(move || {
+            let m = Memory::open(tree, jiff::Timestamp::now())?;
+            m.ls("")
+        })
+        .await
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let resources = items
+            .into_iter()
+            .map(|i| {
+                Resource::new(format!("{URI}{}", i.id), i.id.clone())
+                    .with_title(i.title)
+                    .with_mime_type("text/markdown")
+            })
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri.clone();
+        let Some(id) = uri.strip_prefix(URI).map(str::to_string) else {
+            return Err(ErrorData::invalid_params(
+                format!("a memtree resource is memory://ID, not {uri}"),
+                None,
+            ));
+        };
+        let tree = self.tree.clone();
+        let view = tokio::task::spawn_blocking(move || {
+            Memory::open(tree, jiff::Timestamp::now())?.get(&id)
+        })
+        .await
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+        .map_err(|e| ErrorData::resource_not_found(e.to_string(), None))?;
+        let contents = ResourceContents::text(view.text, uri);
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ListPromptsResult, ErrorData> {
+        let arg =
+            |name: &str, description: &str| PromptArgument::new(name).with_description(description);
+        let prime = Prompt::new(
+            "prime",
+            Some(
+                "The session-start bundle: core entries, open questions, what changed in the memory since a revision, and the outline.",
+            ),
+            Some(vec![
+                arg("within", "Only this folder id"),
+                arg("since", "A git revision (default HEAD~1)"),
+                arg("budget", "Token budget (default 1500)"),
+            ]),
+        );
+        Ok(ListPromptsResult::with_all_items(vec![prime]))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<GetPromptResponse, ErrorData> {
+        if request.name != "prime" {
+            return Err(ErrorData::invalid_params(
+                format!("no prompt `{}`; the prompt is `prime`", request.name),
+                None,
+            ));
+        }
+        let args = request.arguments.unwrap_or_default();
+        let get = |k: &str| args.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let (within, since) = (get("within"), get("since"));
+        let budget = get("budget")
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(crate::retrieve::context::DEFAULT_BUDGET);
+        let tree = self.tree.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            Memory::open(tree, jiff::Timestamp::now())?.prime(
+                within.as_deref(),
+                since.as_deref(),
+                budget,
+            )
+        })
+        .await
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+        .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
+        let mut result =
+            GetPromptResult::new(vec![PromptMessage::new_text(Role::User, report.markdown)]);
+        result.description = Some("memtree session-start bundle".into());
+        Ok(result.into())
+    }
+}
+
+/// Serves the tree over stdio until the client disconnects.
+///
+/// # Errors
+/// [`Error::Refused`] when the server cannot start.
+pub fn serve(tree: Tree) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Refused(format!("cannot start the MCP server: {e}")))?;
+    runtime.block_on(async move {
+        let service = MemtreeServer::new(tree)
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|e| Error::Refused(format!("cannot start the MCP server: {e}")))?;
+        service
+            .waiting()
+            .await
+            .map_err(|e| Error::Refused(format!("the MCP server stopped: {e}")))?;
+        Ok(())
+    })
+}
