@@ -462,6 +462,38 @@ fn partial_walk(
     walk
 }
 
+/// The indexes this process has open, by folder (at most a few: one per tree served).
+mod cache {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    use tantivy::{Index, IndexReader};
+
+    type Open = Vec<(PathBuf, Index, IndexReader)>;
+
+    static OPEN: Mutex<Open> = Mutex::new(Vec::new());
+    const MAX: usize = 8;
+
+    /// The open index of `dir`, if this process opened it before.
+    pub(super) fn get(dir: &Path) -> Option<(Index, IndexReader)> {
+        let open = OPEN.lock().ok()?;
+        open.iter()
+            .find(|(d, _, _)| d == dir)
+            .map(|(_, i, r)| (i.clone(), r.clone()))
+    }
+
+    /// Remembers the index of `dir` (replacing an older one, after a rebuild).
+    pub(super) fn put(dir: &Path, index: &Index, reader: &IndexReader) {
+        if let Ok(mut open) = OPEN.lock() {
+            open.retain(|(d, _, _)| d != dir);
+            if open.len() >= MAX {
+                open.remove(0);
+            }
+            open.push((dir.to_path_buf(), index.clone(), reader.clone()));
+        }
+    }
+}
+
 /// Files that do not parse: path relative to the root → the error (file, line, message).
 type Invalid = std::collections::BTreeMap<String, String>;
 
@@ -563,12 +595,25 @@ impl SearchIndex {
     }
 
     fn open_existing(tree: &Tree) -> Result<SearchIndex> {
-        let index = Index::open_in_dir(Self::index_dir(tree))?;
+        let dir = Self::index_dir(tree);
         let (schema, fields) = schema();
+        // A long-running process (the MCP server) keeps its indexes open between calls: the
+        // cached reader only reloads what was committed since.
+        if let Some((index, reader)) = cache::get(&dir).filter(|(_, r)| r.reload().is_ok()) {
+            return Ok(SearchIndex {
+                index,
+                reader,
+                fields,
+                analyzer: std::sync::Mutex::new(analyzer::analyzer()),
+            });
+        }
+        let index = Index::open_in_dir(&dir)?;
         if index.schema() != schema {
             return Err(Error::Index("schema changed".into()));
         }
-        Self::from_index(index, fields)
+        let opened = Self::from_index(index, fields)?;
+        cache::put(&dir, &opened.index, &opened.reader);
+        Ok(opened)
     }
 
     /// Opens the committed index without writing anything, not even tantivy's lock files: for
@@ -788,7 +833,9 @@ impl SearchIndex {
             fs::create_dir(&dir).map_err(|e| Error::io("cannot create folder", &dir, e))?;
             let (schema, fields) = schema();
             let idx = Index::create_in_dir(&dir, schema)?;
-            index = Some(Self::from_index(idx, fields)?);
+            let created = Self::from_index(idx, fields)?;
+            cache::put(&dir, &created.index, &created.reader);
+            index = Some(created);
         }
         let index = index.expect("opened or created above");
         let mut manifest = manifest.unwrap_or_default();
