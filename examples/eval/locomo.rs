@@ -149,12 +149,13 @@ struct Acc {
 
 /// Runs the split (`dev`, `heldout` or `all`) of the LoCoMo file at `path`; prints a table and
 /// returns the figures as JSON. `config` is written as each tree's `memtree.yaml`.
-pub fn run(path: &str, split: &str, config: &str) -> Value {
+pub fn run(path: &str, split: &str, config: &str, llm: memtree::retrieve::llm::LlmMode) -> Value {
     let data: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let now = jiff::Timestamp::now();
     let mut per_cat: BTreeMap<u64, Acc> = BTreeMap::new();
     let mut total = Acc::default();
     let mut query_ms = Vec::new();
+    let mut escalated = 0usize;
     let mut conversations = Vec::new();
     for conv in &data {
         let sid = conv["sample_id"].as_str().unwrap_or_default();
@@ -199,10 +200,12 @@ pub fn run(path: &str, split: &str, config: &str) -> Value {
                 .query(&Query {
                     text: question.to_string(),
                     k: Some(50),
+                    llm,
                     ..Query::default()
                 })
                 .unwrap();
             query_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            escalated += usize::from(result.escalation.ran);
             let ids: Vec<&str> = result.hits.iter().map(|h| h.id.as_str()).collect();
             let found = |k: usize| {
                 evidence
@@ -276,7 +279,8 @@ pub fn run(path: &str, split: &str, config: &str) -> Value {
         )
     };
     println!(
-        "in-process query time: median {median:.2} ms, p95 {p95:.2} ms over {} queries",
+        "in-process query time: median {median:.2} ms, p95 {p95:.2} ms over {} queries; {escalated} \
+         LLM calls (tier 5)",
         query_ms.len()
     );
     let categories: serde_json::Map<String, Value> = per_cat
@@ -291,5 +295,6 @@ pub fn run(path: &str, split: &str, config: &str) -> Value {
         "all": as_json(&total),
         "categories": categories,
         "query_ms": {"median": median, "p95": p95, "n": query_ms.len()},
+        "llm_calls": escalated,
     })
 }

@@ -40,9 +40,13 @@ enum Bench {
         /// Path of locomo10.json.
         #[arg(long, default_value = "../shared/data/locomo/locomo10.json")]
         data: String,
-        /// A memtree.yaml for every tree (for ablations, e.g. `retrieval: {graph_hops: 0}`).
+        /// A memtree.yaml for every tree (for ablations, e.g. `retrieval: {graph_hops: 0}`, or
+        /// an `llm:` section to measure tier 5 with a real provider).
         #[arg(long, default_value = "schema_version: 1\n")]
         config: String,
+        /// When tier 5 runs (needs an `llm:` section in --config): auto, always or never.
+        #[arg(long, default_value = "auto")]
+        llm: String,
     },
     /// PrecisionMemBench context-bundle precision.
     Pmb {
@@ -59,7 +63,18 @@ fn main() {
             split,
             data,
             config,
-        } => (locomo::run(data, split, config), format!("locomo-{split}")),
+            llm,
+        } => {
+            let mode = match llm.as_str() {
+                "always" => memtree::retrieve::llm::LlmMode::Always,
+                "never" => memtree::retrieve::llm::LlmMode::Never,
+                _ => memtree::retrieve::llm::LlmMode::Auto,
+            };
+            (
+                locomo::run(data, split, config, mode),
+                format!("locomo-{split}"),
+            )
+        }
         Bench::Pmb { data } => (pmb::run(data), "precisionmembench".to_string()),
     };
     let out = args
