@@ -270,8 +270,8 @@ impl Repo {
     }
 
     /// Resolves a revision: anything git understands (`HEAD~3`, a hash, a tag, a branch), or a
-    /// date (`2026-11-01`, RFC 3339) meaning the last commit on HEAD's first-parent line made at
-    /// or before it.
+    /// date (`2026-11-01`, `@{2026-11-01}`, RFC 3339) meaning the last commit on HEAD's
+    /// first-parent line made at or before it.
     ///
     /// # Errors
     /// [`Error::Git`] naming the revision.
@@ -279,7 +279,13 @@ impl Repo {
         if let Ok(obj) = self.repo.revparse_single(rev) {
             return obj.peel_to_commit().map_err(git_err);
         }
-        if let Some(when) = crate::entry::parse_time(rev) {
+        // `2026-11-01`, or git's `@{2026-11-01}` / `main@{2026-11-01}` (read here as "on HEAD's
+        // line at that date", without the reflog).
+        let date = rev
+            .rsplit_once("@{")
+            .and_then(|(_, d)| d.strip_suffix('}'))
+            .unwrap_or(rev);
+        if let Some(when) = crate::entry::parse_time(date) {
             let mut commit = self
                 .repo
                 .head()

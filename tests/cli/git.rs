@@ -313,6 +313,11 @@ fn history_follows_moves_and_old_versions_come_back() {
     assert_eq!(old["body"], "\nFirst body.\n");
     let dated = env.json(&["get", "db/storage/engine", "--at", "2099-01-01"]);
     assert_eq!(dated["body"], "\nSecond body.\n");
+    let git_style = env.json(&["get", "db/storage/engine", "--at", "@{2099-01-01}"]);
+    assert_eq!(git_style["body"], "\nSecond body.\n");
+    env.git(&["tag", "v1", "HEAD~1"]);
+    let tagged = env.json(&["get", "db/storage/engine", "--at", "v1"]);
+    assert_eq!(tagged["body"], "\nFirst body.\n");
     let (_, err) = env.fails(&["get", "db/storage/engine", "--at", "2000-01-01"], 1);
     assert!(err.contains("no commit at or before"), "{err}");
     // diff against a revision, and restore it as a new commit.
