@@ -138,6 +138,9 @@ pub struct Llm {
     pub command: Vec<String>,
     /// Timeout in seconds.
     pub timeout_s: Option<u64>,
+    /// Most tokens the reply may have (`openai`; default 400): a reply is a short JSON object,
+    /// and a small model left unbounded can ramble past the timeout.
+    pub max_tokens: Option<u64>,
 }
 
 /// Built-in half-lives (days) per kind, used when neither the entry nor the config sets one.

@@ -55,7 +55,12 @@ pub fn from_config(llm: &Llm) -> Result<Box<dyn Provider>, String> {
                 .as_deref()
                 .and_then(|name| std::env::var(name).ok())
                 .filter(|k| !k.is_empty());
-            openai(base_url, model, api_key)
+            openai(
+                base_url,
+                model,
+                api_key,
+                llm.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            )
         }
         "command" => {
             if llm.command.is_empty() {
@@ -71,21 +76,26 @@ pub fn from_config(llm: &Llm) -> Result<Box<dyn Provider>, String> {
     }
 }
 
+/// Reply length cap when `llm.max_tokens` is not set.
+pub const DEFAULT_MAX_TOKENS: u64 = 400;
+
 #[cfg(feature = "llm")]
 fn openai(
     base_url: String,
     model: String,
     api_key: Option<String>,
+    max_tokens: u64,
 ) -> Result<Box<dyn Provider>, String> {
     Ok(Box::new(OpenAi {
         base_url,
         model,
         api_key,
+        max_tokens,
     }))
 }
 
 #[cfg(not(feature = "llm"))]
-fn openai(_: String, _: String, _: Option<String>) -> Result<Box<dyn Provider>, String> {
+fn openai(_: String, _: String, _: Option<String>, _: u64) -> Result<Box<dyn Provider>, String> {
     Err(
         "this memtree was built without the `llm` feature (no HTTP client); use provider: command"
             .into(),
@@ -98,6 +108,7 @@ struct OpenAi {
     base_url: String,
     model: String,
     api_key: Option<String>,
+    max_tokens: u64,
 }
 
 #[cfg(feature = "llm")]
@@ -120,6 +131,7 @@ impl Provider for OpenAi {
         let body = serde_json::json!({
             "model": self.model,
             "temperature": 0,
+            "max_tokens": self.max_tokens,
             "messages": [{"role": "user", "content": prompt}],
         });
         let mut request = agent.post(&url).header("Content-Type", "application/json");

@@ -30,7 +30,17 @@ fn server(answer: Answer) -> (String, mpsc::Receiver<String>) {
         for mut request in server.incoming_requests() {
             let mut body = String::new();
             let _ = request.as_reader().read_to_string(&mut body);
-            let _ = tx.send(format!("{} {}\n{body}", request.method(), request.url()));
+            let auth = request
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Authorization"))
+                .map(|h| h.value.to_string())
+                .unwrap_or_default();
+            let _ = tx.send(format!(
+                "{} {}\n{auth}\n{body}",
+                request.method(),
+                request.url()
+            ));
             let response = match &answer {
                 Answer::Content(c) => {
                     let body = serde_json::json!({
@@ -126,6 +136,14 @@ fn the_model_reorders_and_rephrases_and_unknown_ids_are_dropped() {
         "the outline: {request}"
     );
     assert!(request.contains("\"model\":\"tiny-test\""), "{request}");
+    assert!(
+        request.contains("\"max_tokens\":400"),
+        "a bounded reply: {request}"
+    );
+    assert!(
+        request.contains("\nBearer sk-test-123\n"),
+        "the key from api_key_env: {request}"
+    );
 }
 
 /// A confident answer never calls the model (auto); --llm always does; --llm never does not.
