@@ -326,8 +326,16 @@ fn finalize(ctx: &Ctx, mut pool: Pool) -> Vec<(Cand, f64)> {
             (c, score)
         })
         .collect();
+    // A folder id as the query lists the folder's entries (path tier) before any content hit,
+    // whatever their lifecycle weight.
+    let folder_query = out
+        .iter()
+        .any(|(c, _)| c.matched.iter().any(|m| m.starts_with("in-folder:")));
     out.sort_by(|a, b| {
-        b.1.total_cmp(&a.1)
+        let path_first = |c: &Cand| !(folder_query && c.tier == Tier::Path);
+        path_first(&a.0)
+            .cmp(&path_first(&b.0))
+            .then_with(|| b.1.total_cmp(&a.1))
             .then_with(|| a.0.meta.id.cmp(&b.0.meta.id))
             .then_with(|| a.0.meta.rel.cmp(&b.0.meta.rel))
     });

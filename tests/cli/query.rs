@@ -410,3 +410,37 @@ fn an_alias_late_in_a_long_question_is_found() {
     assert_eq!(env.top(&[&q])["id"], "code/fact/kubernetes");
     assert_eq!(env.top(&[&q])["tier"], "alias");
 }
+
+/// See: issue 10. A folder id as the query lists that folder's entries (path tier) before any
+/// content hit, even a core, important entry elsewhere that uses the folder's words.
+#[test]
+fn a_folder_id_lists_its_entries_before_content_hits() {
+    let env = TestEnv::new();
+    env.add(
+        "domain/payments/refunds",
+        "Refunds",
+        &["--importance", "0.1"],
+        "Refund flow.",
+    );
+    env.add(
+        "domain/payments/ledger",
+        "Ledger",
+        &["--importance", "0.1"],
+        "Double entry.",
+    );
+    env.ok(&["set", "refunds", "maturity=draft"]);
+    env.add(
+        "architecture/overview/domain-payments",
+        "Domain payments overview",
+        &["--importance", "1.0", "--alias", "domain payments"],
+        "The domain payments service owns money movement.",
+    );
+    env.ok(&["set", "domain-payments", "maturity=core"]);
+    let hits = env.hits(&["domain/payments"]);
+    assert_eq!(
+        hits[..2],
+        ["domain/payments/ledger", "domain/payments/refunds"],
+        "{hits:?}"
+    );
+    assert!(hits.contains(&"architecture/overview/domain-payments".to_string()));
+}
