@@ -114,23 +114,18 @@ fn typo_spans(ctx: &Ctx, words: &[String]) -> Vec<Span> {
     if !words.iter().any(|w| w.chars().count() >= 4) {
         return Vec::new();
     }
-    // Keys are looked up by the first two letters of the word they would start at; a key is
-    // kept only if its first word is the typed word or one typo away from it.
+    // The keys whose first word is the typed word or one typo from it, found by a Levenshtein
+    // automaton over the alias dictionary (the typo rule is checked again word by word below).
     let mut by_word: HashMap<&str, Vec<Vec<String>>> = HashMap::new();
     let mut spans = Vec::new();
     for start in 0..words.len() {
         let typed = words[start].as_str();
-        let prefix: String = typed.chars().take(2).collect();
-        if prefix.chars().count() < 2 {
+        if typed.chars().count() < 2 {
             continue;
         }
         let keys = by_word.entry(typed).or_insert_with(|| {
-            let keep = |key: &str| {
-                let first = key.split(' ').next().unwrap_or(key);
-                first == typed || (first.len().abs_diff(typed.len()) <= 1 && one_typo(typed, first))
-            };
             index
-                .terms_with_prefix(s, index.fields.alias, &prefix, &keep)
+                .alias_keys_near(s, typed)
                 .into_iter()
                 .map(|k| k.split(' ').map(str::to_string).collect::<Vec<_>>())
                 .filter(|k| k.len() <= MAX_PHRASE)
