@@ -156,6 +156,11 @@ pub fn run(path: &str, split: &str, config: &str, llm: memtree::retrieve::llm::L
     let mut total = Acc::default();
     let mut query_ms = Vec::new();
     let mut escalated = 0usize;
+    // `LOCOMO_MISSES=FILE`: every question whose evidence is not all in the top 5, as JSON lines
+    // (for failure analysis on the development split).
+    let mut misses = std::env::var("LOCOMO_MISSES")
+        .ok()
+        .and_then(|p| std::fs::File::create(p).ok());
     let mut conversations = Vec::new();
     for conv in &data {
         let sid = conv["sample_id"].as_str().unwrap_or_default();
@@ -229,6 +234,26 @@ pub fn run(path: &str, split: &str, config: &str, llm: memtree::retrieve::llm::L
             let any5 = sessions.iter().any(|s| top_sessions.contains(s));
             let all5 = sessions.iter().all(|s| top_sessions.contains(s));
             let cat = qa["category"].as_u64().unwrap_or(0);
+            if let Some(out) = misses.as_mut()
+                && found(5) < 1.0
+            {
+                let text = |id: &str| {
+                    memory
+                        .get(id)
+                        .map(|v| v.body.trim().to_string())
+                        .unwrap_or_default()
+                };
+                let line = serde_json::json!({
+                    "conversation": sid,
+                    "category": cat,
+                    "question": question,
+                    "answer": qa["answer"],
+                    "evidence": evidence.iter().map(|e| serde_json::json!({"id": e, "date": memory.get(e).ok().map(|v| v.front_matter["date"].clone()), "text": text(e)})).collect::<Vec<_>>(),
+                    "top5": ids.iter().take(5).map(|i| serde_json::json!({"id": i, "text": text(i)})).collect::<Vec<_>>(),
+                });
+                use std::io::Write as _;
+                let _ = writeln!(out, "{line}");
+            }
             for acc in [per_cat.entry(cat).or_default(), &mut total] {
                 acc.n += 1;
                 acc.r5 += found(5);

@@ -10,6 +10,9 @@
 //! ```
 //!
 //! JSON goes to `target/eval/<benchmark>[-<split>].json` unless `--out` says otherwise.
+//! `LOCOMO_MISSES=FILE` also writes every LoCoMo question whose evidence is not all in the top 5
+//! (question, answer, evidence turns with their dates, top 5 hits) as JSON lines, for failure
+//! analysis on the development split.
 //! The data is read from `../shared/data` (LoCoMo is licensed for non-commercial evaluation
 //! only and is never shipped with the crate).
 
