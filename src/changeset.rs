@@ -319,17 +319,16 @@ pub fn pending(tree: &Tree) -> Option<Pending> {
             paths: Vec::new(),
         });
     };
+    let present = |rel: &str| {
+        tree.safe(rel)
+            .is_ok_and(|p| fs::symlink_metadata(p.abs()).is_ok())
+    };
     let paths = j
         .renames
         .iter()
-        .filter(|(tmp, _)| tree.root.join(tmp).exists())
+        .filter(|(tmp, _)| present(tmp))
         .map(|(_, target)| target.clone())
-        .chain(
-            j.deletes
-                .iter()
-                .filter(|d| tree.root.join(d).exists())
-                .cloned(),
-        )
+        .chain(j.deletes.iter().filter(|d| present(d)).cloned())
         .collect();
     Some(Pending {
         operation: j.operation,
@@ -387,10 +386,7 @@ mod tests {
     use std::time::Duration;
 
     fn tree() -> (tempfile::TempDir, Tree) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join(".memory");
-        fs::create_dir_all(&root).unwrap();
-        (dir, Tree::new(root))
+        crate::tree::temp_tree()
     }
 
     fn entry(title: &str) -> Vec<u8> {

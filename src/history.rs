@@ -16,7 +16,7 @@
 //!   would become part of that operation); the files are written and the report says so;
 //! - a path ignored by `.gitignore`: not committed, and the report says so.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use git2::{
     DiffFindOptions, DiffOptions, ErrorCode, FileMode, ObjectType, Oid, Repository,
@@ -529,12 +529,17 @@ impl Repo {
         Ok((commit.id().to_string(), out))
     }
 
-    /// The work tree's root.
-    pub fn workdir(&self) -> PathBuf {
-        self.repo
-            .workdir()
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
+    /// The underlying git2 repository.
+    pub fn git(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// The project folder (the parent of `.memory`) relative to the work tree: `.` when it is
+    /// the work tree itself.
+    pub fn project(&self) -> String {
+        self.prefix
+            .rsplit_once('/')
+            .map_or_else(|| ".".to_string(), |(p, _)| p.to_string())
     }
 }
 

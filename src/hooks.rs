@@ -181,28 +181,20 @@ fn driver_registered(repo: &git2::Repository, tree: &Tree) -> bool {
         .config()
         .and_then(|c| c.get_string(&format!("merge.{DRIVER}.driver")))
         .is_ok();
-    let attrs = fs::read_to_string(tree.root.join(".gitattributes")).unwrap_or_default();
+    let attrs = attributes(tree).unwrap_or_default();
     configured && attrs.lines().any(|l| l.trim() == ATTRIBUTES.trim())
 }
 
-fn open(tree: &Tree) -> Result<(git2::Repository, String)> {
-    let repo = git2::Repository::discover(&tree.root)
-        .map_err(|_| Error::NoGit("not inside a git repository".into()))?;
-    let r = Repo::open(tree)?;
-    let workdir = r.workdir();
-    let project = tree
-        .project()
-        .canonicalize()
-        .ok()
-        .and_then(|p| {
-            p.strip_prefix(workdir.canonicalize().ok()?)
-                .ok()
-                .map(Path::to_path_buf)
-        })
-        .map(|p| p.to_string_lossy().into_owned())
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| ".".into());
-    Ok((repo, project))
+/// `.memory/.gitattributes`, read through the safe-path routine (empty when missing).
+fn attributes(tree: &Tree) -> Result<String> {
+    let p = tree.safe(".gitattributes")?;
+    match tree.read(&p) {
+        Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(String::new())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Installs the hooks and registers the merge driver. Idempotent: a second run changes
@@ -211,8 +203,9 @@ fn open(tree: &Tree) -> Result<(git2::Repository, String)> {
 /// # Errors
 /// [`Error::NoGit`] outside a repository; I/O errors on the hooks folder.
 pub fn install(tree: &Tree) -> Result<HooksReport> {
-    let (repo, project) = open(tree)?;
-    let dir = hooks_dir(&repo);
+    let r = Repo::open(tree)?;
+    let (repo, project) = (r.git(), r.project());
+    let dir = hooks_dir(repo);
     fs::create_dir_all(&dir).map_err(|e| io("cannot create folder", &dir, e))?;
     let mut changed = Vec::new();
     let block = block(&project);
@@ -258,7 +251,7 @@ pub fn install(tree: &Tree) -> Result<HooksReport> {
         changed.push(format!("git config merge.{DRIVER}.driver"));
     }
     let attrs = tree.safe(".gitattributes")?;
-    let current = fs::read_to_string(attrs.abs()).unwrap_or_default();
+    let current = attributes(tree)?;
     if !current.lines().any(|l| l.trim() == ATTRIBUTES.trim()) {
         let mut text = current.clone();
         if !text.is_empty() && !text.ends_with('\n') {
@@ -268,7 +261,7 @@ pub fn install(tree: &Tree) -> Result<HooksReport> {
         tree.write_atomic(&attrs, text.as_bytes())?;
         changed.push(".memory/.gitattributes: *.md merge=memtree".into());
     }
-    status_with(tree, &repo, changed)
+    status_with(tree, repo, changed)
 }
 
 /// Removes memtree's blocks (and hooks that held nothing else), restores chained hooks, and
@@ -277,8 +270,9 @@ pub fn install(tree: &Tree) -> Result<HooksReport> {
 /// # Errors
 /// [`Error::NoGit`] outside a repository; I/O errors.
 pub fn uninstall(tree: &Tree) -> Result<HooksReport> {
-    let (repo, _) = open(tree)?;
-    let dir = hooks_dir(&repo);
+    let r = Repo::open(tree)?;
+    let repo = r.git();
+    let dir = hooks_dir(repo);
     let mut changed = Vec::new();
     for name in HOOKS {
         let file = dir.join(name);
@@ -312,9 +306,8 @@ pub fn uninstall(tree: &Tree) -> Result<HooksReport> {
         changed.push(format!("git config merge.{DRIVER}: removed"));
     }
     let attrs = tree.safe(".gitattributes")?;
-    if let Ok(text) = fs::read_to_string(attrs.abs())
-        && text.lines().any(|l| l.trim() == ATTRIBUTES.trim())
-    {
+    let text = attributes(tree)?;
+    if text.lines().any(|l| l.trim() == ATTRIBUTES.trim()) {
         let rest: String = text
             .lines()
             .filter(|l| l.trim() != ATTRIBUTES.trim())
@@ -327,7 +320,7 @@ pub fn uninstall(tree: &Tree) -> Result<HooksReport> {
         }
         changed.push(".memory/.gitattributes: removed the merge driver line".into());
     }
-    status_with(tree, &repo, changed)
+    status_with(tree, repo, changed)
 }
 
 /// Which hooks are installed and whether the merge driver is registered.
@@ -335,8 +328,9 @@ pub fn uninstall(tree: &Tree) -> Result<HooksReport> {
 /// # Errors
 /// [`Error::NoGit`] outside a repository.
 pub fn status(tree: &Tree) -> Result<HooksReport> {
-    let (repo, _) = open(tree)?;
-    status_with(tree, &repo, Vec::new())
+    let r = Repo::open(tree)?;
+    let repo = r.git();
+    status_with(tree, repo, Vec::new())
 }
 
 fn status_with(tree: &Tree, repo: &git2::Repository, changed: Vec<String>) -> Result<HooksReport> {

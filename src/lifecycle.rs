@@ -146,22 +146,11 @@ mod tests {
 
     fn meta(id: &str, maturity: &str, updated_days_ago: i64, now: i64) -> StoredMeta {
         StoredMeta {
-            id: id.into(),
-            rel: format!("{id}.md"),
-            title: id.into(),
-            kind: Some("fact".into()),
-            status: "active".into(),
             maturity: Some(maturity.into()),
             importance: Some(0.8),
             decay: Some("30d".into()),
             updated: Some(now - updated_days_ago * 86_400),
-            summary: None,
-            superseded_by: None,
-            edges: vec![],
-            scope: vec![],
-            aliases: vec![],
-            folder_note: false,
-            asks: false,
+            ..StoredMeta::for_test(id)
         }
     }
 

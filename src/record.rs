@@ -65,6 +65,29 @@ pub struct StoredMeta {
 }
 
 impl StoredMeta {
+    /// An active fact `id` with nothing else set, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(id: &str) -> StoredMeta {
+        StoredMeta {
+            id: id.into(),
+            rel: format!("{id}.md"),
+            title: id.into(),
+            kind: Some("fact".into()),
+            status: "active".into(),
+            maturity: None,
+            importance: None,
+            decay: None,
+            updated: None,
+            summary: None,
+            superseded_by: None,
+            edges: vec![],
+            scope: vec![],
+            aliases: vec![],
+            folder_note: false,
+            asks: false,
+        }
+    }
+
     /// `true` unless the status is superseded or archived.
     pub fn is_live(&self) -> bool {
         !matches!(self.status.as_str(), "superseded" | "archived")

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use crate::tree::{CACHE_DIR, Tree};
 
@@ -40,18 +39,8 @@ pub fn record<'a>(tree: &Tree, ids: impl IntoIterator<Item = &'a str>, now: i64)
     if lines.is_empty() {
         return;
     }
-    let Ok(p) = tree.safe(&format!("{CACHE_DIR}/{LOG}")) else {
-        return;
-    };
-    if tree.create_parents(&p).is_err() {
-        return;
-    }
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(p.abs())
-    {
-        let _ = f.write_all(lines.as_bytes());
+    if let Ok(p) = tree.safe(&format!("{CACHE_DIR}/{LOG}")) {
+        let _ = tree.append(&p, lines.as_bytes());
     }
 }
 

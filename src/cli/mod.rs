@@ -110,14 +110,9 @@ fn hook_run(cli: &Cli) -> ExitCode {
     };
     if let Ok(tree) = find_tree(cli)
         && let Ok(p) = tree.safe(".cache/hook.log")
-        && tree.create_parents(&p).is_ok()
-        && let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p.abs())
     {
         let when = now().map(|t| t.to_string()).unwrap_or_default();
-        let _ = writeln!(f, "{when} {line}");
+        let _ = tree.append(&p, format!("{when} {line}\n").as_bytes());
     }
     ExitCode::SUCCESS
 }

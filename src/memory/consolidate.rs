@@ -92,11 +92,7 @@ impl Memory {
     pub fn consolidate(&self, mode: Mode) -> Result<ConsolidateReport> {
         let start = Instant::now();
         let lock = match mode {
-            Mode::Hook => {
-                let l = WriteLock::acquire(&self.tree, Duration::from_secs(1))?;
-                crate::changeset::recover(&self.tree, &l)?;
-                l
-            }
+            Mode::Hook => self.lock_within(Duration::from_secs(1))?,
             _ => self.lock()?,
         };
         let (index, sync) = crate::index::SearchIndex::open_synced(

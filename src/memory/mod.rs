@@ -174,7 +174,12 @@ impl Memory {
     /// Takes the write lock and completes a write that a crash interrupted, if any (and
     /// commits it, as the interrupted command would have).
     fn lock(&self) -> Result<WriteLock> {
-        let lock = WriteLock::acquire(&self.tree, LOCK_WAIT)?;
+        self.lock_within(LOCK_WAIT)
+    }
+
+    /// [`Memory::lock`], waiting at most `wait` for another writer.
+    fn lock_within(&self, wait: Duration) -> Result<WriteLock> {
+        let lock = WriteLock::acquire(&self.tree, wait)?;
         if let Some(mut applied) = crate::changeset::recover(&self.tree, &lock)? {
             applied.operation = format!("complete interrupted {}", applied.operation);
             self.git_commit(&applied)?;

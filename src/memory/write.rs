@@ -115,15 +115,21 @@ pub(super) fn retarget(
 impl Memory {
     /// Applies `changeset` under `lock`, refreshes the index, and commits the changed files to
     /// git (see [`Memory::git_commit`]).
-    pub(super) fn commit(
+    pub(super) fn commit(&self, lock: &WriteLock, changeset: Changeset) -> Result<CommitReport> {
+        self.commit_indexed(lock, changeset)
+            .map(|(commit, _)| commit)
+    }
+
+    /// [`Memory::commit`], also returning the refreshed index.
+    fn commit_indexed(
         &self,
         lock: &WriteLock,
         mut changeset: Changeset,
-    ) -> Result<CommitReport> {
+    ) -> Result<(CommitReport, crate::index::SearchIndex)> {
         changeset.allow_secret = self.allow_secret;
         let applied = changeset.apply(&self.tree, lock)?;
-        self.refresh(lock)?;
-        self.git_commit(&applied)
+        let index = self.refresh(lock)?;
+        Ok((self.git_commit(&applied)?, index))
     }
 
     /// Validates a new entry and renders its file: `(id, text)`.
@@ -635,8 +641,7 @@ impl Memory {
         let mut changeset = Changeset::new(format!("rm {id}"));
         let rel = path.rel().to_string();
         changeset.delete(path, Base::Content(base));
-        let commit = self.commit(&lock, changeset)?;
-        let index = self.refresh(&lock)?;
+        let (commit, index) = self.commit_indexed(&lock, changeset)?;
         let searcher = index.searcher();
         let warnings = index
             .lookup(&searcher, index.fields.link, &id)

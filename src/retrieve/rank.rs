@@ -55,22 +55,10 @@ mod tests {
 
     fn meta(importance: Option<f64>, updated: Option<i64>, decay: Option<&str>) -> StoredMeta {
         StoredMeta {
-            id: "a/b/c".into(),
-            rel: "a/b/c.md".into(),
-            title: "c".into(),
-            kind: Some("fact".into()),
-            status: "active".into(),
-            maturity: None,
             importance,
             decay: decay.map(str::to_string),
             updated,
-            summary: None,
-            superseded_by: None,
-            edges: vec![],
-            scope: vec![],
-            aliases: vec![],
-            folder_note: false,
-            asks: false,
+            ..StoredMeta::for_test("a/b/c")
         }
     }
 

@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use safe::SafePath;
+#[cfg(test)]
+pub(crate) use safe::temp_tree;
 pub use walk::{DirStat, FileStat, Walk, mtime_ns, now_ns};
 
 use crate::error::{Error, Result};
@@ -109,11 +111,6 @@ impl Tree {
     /// `.memory/.cache`.
     pub fn cache_dir(&self) -> PathBuf {
         self.root.join(CACHE_DIR)
-    }
-
-    /// The file that holds entry `id` (which must already be valid for reading).
-    pub fn file_of(&self, id: &str) -> PathBuf {
-        self.root.join(format!("{id}.md"))
     }
 
     /// The file path relative to the project, as shown to users (`.memory/a/b/c.md`).

@@ -80,6 +80,13 @@ fn lexical(rel: &str) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
+/// The successive prefixes of a `/`-separated path: `a`, `a/b`, `a/b/c`.
+fn prefixes(rel: &str) -> impl Iterator<Item = &str> {
+    rel.match_indices('/')
+        .map(|(i, _)| &rel[..i])
+        .chain(std::iter::once(rel))
+}
+
 impl Tree {
     /// Checks `rel` (relative to the root) for any operation: see the module doc.
     ///
@@ -88,17 +95,11 @@ impl Tree {
     /// lexical rule that is broken.
     pub fn safe(&self, rel: &str) -> Result<SafePath> {
         lexical(rel).map_err(|why| unsafe_path(self, rel, why.to_string()))?;
-        let mut at = self.root.clone();
-        let mut done = String::new();
-        for seg in rel.split('/') {
-            at.push(seg);
-            if !done.is_empty() {
-                done.push('/');
-            }
-            done.push_str(seg);
+        for done in prefixes(rel) {
+            let at = self.root.join(done);
             match fs::symlink_metadata(&at) {
                 Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(self.link_error(rel, &done, &at));
+                    return Err(self.link_error(rel, done, &at));
                 }
                 Ok(_) => {}
                 // Nothing below a missing component exists; creating it is checked again.
@@ -198,24 +199,18 @@ impl Tree {
         let Some((parent, _)) = p.rel.rsplit_once('/') else {
             return Ok(());
         };
-        let mut at = self.root.clone();
-        let mut done = String::new();
-        for seg in parent.split('/') {
-            at.push(seg);
-            if !done.is_empty() {
-                done.push('/');
-            }
-            done.push_str(seg);
+        for done in prefixes(parent) {
+            let at = self.root.join(done);
             match fs::symlink_metadata(&at) {
                 Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(self.link_error(&p.rel, &done, &at));
+                    return Err(self.link_error(&p.rel, done, &at));
                 }
                 Ok(meta) if meta.is_dir() => {}
                 Ok(_) => {
                     return Err(unsafe_path(
                         self,
                         &p.rel,
-                        format!("{} is a file, not a folder", self.display_path(&done)),
+                        format!("{} is a file, not a folder", self.display_path(done)),
                     ));
                 }
                 Err(_) => match fs::create_dir(&at) {
@@ -223,13 +218,13 @@ impl Tree {
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         // Made by another process meanwhile: check it like any other.
                         if fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
-                            return Err(self.link_error(&p.rel, &done, &at));
+                            return Err(self.link_error(&p.rel, done, &at));
                         }
                     }
                     Err(e) => {
                         return Err(Error::io(
                             "cannot create folder",
-                            self.display_path(&done),
+                            self.display_path(done),
                             e,
                         ));
                     }
@@ -300,6 +295,23 @@ impl Tree {
         Ok(())
     }
 
+    /// Appends `bytes` to `p` with one `O_APPEND` write (creating it and its folders), never
+    /// through a link: for logs in `.cache` (usage, the hook log).
+    ///
+    /// # Errors
+    /// [`Error::UnsafePath`] or [`Error::Io`].
+    pub fn append(&self, p: &SafePath, bytes: &[u8]) -> Result<()> {
+        self.create_parents(p)?;
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p.abs)
+            .map_err(|e| self.io_error("cannot append to", p, e))?;
+        file.write_all(bytes)
+            .map_err(|e| self.io_error("cannot append to", p, e))
+    }
+
     /// Deletes the file `p` (never what a link points to), then removes the folders it leaves
     /// empty, up to but never including the root.
     ///
@@ -354,15 +366,21 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// An empty tree in a new temporary folder, for unit tests.
+#[cfg(test)]
+pub(crate) fn temp_tree() -> (tempfile::TempDir, Tree) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join(".memory");
+    fs::create_dir_all(&root).unwrap();
+    (dir, Tree::new(root))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn tree() -> (tempfile::TempDir, Tree) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join(".memory");
-        fs::create_dir_all(&root).unwrap();
-        (dir, Tree::new(root))
+        temp_tree()
     }
 
     #[test]

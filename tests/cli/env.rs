@@ -60,21 +60,28 @@ impl TestEnv {
     /// Runs `git ARGS` in the project (hermetic: no global or system config), asserts success,
     /// returns stdout.
     pub fn git(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new("git")
-            .current_dir(self.root())
-            .env_clear()
-            .env("HOME", self.root())
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(GIT_ENV.iter().copied())
-            .args(args)
-            .output()
-            .expect("git is installed");
+        let out = self.git_output(&std::env::var("PATH").unwrap_or_default(), args);
         assert!(
             out.status.success(),
             "git {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs `git ARGS` in the project with `PATH` (hermetic, as [`TestEnv::git`]; hooks it
+    /// runs see `MEMTREE_NOW`), whatever its outcome.
+    pub fn git_output(&self, path: &str, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("git")
+            .current_dir(self.root())
+            .env_clear()
+            .env("HOME", self.root())
+            .env("PATH", path)
+            .env("MEMTREE_NOW", NOW)
+            .envs(GIT_ENV.iter().copied())
+            .args(args)
+            .output()
+            .expect("git is installed")
     }
 
     /// A project that is a fresh git repository (branch `main`, no commit yet), with

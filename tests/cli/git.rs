@@ -19,12 +19,7 @@ fn diverge(env: &TestEnv, name: &str) {
 
 /// Runs a git command that is expected to fail (a conflicting merge or rebase).
 fn git_fails(env: &TestEnv, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("git")
-        .current_dir(env.root())
-        .envs(crate::env::GIT_ENV.iter().copied())
-        .args(args)
-        .output()
-        .unwrap()
+    env.git_output(&std::env::var("PATH").unwrap_or_default(), args)
 }
 
 fn head_files(env: &TestEnv) -> Vec<String> {
@@ -349,16 +344,7 @@ fn bin_dir() -> String {
 }
 
 fn git_with_path(env: &TestEnv, path: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("git")
-        .current_dir(env.root())
-        .env_clear()
-        .env("HOME", env.root())
-        .env("PATH", path)
-        .env("MEMTREE_NOW", crate::env::NOW)
-        .envs(crate::env::GIT_ENV.iter().copied())
-        .args(args)
-        .output()
-        .unwrap()
+    env.git_output(path, args)
 }
 
 /// hooks install chains with a hook already there, which keeps running; a commit made with
@@ -590,6 +576,7 @@ fn consolidate_plans_and_applies_as_one_commit() {
     env.add("db/moved/gone", "Moved", &[], "moved by hand");
     env.git(&["add", ".memory"]);
     env.git(&["commit", "-q", "-m", "fixture"]);
+    let head = env.git(&["rev-parse", "HEAD"]);
     let plan = env.json(&["consolidate"]);
     let kinds: Vec<(String, String, bool)> = plan["actions"]
         .as_array()
@@ -612,11 +599,15 @@ fn consolidate_plans_and_applies_as_one_commit() {
         "{kinds:?}"
     );
     assert!(kinds.iter().any(|(k, _, _)| k == "merge"), "{kinds:?}");
-    let head = env.git(&["rev-parse", "HEAD"]);
     assert_eq!(
         env.git(&["rev-parse", "HEAD"]),
         head,
         "a dry run commits nothing"
+    );
+    assert_eq!(
+        env.git(&["status", "--porcelain"]),
+        "",
+        "and writes nothing"
     );
     let applied = env.json(&["consolidate", "--apply"]);
     assert!(applied["commit"]["id"].is_string(), "{applied}");

@@ -130,6 +130,18 @@ fn set_that_changes_nothing_writes_nothing() {
     assert_eq!(v["changed"], serde_json::json!(["importance", "updated"]));
 }
 
+/// Every entry file of the tree with its bytes.
+fn md_files(env: &TestEnv) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    walk(&env.mem(""))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect()
+}
+
 /// A `mv` whose referrer cannot be rewritten (its folder is read-only) fails before writing
 /// anything: the moved entry stays, no file appears at the target, no referrer is half-done.
 #[test]
@@ -151,14 +163,7 @@ fn a_move_that_fails_half_way_leaves_the_tree_as_it_was() {
         std::fs::Permissions::from_mode(0o555),
     )
     .unwrap();
-    let before: Vec<(std::path::PathBuf, Vec<u8>)> = walk(&env.mem(""))
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .map(|p| {
-            let b = std::fs::read(&p).unwrap();
-            (p, b)
-        })
-        .collect();
+    let before = md_files(&env);
     let out = run_unprivileged(
         &env,
         &["mv", "segment-merges", "architecture/storage/merges"],
@@ -166,14 +171,7 @@ fn a_move_that_fails_half_way_leaves_the_tree_as_it_was() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("pitfalls/ci"), "{err}");
-    let after: Vec<(std::path::PathBuf, Vec<u8>)> = walk(&env.mem(""))
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .map(|p| {
-            let b = std::fs::read(&p).unwrap();
-            (p, b)
-        })
-        .collect();
+    let after = md_files(&env);
     assert_eq!(before, after, "the tree changed");
     std::fs::set_permissions(
         env.mem("pitfalls/ci"),
