@@ -16,6 +16,9 @@ pub const MAX_K: usize = 1000;
 /// The most hops the graph tier may follow (`retrieval.graph_hops`).
 pub const MAX_GRAPH_HOPS: usize = 10;
 
+/// The most words the semantic tier adds per query word (`semantic.per_word`).
+pub const MAX_PER_WORD: usize = 16;
+
 /// The smallest `index.max_file_bytes` accepted: below it even ordinary front matter would not
 /// fit.
 pub const MIN_FILE_BYTES: u64 = 4096;
@@ -37,6 +40,8 @@ pub struct Config {
     pub lifecycle: Lifecycle,
     /// Git settings (used by the history and hook commands).
     pub git: Git,
+    /// The semantic tier.
+    pub semantic: Semantic,
     /// The LLM for tier 5; absent means tier 5 never runs.
     pub llm: Option<Llm>,
 }
@@ -49,6 +54,7 @@ impl Default for Config {
             index: IndexSettings::default(),
             lifecycle: Lifecycle::default(),
             git: Git::default(),
+            semantic: Semantic::default(),
             llm: None,
         }
     }
@@ -119,6 +125,37 @@ pub struct Git {
 impl Default for Git {
     fn default() -> Self {
         Git { auto_commit: true }
+    }
+}
+
+/// `semantic:` settings: query expansion with static word embeddings when tiers 1–3 are not
+/// confident (see `crate::retrieve::semantic`). Defaults tuned on LoCoMo's development split.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Semantic {
+    /// Run the tier at all.
+    pub enabled: bool,
+    /// A Model2Vec folder (`model.safetensors` + WordPiece `tokenizer.json`), relative to the
+    /// project root; unset means the neighbour table built into the binary.
+    pub model: Option<String>,
+    /// Least cosine similarity (0..1) between a query word and a word added for it.
+    pub min_similarity: f32,
+    /// Most words added per query word.
+    pub per_word: usize,
+    /// Weight of an added word in the BM25 query relative to a query word (0..1), times its
+    /// similarity.
+    pub weight: f32,
+}
+
+impl Default for Semantic {
+    fn default() -> Self {
+        Semantic {
+            enabled: true,
+            model: None,
+            min_similarity: 0.3,
+            per_word: 3,
+            weight: 0.2,
+        }
     }
 }
 
@@ -200,6 +237,19 @@ impl Config {
             return Err(format!(
                 "retrieval.graph_hops must be between 0 and {MAX_GRAPH_HOPS}, found {}",
                 config.retrieval.graph_hops
+            ));
+        }
+        let sem = &config.semantic;
+        if !(0.0..=1.0).contains(&sem.min_similarity) || !(0.0..=1.0).contains(&sem.weight) {
+            return Err(format!(
+                "semantic.min_similarity and semantic.weight must be between 0 and 1, found {} and {}",
+                sem.min_similarity, sem.weight
+            ));
+        }
+        if sem.per_word > MAX_PER_WORD {
+            return Err(format!(
+                "semantic.per_word must be between 0 and {MAX_PER_WORD}, found {}",
+                sem.per_word
             ));
         }
         if config.index.max_file_bytes < MIN_FILE_BYTES {

@@ -11,7 +11,9 @@
 //! - [`markdown`]: links, headings and plain text from the body (pulldown-cmark);
 //! - [`record`]: one file as the index and the tiers see it;
 //! - [`index`]: the derived tantivy index in `.memory/.cache`, kept fresh on every use;
-//! - [`retrieve`]: the tiers (path, alias, scope, BM25, graph), lifecycle weighting, bundles;
+//! - [`retrieve`]: the tiers (path, alias, scope, BM25, semantic, graph), lifecycle weighting,
+//!   bundles;
+//! - [`semantic`]: static word embeddings (Model2Vec format) for the semantic tier;
 //! - [`changeset`]: the planned file changes of one command, validated before any is written;
 //! - [`history`]: git: commits of changesets, per-entry history following moves, old versions;
 //! - [`memory`]: the [`Memory`] facade every frontend calls;
@@ -52,6 +54,7 @@ pub mod merge;
 pub mod record;
 pub mod retrieve;
 pub mod secrets;
+pub mod semantic;
 pub mod templates;
 pub mod text;
 pub mod tree;

@@ -7,6 +7,7 @@
 //! cargo run --release --example eval -- locomo --split dev      # tune on this split only
 //! cargo run --release --example eval -- locomo --split heldout  # report as it falls
 //! cargo run --release --example eval -- pmb
+//! cargo run --release --example eval -- paraphrase               # examples/project/paraphrases.json
 //! ```
 //!
 //! JSON goes to `target/eval/<benchmark>[-<split>].json` unless `--out` says otherwise.
@@ -17,6 +18,7 @@
 //! only and is never shipped with the crate).
 
 mod locomo;
+mod paraphrase;
 mod pmb;
 
 use std::path::PathBuf;
@@ -51,6 +53,19 @@ enum Bench {
         #[arg(long, default_value = "auto")]
         llm: String,
     },
+    /// The paraphrase set on examples/project, semantic tier on and off.
+    Paraphrase {
+        /// The project whose `.memory` is copied and queried.
+        #[arg(long, default_value = "examples/project")]
+        project: String,
+        /// The cases.
+        #[arg(long, default_value = "examples/project/paraphrases.json")]
+        cases: String,
+        /// The `semantic:` settings of the run with the tier on, as YAML flow-map entries
+        /// (`min_similarity: 0.5, model: /abs/folder`); empty means the defaults.
+        #[arg(long, default_value = "")]
+        semantic: String,
+    },
     /// PrecisionMemBench context-bundle precision.
     Pmb {
         /// Folder holding beliefs.seed.json and the case files.
@@ -78,6 +93,14 @@ fn main() {
                 format!("locomo-{split}"),
             )
         }
+        Bench::Paraphrase {
+            project,
+            cases,
+            semantic,
+        } => (
+            paraphrase::run(project, cases, semantic),
+            "paraphrase".to_string(),
+        ),
         Bench::Pmb { data } => (pmb::run(data), "precisionmembench".to_string()),
     };
     let out = args

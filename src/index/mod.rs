@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tantivy::collector::{DocSetCollector, TopDocs};
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
@@ -1200,11 +1200,12 @@ impl SearchIndex {
         self.stored(searcher, addr)
     }
 
-    /// BM25 over the search text: documents matching any of `terms`, best first.
+    /// BM25 over the search text: documents matching any of `terms` (each with its weight, 1.0
+    /// for a query word), best first.
     pub fn bm25(
         &self,
         searcher: &Searcher,
-        terms: &[String],
+        terms: &[(String, f32)],
         limit: usize,
     ) -> Vec<(f32, DocAddress)> {
         if terms.is_empty() || limit == 0 {
@@ -1212,11 +1213,16 @@ impl SearchIndex {
         }
         let clauses: Vec<(Occur, Box<dyn Query>)> = terms
             .iter()
-            .map(|t| {
+            .map(|(t, weight)| {
                 let q: Box<dyn Query> = Box::new(TermQuery::new(
                     Term::from_field_text(self.fields.text, t),
                     IndexRecordOption::WithFreqs,
                 ));
+                let q: Box<dyn Query> = if *weight == 1.0 {
+                    q
+                } else {
+                    Box::new(BoostQuery::new(q, *weight))
+                };
                 (Occur::Should, q)
             })
             .collect();
@@ -1224,6 +1230,42 @@ impl SearchIndex {
         searcher
             .search(&q, &TopDocs::with_limit(limit).order_by_score())
             .unwrap_or_default()
+    }
+
+    /// For each of `sorted` (ascending, distinct terms), whether any document's search text
+    /// holds it: one merge pass over each segment's term dictionary, which for thousands of
+    /// terms is several times cheaper than one dictionary lookup per term.
+    pub fn terms_present(&self, searcher: &Searcher, sorted: &[&str]) -> Vec<bool> {
+        let mut out = vec![false; sorted.len()];
+        let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
+            return out;
+        };
+        for reader in searcher.segment_readers() {
+            let Ok(inv) = reader.inverted_index(self.fields.text) else {
+                continue;
+            };
+            let Ok(mut stream) = inv
+                .terms()
+                .range()
+                .ge(str::as_bytes(first))
+                .le(str::as_bytes(last))
+                .into_stream()
+            else {
+                continue;
+            };
+            let mut i = 0;
+            while i < sorted.len() && stream.advance() {
+                let key = stream.key();
+                while i < sorted.len() && str::as_bytes(sorted[i]) < key {
+                    i += 1;
+                }
+                if i < sorted.len() && str::as_bytes(sorted[i]) == key {
+                    out[i] = true;
+                    i += 1;
+                }
+            }
+        }
+        out
     }
 
     /// Number of live documents whose search text holds `term`.

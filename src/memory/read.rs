@@ -47,12 +47,11 @@ impl Memory {
         let ctx = self.ctx(&index, query);
         let ranked = retrieve::run(&ctx);
         let k = query.k.unwrap_or(self.config.retrieval.k);
-        let confident = ranked.hits.first().is_some_and(|(c, _)| {
-            matches!(
-                c.tier,
-                retrieve::Tier::Path | retrieve::Tier::Alias | retrieve::Tier::Scope
-            ) || c.coverage.is_some_and(|cov| cov >= 0.6)
-        });
+        let confident = ranked
+            .hits
+            .first()
+            .is_some_and(|(c, _)| retrieve::is_confident(c));
+        let semantic = ranked.semantic.clone();
         let terms = ranked.terms.clone();
         let (any_term_known, tiers_run) = (ranked.any_term_known, ranked.tiers_run.clone());
         let (merged, escalation) = self.escalate(&ctx, ranked, confident);
@@ -90,6 +89,7 @@ impl Memory {
             confident,
             tiers_run,
             hits,
+            semantic,
             escalation,
             note,
             index: IndexState::from_sync(&sync),

@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 
+use super::semantic::Expansion;
 use super::{Ctx, Pool, Tier};
 use crate::index::SearchIndex;
 use crate::record::Record;
@@ -30,16 +31,24 @@ pub struct Bm25Outcome {
     pub any_term_known: bool,
 }
 
-/// Offers BM25 hits (relevance ≤ 0.85).
-pub fn run(ctx: &Ctx, pool: &mut Pool) -> Bm25Outcome {
-    let (index, s) = (ctx.index, &ctx.searcher);
+/// The significant terms of the query of `ctx`: analyzed, distinct, at most 64.
+pub fn query_terms(ctx: &Ctx) -> Vec<String> {
     let mut seen = HashSet::new();
-    let terms: Vec<String> = index
+    ctx.index
         .analyze(&ctx.query.text)
         .into_iter()
         .filter(|t| seen.insert(t.clone()))
         .take(64)
-        .collect();
+        .collect()
+}
+
+/// Offers BM25 hits (relevance ≤ 0.85) for the query's terms plus `expansions` (the semantic
+/// tier's words, each weighted by `semantic.weight` × its similarity). An entry matching only
+/// added words is a [`Tier::Semantic`] hit, and an added word covers its query word's share
+/// of the IDF mass times its similarity.
+pub fn run(ctx: &Ctx, pool: &mut Pool, expansions: &[Expansion]) -> Bm25Outcome {
+    let (index, s) = (ctx.index, &ctx.searcher);
+    let terms = query_terms(ctx);
     let n = s.num_docs() as f64;
     let dfs: Vec<u64> = terms.iter().map(|t| index.doc_freq(s, t)).collect();
     let idf: Vec<f64> = dfs
@@ -54,7 +63,7 @@ pub fn run(ctx: &Ctx, pool: &mut Pool) -> Bm25Outcome {
         terms: terms.clone(),
         any_term_known,
     };
-    if !any_term_known {
+    if !any_term_known && expansions.is_empty() {
         return outcome;
     }
     let k = ctx
@@ -64,32 +73,63 @@ pub fn run(ctx: &Ctx, pool: &mut Pool) -> Bm25Outcome {
         .min(crate::config::MAX_K);
     let filtered = ctx.query.kind.is_some() || ctx.query.within.is_some();
     let limit = (k * 4).max(40) * if filtered { 5 } else { 1 };
-    let hits = index.bm25(s, &terms, limit);
+    let weight = ctx.config.semantic.weight;
+    let weighted: Vec<(String, f32)> = terms
+        .iter()
+        .map(|t| (t.clone(), 1.0))
+        .chain(
+            expansions
+                .iter()
+                .map(|e| (e.term.clone(), weight * e.similarity)),
+        )
+        .collect();
+    let hits = index.bm25(s, &weighted, limit);
     let Some(best) = hits.first().map(|h| f64::from(h.0)) else {
         return outcome;
     };
     let docs: Vec<_> = hits.iter().map(|h| h.1).collect();
-    let presence = index.presence(s, &docs, &terms);
+    let all_terms: Vec<String> = weighted.into_iter().map(|(t, _)| t).collect();
+    let presence = index.presence(s, &docs, &all_terms);
     let total_idf: f64 = idf.iter().sum();
     for ((raw, addr), present) in hits.iter().zip(presence) {
+        let (own, added) = present.split_at(terms.len());
         let matched: Vec<&str> = terms
             .iter()
-            .zip(&present)
+            .zip(own)
             .filter(|(_, p)| **p)
             .map(|(t, _)| t.as_str())
             .collect();
-        let covered: f64 = idf
+        let via: Vec<&Expansion> = expansions
             .iter()
-            .zip(&present)
+            .zip(added)
             .filter(|(_, p)| **p)
-            .map(|(i, _)| i)
-            .sum();
+            .map(|(e, _)| e)
+            .collect();
+        // Each query term is covered fully by itself, or by its best added word's similarity.
+        let cover: Vec<f64> = terms
+            .iter()
+            .zip(own)
+            .map(|(t, &p)| {
+                if p {
+                    1.0
+                } else {
+                    via.iter()
+                        .filter(|e| e.from == *t)
+                        .map(|e| f64::from(e.similarity))
+                        .fold(0.0, f64::max)
+                }
+            })
+            .collect();
+        let covered: f64 = idf.iter().zip(&cover).map(|(i, c)| i * c).sum();
         let coverage = if total_idf > 0.0 {
             covered / total_idf
         } else {
             0.0
         };
-        if terms.len() > 1 && matched.len() < 2 && coverage < MIN_COVERAGE {
+        let distinct = cover.iter().filter(|&&c| c > 0.0).count();
+        // An entry only related words found must cover the share by similarity alone: two
+        // loose neighbours of an off-topic question's words do not make a hit.
+        if ((terms.len() > 1 && distinct < 2) || matched.is_empty()) && coverage < MIN_COVERAGE {
             continue;
         }
         let Some(meta) = index.stored(s, *addr) else {
@@ -100,12 +140,26 @@ pub fn run(ctx: &Ctx, pool: &mut Pool) -> Bm25Outcome {
             relevance *= QUESTION_PENALTY;
         }
         let rel = meta.rel.clone();
-        pool.offer(
-            meta,
-            relevance,
-            Tier::Bm25,
-            format!("bm25:{}", matched.join(" ")),
-        );
+        if !matched.is_empty() {
+            pool.offer(
+                meta.clone(),
+                relevance,
+                Tier::Bm25,
+                format!("bm25:{}", matched.join(" ")),
+            );
+        }
+        if !via.is_empty() {
+            let words: Vec<String> = via
+                .iter()
+                .map(|e| format!("{}→{}", e.from, e.word))
+                .collect();
+            let why = format!("semantic:{}", words.join(" "));
+            if matched.is_empty() {
+                pool.offer(meta, relevance, Tier::Semantic, why);
+            } else if let Some(c) = pool.map.get_mut(&rel) {
+                c.matched.push(why);
+            }
+        }
         if let Some(c) = pool.map.get_mut(&rel) {
             c.coverage = Some(c.coverage.unwrap_or(0.0).max(coverage));
         }

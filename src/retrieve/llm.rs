@@ -279,7 +279,7 @@ pub fn escalate(
         };
         let mut pool = Pool::default();
         super::alias::run(&sub, &mut pool);
-        super::bm25::run(&sub, &mut pool);
+        super::bm25::run(&sub, &mut pool, &[]);
         for (mut c, s) in super::finalize(&sub, pool) {
             if seen.insert(c.meta.id.clone()) {
                 c.tier = Tier::Llm;

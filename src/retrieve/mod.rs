@@ -20,6 +20,7 @@ pub mod llm;
 pub mod path;
 pub mod rank;
 pub mod scope;
+pub mod semantic;
 
 use std::collections::HashMap;
 
@@ -61,6 +62,9 @@ pub enum Tier {
     Scope,
     /// Tier 3: BM25 text relevance.
     Bm25,
+    /// Between 3 and 4: BM25 with words near the query's added (static word embeddings),
+    /// when tiers 1–3 are not confident.
+    Semantic,
     /// Tier 4: reached along a relation, link, shared scope or supersession.
     Graph,
     /// Tier 5: chosen by the LLM, or found by a phrasing it proposed.
@@ -75,6 +79,7 @@ impl Tier {
             Tier::Alias => "alias",
             Tier::Scope => "scope",
             Tier::Bm25 => "bm25",
+            Tier::Semantic => "semantic",
             Tier::Graph => "graph",
             Tier::Llm => "llm",
         }
@@ -90,7 +95,8 @@ pub struct Hit {
     pub title: String,
     /// Kind, when set.
     pub kind: Option<String>,
-    /// The cheapest tier that found it (path, alias, scope, bm25, graph in that order).
+    /// The cheapest tier that found it (path, alias, scope, bm25, semantic, graph, llm in that
+    /// order).
     pub tier: Tier,
     /// Final score: relevance (0..1) × lifecycle weight (about 0.5..1.6).
     pub score: f64,
@@ -157,6 +163,8 @@ pub struct QueryResult {
     pub tiers_run: Vec<&'static str>,
     /// Hits, best first.
     pub hits: Vec<Hit>,
+    /// The semantic tier.
+    pub semantic: semantic::SemanticReport,
     /// Tier 5.
     pub escalation: Escalation,
     /// A sentence for the user when there are no hits or the answer is weak.
@@ -185,7 +193,7 @@ pub struct Cand {
 
 /// Candidates by file (not by id: two files may claim one id, `a/b/c.md` and
 /// `a/b/c/README.md`, and `check` reports that; neither may silently drop out of search).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Pool {
     /// By file path relative to the root.
     pub map: HashMap<String, Cand>,
@@ -261,6 +269,15 @@ pub struct Ranked {
     pub terms: Vec<String>,
     /// Whether any significant term occurs in the tree.
     pub any_term_known: bool,
+    /// What the semantic tier did.
+    pub semantic: semantic::SemanticReport,
+}
+
+/// Whether a candidate, as the best of the list, makes the answer confident: structural
+/// evidence (id, alias, scope), or BM25 covering at least 60% of the query's IDF mass.
+pub fn is_confident(best: &Cand) -> bool {
+    matches!(best.tier, Tier::Path | Tier::Alias | Tier::Scope)
+        || best.coverage.is_some_and(|cov| cov >= 0.6)
 }
 
 /// Runs tiers 1–4 and returns every admitted candidate (not truncated to k).
@@ -274,7 +291,35 @@ pub fn run(ctx: &Ctx) -> Ranked {
         scope::run(ctx, &mut pool);
     }
     tiers_run.push("bm25");
-    let bm = bm25::run(ctx, &mut pool);
+    let before_bm25 = pool.clone();
+    let bm = bm25::run(ctx, &mut pool, &[]);
+    let semantic = if !ctx.config.semantic.enabled {
+        semantic::SemanticReport::skipped("disabled")
+    } else if pool.ranked().first().is_some_and(|c| is_confident(c)) {
+        semantic::SemanticReport::skipped("confident")
+    } else {
+        match semantic::expansions(ctx, &bm.terms) {
+            Err(e) => semantic::SemanticReport::skipped(&e),
+            Ok((exp, model)) if exp.is_empty() => semantic::SemanticReport {
+                model: Some(model),
+                ..semantic::SemanticReport::skipped("no neighbours in the tree")
+            },
+            Ok((exp, model)) => {
+                tiers_run.push("semantic");
+                pool = before_bm25;
+                bm25::run(ctx, &mut pool, &exp);
+                semantic::SemanticReport {
+                    ran: true,
+                    reason: "not confident".into(),
+                    model: Some(model),
+                    expansions: exp
+                        .iter()
+                        .map(|e| format!("{}→{} {:.2}", e.from, e.word, e.similarity))
+                        .collect(),
+                }
+            }
+        }
+    };
     if ctx.config.retrieval.graph_hops > 0 {
         tiers_run.push("graph");
         graph::run(ctx, &mut pool);
@@ -285,6 +330,7 @@ pub fn run(ctx: &Ctx) -> Ranked {
         tiers_run,
         terms: bm.terms,
         any_term_known: bm.any_term_known,
+        semantic,
     }
 }
 

@@ -146,6 +146,15 @@ impl TestEnv {
             .collect()
     }
 
+    /// Turns the semantic tier off, for tests of what the lexical index holds (a related
+    /// word must not stand in for a word that is gone).
+    pub fn lexical_only(&self) {
+        let path = self.mem("memtree.yaml");
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.push_str("\nsemantic:\n  enabled: false\n");
+        std::fs::write(path, text).unwrap();
+    }
+
     /// The first hit of `query TEXT --json`.
     pub fn top(&self, args: &[&str]) -> Value {
         let mut all = vec!["query"];

@@ -143,6 +143,7 @@ fn tiers(env: &crate::env::TestEnv, text: &str) -> BTreeMap<String, String> {
 #[test]
 fn neighbour_text_is_indexed_along_follows_and_kept_fresh() {
     let env = crate::env::TestEnv::new();
+    env.lexical_only();
     env.add(
         "talk/day-1/a",
         "First turn",
@@ -216,7 +217,7 @@ fn large_trees_stat_folders_every_time_and_files_on_full_scans() {
     // Treat even this tree as large, and never fall due for a full scan by time.
     env.write(
         "memtree.yaml",
-        "schema_version: 1\nindex:\n  full_scan_up_to: 0\n  full_scan_every_secs: 3600\n",
+        "schema_version: 1\nindex:\n  full_scan_up_to: 0\n  full_scan_every_secs: 3600\nsemantic:\n  enabled: false\n",
     );
     env.add(
         "notes/garden/beds",

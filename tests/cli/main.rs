@@ -12,6 +12,7 @@ mod mcp;
 mod query;
 mod reliability;
 mod robustness;
+mod semantic;
 
 #[test]
 fn no_forgotten_test_files() {

@@ -1,0 +1,132 @@
+//! The paraphrase set: questions about `examples/project` that share no content word with the
+//! entry that answers them (`examples/project/paraphrases.json`). Every case is checked for
+//! that property with memtree's own analyzer over the entry's whole file and its id; a case
+//! that breaks it is refused. Each question is asked twice through `Memory::query`, with the
+//! semantic tier on and off, and the rank of the expected entry is reported.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use memtree::index::analyzer;
+use memtree::{Memory, Query, Tree};
+use serde_json::{Value, json};
+
+fn copy_tree(from: &Path, to: &Path) {
+    for e in walkdir(from) {
+        let rel = e.strip_prefix(from).expect("below the source");
+        let dest = to.join(rel);
+        if e.is_dir() {
+            std::fs::create_dir_all(&dest).expect("create a folder");
+        } else {
+            std::fs::copy(&e, &dest).expect("copy a file");
+        }
+    }
+}
+
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        let d = out[i].clone();
+        i += 1;
+        if d.is_dir() && d.file_name().is_none_or(|n| n != ".cache") {
+            let mut kids: Vec<_> = std::fs::read_dir(&d)
+                .expect("read a folder")
+                .map(|e| e.expect("a folder entry").path())
+                .collect();
+            kids.sort();
+            out.extend(kids);
+        }
+    }
+    out
+}
+
+fn terms(text: &str) -> HashSet<String> {
+    analyzer::terms(&mut analyzer::analyzer(), text)
+        .into_iter()
+        .collect()
+}
+
+/// The rank (1-based) of `id` among the hits, if present.
+fn rank(memory: &Memory, q: &str, id: &str) -> (Option<usize>, Value) {
+    let r = memory
+        .query(&Query {
+            text: q.to_string(),
+            k: Some(10),
+            ..Query::default()
+        })
+        .expect("query");
+    let at = r.hits.iter().position(|h| h.id == id).map(|p| p + 1);
+    let semantic = serde_json::to_value(&r.semantic).expect("serialize");
+    (at, semantic)
+}
+
+pub fn run(project: &str, cases: &str, semantic: &str) -> Value {
+    let cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(cases).expect("read the paraphrase set"))
+            .expect("parse the paraphrase set");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut trees = Vec::new();
+    let on = format!("semantic: {{{semantic}}}\n");
+    for (name, extra) in [("on", on.as_str()), ("off", "semantic: {enabled: false}\n")] {
+        let root = tmp.path().join(name);
+        copy_tree(&Path::new(project).join(".memory"), &root.join(".memory"));
+        let cfg = root.join(".memory/memtree.yaml");
+        let mut text = std::fs::read_to_string(&cfg).unwrap_or_default();
+        text = text.replace("auto_commit: true", "auto_commit: false");
+        text.push_str(extra);
+        std::fs::write(&cfg, text).expect("write memtree.yaml");
+        let tree = Tree::discover(&root).expect("the copied tree");
+        trees.push(Memory::open(tree, jiff::Timestamp::now()).expect("open"));
+    }
+    let mut rows = Vec::new();
+    let (mut at1, mut at3, mut at1_off, mut at3_off, mut n) = (0, 0, 0, 0, 0);
+    eprintln!("{:<58} {:>4} {:>4}  added words", "question", "on", "off");
+    for case in cases["cases"].as_array().expect("cases") {
+        let q = case["q"].as_str().expect("q");
+        let id = case["id"].as_str().expect("id");
+        let file = Path::new(project).join(".memory").join(format!("{id}.md"));
+        let text = std::fs::read_to_string(&file).expect("the expected entry's file");
+        let shared: Vec<String> = terms(q)
+            .intersection(&terms(&format!("{text} {}", id.replace(['/', '-'], " "))))
+            .cloned()
+            .collect();
+        if !shared.is_empty() {
+            eprintln!("refused: {q:?} shares {shared:?} with {id}");
+            rows.push(json!({"q": q, "id": id, "refused": shared}));
+            continue;
+        }
+        n += 1;
+        let (on, semantic) = rank(&trees[0], q, id);
+        let (off, _) = rank(&trees[1], q, id);
+        at1 += usize::from(on == Some(1));
+        at3 += usize::from(on.is_some_and(|r| r <= 3));
+        at1_off += usize::from(off == Some(1));
+        at3_off += usize::from(off.is_some_and(|r| r <= 3));
+        let show = |r: Option<usize>| r.map_or("-".to_string(), |r| r.to_string());
+        eprintln!(
+            "{:<58} {:>4} {:>4}  {}",
+            q,
+            show(on),
+            show(off),
+            semantic["expansions"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        );
+        rows.push(json!({"q": q, "id": id, "rank_on": on, "rank_off": off, "semantic": semantic}));
+    }
+    eprintln!(
+        "paraphrase set, {n} questions: semantic on R@1 {at1}/{n}, R@3 {at3}/{n}; off R@1 {at1_off}/{n}, R@3 {at3_off}/{n}"
+    );
+    json!({
+        "questions": n,
+        "on": {"r_at_1": at1, "r_at_3": at3},
+        "off": {"r_at_1": at1_off, "r_at_3": at3_off},
+        "cases": rows,
+    })
+}

@@ -1,0 +1,531 @@
+//! A static embedding model in the Model2Vec folder format (Tulkens & van Dongen 2024,
+//! <https://github.com/MinishLab/model2vec>): `model.safetensors` with one `embeddings` tensor
+//! (vocabulary × dimensions; F32, F16, BF16 or I8) and `tokenizer.json` with a WordPiece
+//! vocabulary. A word's vector is the mean of its WordPiece tokens' rows, as Model2Vec
+//! computes it; only cosines are used, so a global quantisation scale does not matter.
+//!
+//! The same loader reads memtree's built-in model (from bytes embedded in the binary) and
+//! `semantic.model`, a folder with a stronger model of the user's.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use super::is_target;
+
+/// Longest word WordPiece splits (BERT's `max_input_chars_per_word`); longer is unknown.
+const MAX_WORD_CHARS: usize = 100;
+
+/// A loaded static embedding model.
+pub struct StaticModel {
+    vocab: Vocab,
+    rows: Rows,
+    dims: usize,
+    prefix: String,
+    /// Token ids of the target words (see [`is_target`]), ascending.
+    target_ids: Vec<u32>,
+    /// Each target's index term, computed on first use by the caller's analyzer.
+    /// The target words' index terms, computed on first use by the caller's analyzer.
+    terms: std::sync::OnceLock<TermSet>,
+}
+
+/// The index terms of a model's target words: the distinct terms sorted (so the index can
+/// check them in one merge pass), and for each target the position of its term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermSet {
+    /// Distinct terms, ascending.
+    pub distinct: Vec<Cow<'static, str>>,
+    /// For each target word, the position of its term in `distinct` (`u32::MAX`: none).
+    pub of: Vec<u32>,
+}
+
+impl TermSet {
+    /// The set of one term per target word (empty: the word has none).
+    pub fn from_terms(terms: &[String]) -> TermSet {
+        let mut distinct: Vec<&str> = terms
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !t.is_empty())
+            .collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let of = terms
+            .iter()
+            .map(|t| {
+                distinct
+                    .binary_search(&t.as_str())
+                    .map_or(u32::MAX, |i| i as u32)
+            })
+            .collect();
+        TermSet {
+            distinct: distinct
+                .into_iter()
+                .map(|t| Cow::Owned(t.to_string()))
+                .collect(),
+            of,
+        }
+    }
+
+    /// The term of target `i`, if it has one.
+    pub fn term(&self, i: usize) -> Option<&str> {
+        let at = *self.of.get(i)?;
+        self.distinct.get(at as usize).map(AsRef::as_ref)
+    }
+
+    /// The text form: the distinct terms one per line, an empty line, then one position per
+    /// target (`-` for none).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for t in &self.distinct {
+            out.push_str(t);
+            out.push('\n');
+        }
+        out.push('\n');
+        for &i in &self.of {
+            if i == u32::MAX {
+                out.push('-');
+            } else {
+                out.push_str(&i.to_string());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Parses [`TermSet::render`]'s form; `None` when it is malformed or does not have
+    /// `targets` positions.
+    pub fn parse(text: &'static str, targets: usize) -> Option<TermSet> {
+        let (head, tail) = text.split_once("\n\n")?;
+        let distinct: Vec<Cow<'static, str>> = head.lines().map(Cow::Borrowed).collect();
+        let of: Vec<u32> = tail
+            .lines()
+            .map(|l| {
+                if l == "-" {
+                    Some(u32::MAX)
+                } else {
+                    l.parse()
+                        .ok()
+                        .filter(|&i: &u32| (i as usize) < distinct.len())
+                }
+            })
+            .collect::<Option<_>>()?;
+        (of.len() == targets).then_some(TermSet { distinct, of })
+    }
+}
+
+/// The vocabulary: tokens by id, and the ids in token order for lookups by binary search
+/// (`None` when the ids already are in token order, as in the built-in model).
+struct Vocab {
+    tokens: Vec<Cow<'static, str>>,
+    by_token: Option<Vec<u32>>,
+}
+
+impl Vocab {
+    fn new(tokens: Vec<Cow<'static, str>>) -> Vocab {
+        let by_token = if tokens.is_sorted() {
+            None
+        } else {
+            let mut ids: Vec<u32> = (0..tokens.len() as u32).collect();
+            ids.sort_by(|&a, &b| tokens[a as usize].cmp(&tokens[b as usize]));
+            Some(ids)
+        };
+        Vocab { tokens, by_token }
+    }
+
+    fn get(&self, token: &str) -> Option<u32> {
+        match &self.by_token {
+            None => self
+                .tokens
+                .binary_search_by(|t| t.as_ref().cmp(token))
+                .ok()
+                .map(|i| i as u32),
+            Some(ids) => ids
+                .binary_search_by(|&i| self.tokens[i as usize].as_ref().cmp(token))
+                .ok()
+                .map(|i| ids[i]),
+        }
+    }
+}
+
+/// The embedding table: int8 rows are used in place (the built-in model's bytes are part of
+/// the binary); other types are decoded to `f32` once.
+enum Rows {
+    I8 {
+        bytes: Cow<'static, [u8]>,
+        start: usize,
+    },
+    F32(Vec<f32>),
+}
+
+/// Why a model folder could not be used.
+pub type LoadError = String;
+
+impl StaticModel {
+    /// Loads `dir/model.safetensors` and `dir/tokenizer.json`.
+    ///
+    /// # Errors
+    /// A missing or unreadable file, a tokenizer that is not WordPiece, a tensor that is not
+    /// two-dimensional or whose row count differs from the vocabulary's, or an unsupported dtype;
+    /// the message names the file.
+    pub fn load(dir: &Path) -> Result<StaticModel, LoadError> {
+        let tok_path = dir.join("tokenizer.json");
+        let tok = std::fs::read(&tok_path).map_err(|e| format!("{}: {e}", tok_path.display()))?;
+        let weights_path = dir.join("model.safetensors");
+        let weights =
+            std::fs::read(&weights_path).map_err(|e| format!("{}: {e}", weights_path.display()))?;
+        Self::from_bytes(&tok, Cow::Owned(weights)).map_err(|e| format!("{}: {e}", dir.display()))
+    }
+
+    /// Builds a model from the bytes of `tokenizer.json` and `model.safetensors`.
+    ///
+    /// # Errors
+    /// As [`StaticModel::load`], without the folder name.
+    pub fn from_bytes(
+        tokenizer_json: &[u8],
+        safetensors: Cow<'static, [u8]>,
+    ) -> Result<StaticModel, LoadError> {
+        let tok: serde_json::Value = serde_json::from_slice(tokenizer_json)
+            .map_err(|e| format!("tokenizer.json is not JSON: {e}"))?;
+        let model = &tok["model"];
+        if model["type"].as_str() != Some("WordPiece") {
+            return Err(format!(
+                "tokenizer.json: only WordPiece vocabularies are supported, found {}",
+                model["type"]
+            ));
+        }
+        let prefix = model["continuing_subword_prefix"]
+            .as_str()
+            .unwrap_or("##")
+            .to_string();
+        let map = model["vocab"]
+            .as_object()
+            .ok_or("tokenizer.json has no model.vocab")?;
+        let mut tokens = vec![Cow::Borrowed(""); map.len()];
+        for (k, v) in map {
+            match v
+                .as_u64()
+                .and_then(|i| tokens.get_mut(usize::try_from(i).ok()?))
+            {
+                Some(slot) => *slot = Cow::Owned(k.clone()),
+                None => {
+                    return Err(format!(
+                        "tokenizer.json: token {k:?} has id {v}, outside 0..{}",
+                        map.len()
+                    ));
+                }
+            }
+        }
+        Self::from_parts(Vocab::new(tokens), prefix, safetensors)
+    }
+
+    /// Builds a model from a WordPiece `vocab.txt` (one token per line, the line number is
+    /// the id; `##` marks continuations) and the bytes of `model.safetensors`. This is how
+    /// the built-in model is stored: it parses in a fraction of the time JSON takes.
+    ///
+    /// # Errors
+    /// As [`StaticModel::load`].
+    pub fn from_vocab_txt(
+        vocab_txt: &'static str,
+        safetensors: Cow<'static, [u8]>,
+    ) -> Result<StaticModel, LoadError> {
+        let tokens = vocab_txt.lines().map(Cow::Borrowed).collect();
+        Self::from_parts(Vocab::new(tokens), "##".into(), safetensors)
+    }
+
+    fn from_parts(
+        vocab: Vocab,
+        prefix: String,
+        safetensors: Cow<'static, [u8]>,
+    ) -> Result<StaticModel, LoadError> {
+        let tensors = safetensors::SafeTensors::deserialize(&safetensors)
+            .map_err(|e| format!("model.safetensors: {e}"))?;
+        let t = tensors
+            .tensor("embeddings")
+            .map_err(|e| format!("model.safetensors: no `embeddings` tensor ({e})"))?;
+        let &[n, dims] = t.shape() else {
+            return Err(format!(
+                "model.safetensors: `embeddings` has shape {:?}, expected two dimensions",
+                t.shape()
+            ));
+        };
+        if dims == 0 || vocab.tokens.len() > n {
+            return Err(format!(
+                "model.safetensors: {n} rows do not cover the tokenizer's {} tokens",
+                vocab.tokens.len()
+            ));
+        }
+        let rows = if t.dtype() == safetensors::Dtype::I8 {
+            // The tensor's data is a slice of `safetensors`: keep the bytes, note where.
+            let start = t.data().as_ptr() as usize - safetensors.as_ptr() as usize;
+            Some(start)
+        } else {
+            None
+        };
+        let rows = match rows {
+            Some(start) => {
+                drop(tensors);
+                Rows::I8 {
+                    bytes: safetensors,
+                    start,
+                }
+            }
+            None => Rows::F32(to_f32(t.dtype(), t.data())?),
+        };
+        let target_ids = (0..vocab.tokens.len() as u32)
+            .filter(|&i| is_target(&vocab.tokens[i as usize]))
+            .collect();
+        Ok(StaticModel {
+            vocab,
+            rows,
+            dims,
+            prefix,
+            target_ids,
+            terms: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Vector dimensions.
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Number of target words (whole-word vocabulary entries an expansion may add).
+    pub fn target_count(&self) -> usize {
+        self.target_ids.len()
+    }
+
+    /// Target word `i` (`0..target_count()`), in token-id order.
+    pub fn target(&self, i: usize) -> &str {
+        &self.vocab.tokens[self.target_ids[i] as usize]
+    }
+
+    /// The target words, in token-id order.
+    pub fn targets(&self) -> impl Iterator<Item = &str> {
+        self.target_ids
+            .iter()
+            .map(|&i| self.vocab.tokens[i as usize].as_ref())
+    }
+
+    /// Adds token `i`'s row to `acc`.
+    fn add_row(&self, i: u32, acc: &mut [f32]) {
+        let at = i as usize * self.dims;
+        match &self.rows {
+            Rows::I8 { bytes, start } => {
+                for (a, &b) in acc
+                    .iter_mut()
+                    .zip(&bytes[start + at..start + at + self.dims])
+                {
+                    *a += f32::from(b as i8);
+                }
+            }
+            Rows::F32(rows) => {
+                for (a, b) in acc.iter_mut().zip(&rows[at..at + self.dims]) {
+                    *a += b;
+                }
+            }
+        }
+    }
+
+    /// Cosine of the unit vector `v` with token `i`'s row (0 for a zero row).
+    fn cosine(&self, v: &[f32], i: u32) -> f32 {
+        let at = i as usize * self.dims;
+        let (d, n) = match &self.rows {
+            Rows::I8 { bytes, start } => {
+                let r = &bytes[start + at..start + at + self.dims];
+                (dot_i8(v, r), dot_i8_self(r))
+            }
+            Rows::F32(rows) => {
+                let r = &rows[at..at + self.dims];
+                (dot(v, r), dot(r, r))
+            }
+        };
+        if n > 0.0 { d / n.sqrt() } else { 0.0 }
+    }
+
+    /// The WordPiece tokens of one lower-case word (greedy longest match first), or `None`
+    /// when some part of it is not in the vocabulary.
+    pub fn wordpiece(&self, word: &str) -> Option<Vec<u32>> {
+        if word.is_empty() || word.chars().count() > MAX_WORD_CHARS {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < word.len() {
+            let mut end = word.len();
+            let mut found = None;
+            while end > start {
+                if word.is_char_boundary(end) {
+                    let piece = &word[start..end];
+                    let id = if start == 0 {
+                        self.vocab.get(piece)
+                    } else {
+                        self.vocab.get(&format!("{}{piece}", self.prefix))
+                    };
+                    if let Some(id) = id {
+                        found = Some(id);
+                        break;
+                    }
+                }
+                end -= 1;
+            }
+            out.push(found?);
+            start = end;
+        }
+        Some(out)
+    }
+
+    /// The unit vector of one lower-case word (the mean of its tokens' rows), or `None` when it
+    /// cannot be tokenized or its vector is zero.
+    pub fn embed(&self, word: &str) -> Option<Vec<f32>> {
+        let tokens = self.wordpiece(word)?;
+        let mut v = vec![0.0f32; self.dims];
+        for &t in &tokens {
+            self.add_row(t, &mut v);
+        }
+        unit(v)
+    }
+
+    /// The index terms of the target words, computed once per model by `analyze`, which maps
+    /// all target words to their terms, in order (empty: no term).
+    pub fn terms(&self, analyze: impl FnOnce(&[&str]) -> Vec<String>) -> &TermSet {
+        self.terms.get_or_init(|| {
+            let words: Vec<&str> = self.targets().collect();
+            TermSet::from_terms(&analyze(&words))
+        })
+    }
+
+    /// Sets the target words' index terms as [`StaticModel::terms`] would compute them
+    /// (precomputed for the built-in model); ignored once they are set.
+    pub fn set_terms(&self, terms: TermSet) {
+        let _ = self.terms.set(terms);
+    }
+
+    /// The `k` targets among `among` (indexes into [`StaticModel::targets`]) nearest to the
+    /// unit vector `v` by cosine, each at least `floor`, best first.
+    pub fn nearest_among(&self, v: &[f32], among: &[u32], k: usize, floor: f32) -> Vec<(u32, f32)> {
+        let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+        for &i in among {
+            let Some(&id) = self.target_ids.get(i as usize) else {
+                continue;
+            };
+            let c = self.cosine(v, id);
+            if c < floor || (best.len() == k && c <= best[k - 1].1) {
+                continue;
+            }
+            let at = best.partition_point(|b| b.1 >= c);
+            best.insert(at, (i, c));
+            best.truncate(k);
+        }
+        best
+    }
+}
+
+/// Dot product of a float vector with an int8 row, in eight lanes.
+fn dot_i8(a: &[f32], b: &[u8]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += x[l] * f32::from(y[l] as i8);
+        }
+    }
+    let tail = a.len() - a.len() % 8;
+    let rest: f32 = a[tail..]
+        .iter()
+        .zip(&b[tail..])
+        .map(|(x, &y)| x * f32::from(y as i8))
+        .sum();
+    acc.iter().sum::<f32>() + rest
+}
+
+/// Squared norm of an int8 row, exact in integers.
+fn dot_i8_self(b: &[u8]) -> f32 {
+    b.iter().map(|&y| i32::from(y as i8).pow(2)).sum::<i32>() as f32
+}
+
+/// Dot product in eight independent lanes, so the compiler can vectorise it (a plain
+/// `sum()` of floats must keep its order and does not).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+fn unit(mut v: Vec<f32>) -> Option<Vec<f32>> {
+    let norm = dot(&v, &v).sqrt();
+    if !norm.is_finite() || norm == 0.0 {
+        return None;
+    }
+    for x in &mut v {
+        *x /= norm;
+    }
+    Some(v)
+}
+
+/// Decodes little-endian tensor data to `f32`.
+fn to_f32(dtype: safetensors::Dtype, data: &[u8]) -> Result<Vec<f32>, LoadError> {
+    use safetensors::Dtype;
+    Ok(match dtype {
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Dtype::F16 => data
+            .chunks_exact(2)
+            .map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
+            .collect(),
+        Dtype::BF16 => data
+            .chunks_exact(2)
+            .map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16))
+            .collect(),
+        Dtype::I8 => data.iter().map(|&b| f32::from(b as i8)).collect(),
+        other => {
+            return Err(format!(
+                "model.safetensors: dtype {other:?} is not supported (F32, F16, BF16 or I8)"
+            ));
+        }
+    })
+}
+
+/// IEEE 754 half precision to single (subnormals, infinities and NaN included).
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h >> 15) << 31;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let man = u32::from(h & 0x3ff);
+    let bits = match (exp, man) {
+        (0, 0) => sign,
+        (0, m) => {
+            // Subnormal: m × 2^-24.
+            let v = m as f32 * 2f32.powi(-24);
+            return if sign != 0 { -v } else { v };
+        }
+        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
+        (e, m) => sign | ((e + 127 - 15) << 23) | (m << 13),
+    };
+    f32::from_bits(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_decodes() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert_eq!(f16_to_f32(0x8001), -(2f32.powi(-24)));
+        assert!(f16_to_f32(0x7c00).is_infinite());
+        assert!(f16_to_f32(0x7e00).is_nan());
+    }
+}
