@@ -209,7 +209,8 @@ struct Stamp {
     hash: u64,
 }
 
-type Manifest = HashMap<String, Stamp>;
+/// By path; ordered, so it loads from and saves to its sorted file without sorting.
+type Manifest = std::collections::BTreeMap<String, Stamp>;
 
 /// An open, fresh index plus the analyzer that built it.
 pub struct SearchIndex {
@@ -244,34 +245,32 @@ fn load_manifest(path: &Path) -> Option<Manifest> {
     if header != MANIFEST_HEADER {
         return None;
     }
-    let mut m = Manifest::new();
-    for line in lines {
-        let mut parts = line.splitn(4, '\t');
-        let mtime_ns = parts.next()?.parse().ok()?;
-        let size = parts.next()?.parse().ok()?;
-        let hash = u64::from_str_radix(parts.next()?, 16).ok()?;
-        let rel = parts.next()?.to_string();
-        m.insert(
-            rel,
-            Stamp {
-                mtime_ns,
-                size,
-                hash,
-            },
-        );
-    }
-    Some(m)
+    // The file is written sorted: collecting sorted pairs builds the map in one pass.
+    lines
+        .map(|line| {
+            let mut parts = line.splitn(4, '\t');
+            let mtime_ns = parts.next()?.parse().ok()?;
+            let size = parts.next()?.parse().ok()?;
+            let hash = u64::from_str_radix(parts.next()?, 16).ok()?;
+            let rel = parts.next()?.to_string();
+            Some((
+                rel,
+                Stamp {
+                    mtime_ns,
+                    size,
+                    hash,
+                },
+            ))
+        })
+        .collect()
 }
 
 fn save_manifest(path: &Path, m: &Manifest) -> Result<()> {
     let now = now_ns();
-    let mut rels: Vec<&String> = m.keys().collect();
-    rels.sort();
-    let mut out = String::with_capacity(64 * (rels.len() + 1));
+    let mut out = String::with_capacity(64 * (m.len() + 1));
     out.push_str(MANIFEST_HEADER);
     out.push('\n');
-    for rel in rels {
-        let s = m[rel];
+    for (rel, &s) in m {
         let mtime = if s.mtime_ns > now - RACY_NS {
             0
         } else {
@@ -629,7 +628,7 @@ struct Plan {
     files: usize,
 }
 
-/// `(mtime_ns, size)` of every file seen by the walk.
+/// `(mtime_ns, size)` of every changed file the walk saw.
 type Seen = HashMap<String, (i64, u64)>;
 
 fn plan(walk: &crate::tree::Walk, manifest: &Manifest) -> (Plan, Seen) {
@@ -637,24 +636,27 @@ fn plan(walk: &crate::tree::Walk, manifest: &Manifest) -> (Plan, Seen) {
         files: walk.files.len(),
         ..Plan::default()
     };
-    let mut seen = HashSet::with_capacity(walk.files.len());
-    let mut stats = HashMap::with_capacity(walk.files.len());
+    let mut stats = HashMap::new();
+    let mut known = 0;
     for f in &walk.files {
-        seen.insert(f.rel.as_str());
-        let fresh = manifest
-            .get(&f.rel)
-            .is_some_and(|s| s.mtime_ns == f.mtime_ns && s.size == f.size && s.mtime_ns != 0);
+        let stamp = manifest.get(&f.rel);
+        known += usize::from(stamp.is_some());
+        let fresh =
+            stamp.is_some_and(|s| s.mtime_ns == f.mtime_ns && s.size == f.size && s.mtime_ns != 0);
         if !fresh {
             plan.changed.push(f.rel.clone());
-        }
-        stats.insert(f.rel.clone(), (f.mtime_ns, f.size));
-    }
-    for rel in manifest.keys() {
-        if !seen.contains(rel.as_str()) {
-            plan.removed.push(rel.clone());
+            stats.insert(f.rel.clone(), (f.mtime_ns, f.size));
         }
     }
-    plan.removed.sort();
+    // Every manifest path the walk saw is `known`; only when some were not seen, find which.
+    if known < manifest.len() {
+        let seen: HashSet<&str> = walk.files.iter().map(|f| f.rel.as_str()).collect();
+        plan.removed = manifest
+            .keys()
+            .filter(|rel| !seen.contains(String::as_str(rel)))
+            .cloned()
+            .collect();
+    }
     (plan, stats)
 }
 

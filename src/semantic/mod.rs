@@ -3,9 +3,9 @@
 //! query when tiers 1–3 are not confident.
 //!
 //! Two sources, both in the Model2Vec folder format ([`model`]):
-//! - the built-in model, memtree's own distillation of all-MiniLM-L6-v2 to 128 dimensions
-//!   (`models/minilm-l6-m2v`, Apache-2.0, made by `scripts/distill_model2vec.py`; 3.6 MB in
-//!   the binary with cargo feature `semantic`, on by default);
+//! - the built-in model, memtree's own distillation of all-MiniLM-L6-v2 to 128 dimensions at
+//!   4 bits (`models/minilm-l6-m2v`, Apache-2.0, made by `scripts/distill_model2vec.py`;
+//!   2.2 MB of the binary with cargo feature `semantic`, on by default);
 //! - `semantic.model`: a Model2Vec folder of the user's (potion-retrieval-32M, say).
 //!
 //! Either is loaded on first use and kept for the life of the process (an MCP server loads

@@ -1,8 +1,10 @@
 //! A static embedding model in the Model2Vec folder format (Tulkens & van Dongen 2024,
 //! <https://github.com/MinishLab/model2vec>): `model.safetensors` with one `embeddings` tensor
-//! (vocabulary × dimensions; F32, F16, BF16 or I8) and `tokenizer.json` with a WordPiece
-//! vocabulary. A word's vector is the mean of its WordPiece tokens' rows, as Model2Vec
-//! computes it; only cosines are used, so a global quantisation scale does not matter.
+//! (vocabulary × dimensions; F32, F16, BF16 or I8, or memtree's 4-bit form: U8 with two
+//! signed nibbles per byte plus a `scales` tensor with one step per row) and `tokenizer.json`
+//! with a WordPiece vocabulary. A word's vector is the mean of its WordPiece tokens' rows
+//! (times their steps), as Model2Vec computes it; only cosines are used, so a global
+//! quantisation scale does not matter.
 //!
 //! The same loader reads memtree's built-in model (from bytes embedded in the binary) and
 //! `semantic.model`, a folder with a stronger model of the user's.
@@ -153,6 +155,14 @@ enum Rows {
         bytes: Cow<'static, [u8]>,
         start: usize,
     },
+    /// memtree's 4-bit form (the built-in model): `embeddings` is U8 with two signed nibbles
+    /// per byte (column 2j in the low nibble), and `scales` (F16 or F32, one per row) gives
+    /// each row's step. Cosines do not need the scale; sums of rows do.
+    I4 {
+        bytes: Cow<'static, [u8]>,
+        start: usize,
+        scales: Vec<f32>,
+    },
     F32(Vec<f32>),
 }
 
@@ -241,34 +251,51 @@ impl StaticModel {
         let t = tensors
             .tensor("embeddings")
             .map_err(|e| format!("model.safetensors: no `embeddings` tensor ({e})"))?;
-        let &[n, dims] = t.shape() else {
+        let &[n, width] = t.shape() else {
             return Err(format!(
                 "model.safetensors: `embeddings` has shape {:?}, expected two dimensions",
                 t.shape()
             ));
         };
+        let packed = t.dtype() == safetensors::Dtype::U8;
+        let dims = if packed { width * 2 } else { width };
         if dims == 0 || vocab.tokens.len() > n {
             return Err(format!(
                 "model.safetensors: {n} rows do not cover the tokenizer's {} tokens",
                 vocab.tokens.len()
             ));
         }
-        let rows = if t.dtype() == safetensors::Dtype::I8 {
-            // The tensor's data is a slice of `safetensors`: keep the bytes, note where.
-            let start = t.data().as_ptr() as usize - safetensors.as_ptr() as usize;
-            Some(start)
-        } else {
-            None
-        };
-        let rows = match rows {
-            Some(start) => {
-                drop(tensors);
-                Rows::I8 {
-                    bytes: safetensors,
-                    start,
+        // Int8 and 4-bit data are used in place: the tensor's data is a slice of
+        // `safetensors`, so keep the bytes and note where it starts.
+        let start = t.data().as_ptr() as usize - safetensors.as_ptr() as usize;
+        let rows = match t.dtype() {
+            safetensors::Dtype::I8 => None,
+            safetensors::Dtype::U8 => {
+                let s = tensors.tensor("scales").map_err(|e| {
+                    format!("model.safetensors: 4-bit `embeddings` need `scales` ({e})")
+                })?;
+                if s.shape() != [n] {
+                    return Err(format!(
+                        "model.safetensors: `scales` has shape {:?}, expected [{n}]",
+                        s.shape()
+                    ));
                 }
+                Some(to_f32(s.dtype(), s.data())?)
             }
-            None => Rows::F32(to_f32(t.dtype(), t.data())?),
+            other => Some(to_f32(other, t.data())?),
+        };
+        drop(tensors);
+        let rows = match (packed, rows) {
+            (_, None) => Rows::I8 {
+                bytes: safetensors,
+                start,
+            },
+            (true, Some(scales)) => Rows::I4 {
+                bytes: safetensors,
+                start,
+                scales,
+            },
+            (false, Some(values)) => Rows::F32(values),
         };
         let target_ids = (0..vocab.tokens.len() as u32)
             .filter(|&i| is_target(&vocab.tokens[i as usize]))
@@ -317,6 +344,22 @@ impl StaticModel {
                     *a += f32::from(b as i8);
                 }
             }
+            Rows::I4 {
+                bytes,
+                start,
+                scales,
+            } => {
+                let half = at / 2;
+                let step = scales[i as usize];
+                for (pair, &b) in acc
+                    .chunks_exact_mut(2)
+                    .zip(&bytes[start + half..start + half + self.dims / 2])
+                {
+                    let (lo, hi) = nibbles(b);
+                    pair[0] += step * lo;
+                    pair[1] += step * hi;
+                }
+            }
             Rows::F32(rows) => {
                 for (a, b) in acc.iter_mut().zip(&rows[at..at + self.dims]) {
                     *a += b;
@@ -332,6 +375,10 @@ impl StaticModel {
             Rows::I8 { bytes, start } => {
                 let r = &bytes[start + at..start + at + self.dims];
                 (dot_i8(v, r), dot_i8_self(r))
+            }
+            Rows::I4 { bytes, start, .. } => {
+                let r = &bytes[start + at / 2..start + (at + self.dims) / 2];
+                dot_i4(v, r)
             }
             Rows::F32(rows) => {
                 let r = &rows[at..at + self.dims];
@@ -436,6 +483,25 @@ fn dot_i8(a: &[f32], b: &[u8]) -> f32 {
     acc.iter().sum::<f32>() + rest
 }
 
+/// The two signed 4-bit values of a byte (low nibble first).
+fn nibbles(b: u8) -> (f32, f32) {
+    (f32::from(((b << 4) as i8) >> 4), f32::from((b as i8) >> 4))
+}
+
+/// Dot product of a float vector with a packed 4-bit row, and the row's squared norm (both
+/// in steps: the row's scale cancels in a cosine).
+fn dot_i4(a: &[f32], b: &[u8]) -> (f32, f32) {
+    let (mut d, mut n) = ([0.0f32; 2], [0.0f32; 2]);
+    for (x, &y) in a.chunks_exact(2).zip(b) {
+        let (lo, hi) = nibbles(y);
+        d[0] += x[0] * lo;
+        d[1] += x[1] * hi;
+        n[0] += lo * lo;
+        n[1] += hi * hi;
+    }
+    (d[0] + d[1], n[0] + n[1])
+}
+
 /// Squared norm of an int8 row, exact in integers.
 fn dot_i8_self(b: &[u8]) -> f32 {
     b.iter().map(|&y| i32::from(y as i8).pow(2)).sum::<i32>() as f32
@@ -517,6 +583,46 @@ fn f16_to_f32(h: u16) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nibbles_are_signed_low_first() {
+        assert_eq!(nibbles(0x00), (0.0, 0.0));
+        assert_eq!(nibbles(0x7F), (-1.0, 7.0));
+        assert_eq!(nibbles(0x91), (1.0, -7.0));
+        assert_eq!(nibbles(0x88), (-8.0, -8.0));
+    }
+
+    /// A 4-bit table reads like the float table it encodes: same cosines, and a word split
+    /// into two tokens sums the rows times their steps.
+    #[test]
+    fn four_bit_rows_match_their_float_values() {
+        // Rows (dims 4): "ab" = 0.5 × [1, -2, 3, 0], "##c" = 0.25 × [7, 7, -7, 1].
+        let packed: Vec<u8> = vec![0xE1, 0x03, 0x77, 0x19];
+        let header = r#"{"embeddings":{"dtype":"U8","shape":[2,2],"data_offsets":[0,4]},"scales":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#;
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&packed);
+        bytes.extend_from_slice(&0.5f32.to_le_bytes());
+        bytes.extend_from_slice(&0.25f32.to_le_bytes());
+        // Ids by line: "ab" 0, "##c" 1 (not in byte order: the lookup index is built).
+        let m = StaticModel::from_vocab_txt("ab\n##c\n", Cow::Owned(bytes)).unwrap();
+        assert_eq!(m.dims(), 4);
+        let expect = |v: [f32; 4]| {
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.map(|x| x / n)
+        };
+        let ab = m.embed("ab").unwrap();
+        for (a, b) in ab.iter().zip(expect([0.5, -1.0, 1.5, 0.0])) {
+            assert!((a - b).abs() < 1e-6, "{ab:?}");
+        }
+        let abc = m.embed("abc").unwrap();
+        let sum = [0.5 + 1.75, -1.0 + 1.75, 1.5 - 1.75, 0.25];
+        for (a, b) in abc.iter().zip(expect(sum)) {
+            assert!((a - b).abs() < 1e-6, "{abc:?}");
+        }
+        // Cosine of "ab" with its own row is 1.
+        assert!((m.cosine(&ab, 0) - 1.0).abs() < 1e-6);
+    }
 
     #[test]
     fn half_precision_decodes() {
