@@ -411,6 +411,15 @@ fn index_reports_and_rebuilds() {
     let v = env.json(&["index"]);
     assert_eq!(v["rebuilt"], false);
     assert_eq!(v["indexed"], 0);
+    // A rebuild deletes nothing (its index is new), and leaves one document per file; an edit
+    // after it replaces that file's document rather than adding a second.
+    env.json(&["index", "--full"]);
+    assert_eq!(env.json(&["stats"])["entries"], 4);
+    let file = env.mem("architecture/storage/search-index.md");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text + "\nEdited after the rebuild.\n").unwrap();
+    assert_eq!(env.json(&["index"])["rebuilt"], false);
+    assert_eq!(env.json(&["stats"])["entries"], 4);
 }
 
 #[test]
