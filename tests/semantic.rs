@@ -13,7 +13,7 @@ fn builtin() -> StaticModel {
     .expect("the built-in model loads")
 }
 
-/// `terms.txt` must be what the analyzer makes of every target word today; a change to the
+/// `terms.txt` and `term-of.bin` must be what the analyzer makes of every target word today; a change to the
 /// analyzer (stemmer, stop words, tokenizer) must regenerate it: `MEMTREE_BLESS=1 cargo test
 /// --test semantic`.
 #[test]
@@ -31,11 +31,17 @@ fn shipped_terms_match_the_analyzer() {
         .collect();
     let now = TermSet::from_terms(&terms);
     if std::env::var_os("MEMTREE_BLESS").is_some() {
-        std::fs::write("models/minilm-l6-m2v/terms.txt", now.render()).expect("write terms.txt");
+        let (text, positions) = now.render().expect("the terms fit");
+        std::fs::write("models/minilm-l6-m2v/terms.txt", text).expect("write terms.txt");
+        std::fs::write("models/minilm-l6-m2v/term-of.bin", positions).expect("write term-of.bin");
         return;
     }
-    let shipped = TermSet::parse(semantic::BUILTIN_TERMS, m.target_count())
-        .expect("terms.txt is malformed or stale: run MEMTREE_BLESS=1 cargo test --test semantic");
+    let shipped = TermSet::parse(
+        semantic::BUILTIN_TERMS,
+        semantic::BUILTIN_TERM_OF,
+        m.target_count(),
+    )
+    .expect("terms.txt is malformed or stale: run MEMTREE_BLESS=1 cargo test --test semantic");
     assert!(
         shipped == now,
         "terms.txt is stale: run MEMTREE_BLESS=1 cargo test --test semantic"

@@ -30,12 +30,15 @@ pub fn is_target(token: &str) -> bool {
             .contains(token)
 }
 
-/// The index terms of the built-in model's target words (`models/minilm-l6-m2v/terms.txt`,
-/// [`model::TermSet::render`]'s form): analysing 21k words and sorting the terms takes about
-/// 20 ms, reading them under 1 ms. `tests/semantic.rs` checks the file against the analyzer (and
-/// rewrites it with `MEMTREE_BLESS=1`).
+/// The index terms of the built-in model's target words (`models/minilm-l6-m2v/terms.txt`
+/// and `term-of.bin`, [`model::TermSet::render`]'s form): analysing 21k words and sorting the
+/// terms takes about 20 ms, reading them under 1 ms. `tests/semantic.rs` checks the files
+/// against the analyzer (and rewrites them with `MEMTREE_BLESS=1`).
 #[cfg(feature = "semantic")]
 pub const BUILTIN_TERMS: &str = include_str!("../../models/minilm-l6-m2v/terms.txt");
+/// See [`BUILTIN_TERMS`].
+#[cfg(feature = "semantic")]
+pub const BUILTIN_TERM_OF: &[u8] = include_bytes!("../../models/minilm-l6-m2v/term-of.bin");
 
 /// The WordPiece vocabulary of the built-in model (`vocab.txt`: one token per line).
 #[cfg(feature = "semantic")]
@@ -75,7 +78,7 @@ fn builtin() -> Result<StaticModel, String> {
     let m = StaticModel::from_vocab_txt(BUILTIN_VOCAB, std::borrow::Cow::Borrowed(BUILTIN_WEIGHTS))
         .map_err(|e| format!("the built-in model: {e}"))?;
     // A malformed or stale file is ignored: the terms are then computed on first use.
-    if let Some(terms) = model::TermSet::parse(BUILTIN_TERMS, m.target_count()) {
+    if let Some(terms) = model::TermSet::parse(BUILTIN_TERMS, BUILTIN_TERM_OF, m.target_count()) {
         m.set_terms(terms);
     }
     Ok(m)

@@ -73,44 +73,48 @@ impl TermSet {
         self.distinct.get(at as usize).map(AsRef::as_ref)
     }
 
-    /// The text form: the distinct terms one per line, an empty line, then one position per
-    /// target (`-` for none).
-    pub fn render(&self) -> String {
-        let mut out = String::new();
+    /// The stored form: the distinct terms one per line (`terms.txt`), and each target's
+    /// position among them as a little-endian `u16`, `0xFFFF` for none (`term-of.bin`; 2 bytes
+    /// a target instead of about 5 as text, which kept the binary under its budget).
+    ///
+    /// # Errors
+    /// More than 65,535 distinct terms.
+    pub fn render(&self) -> Result<(String, Vec<u8>), String> {
+        if self.distinct.len() >= usize::from(u16::MAX) {
+            return Err(format!(
+                "{} distinct terms do not fit u16 positions",
+                self.distinct.len()
+            ));
+        }
+        let mut text = String::new();
         for t in &self.distinct {
-            out.push_str(t);
-            out.push('\n');
+            text.push_str(t);
+            text.push('\n');
         }
-        out.push('\n');
-        for &i in &self.of {
-            if i == u32::MAX {
-                out.push('-');
-            } else {
-                out.push_str(&i.to_string());
-            }
-            out.push('\n');
-        }
-        out
+        let positions = self
+            .of
+            .iter()
+            .flat_map(|&i| u16::try_from(i).unwrap_or(u16::MAX).to_le_bytes())
+            .collect();
+        Ok((text, positions))
     }
 
     /// Parses [`TermSet::render`]'s form; `None` when it is malformed or does not have
     /// `targets` positions.
-    pub fn parse(text: &'static str, targets: usize) -> Option<TermSet> {
-        let (head, tail) = text.split_once("\n\n")?;
-        let distinct: Vec<Cow<'static, str>> = head.lines().map(Cow::Borrowed).collect();
-        let of: Vec<u32> = tail
-            .lines()
-            .map(|l| {
-                if l == "-" {
-                    Some(u32::MAX)
-                } else {
-                    l.parse()
-                        .ok()
-                        .filter(|&i: &u32| (i as usize) < distinct.len())
-                }
+    pub fn parse(text: &'static str, positions: &[u8], targets: usize) -> Option<TermSet> {
+        let distinct: Vec<Cow<'static, str>> = text.lines().map(Cow::Borrowed).collect();
+        if positions.len() != targets * 2 {
+            return None;
+        }
+        let of = positions
+            .chunks_exact(2)
+            .map(|b| match u16::from_le_bytes([b[0], b[1]]) {
+                u16::MAX => Some(u32::MAX),
+                i if usize::from(i) < distinct.len() => Some(u32::from(i)),
+                _ => None,
             })
             .collect::<Option<_>>()?;
-        (of.len() == targets).then_some(TermSet { distinct, of })
+        Some(TermSet { distinct, of })
     }
 }
 
