@@ -29,13 +29,27 @@ impl Memory {
             severity,
             message,
         };
-        if let Err(e) = Config::load(&self.tree) {
-            diags.push(diag(
+        match Config::load(&self.tree) {
+            Err(e) => diags.push(diag(
                 self.tree.display_path(tree::CONFIG_FILE),
                 None,
                 "error",
                 e.to_string(),
-            ));
+            )),
+            // A configured model is otherwise read only by the first query that needs it.
+            Ok(c) if c.semantic.enabled && c.semantic.model.is_some() => {
+                if let Err(e) =
+                    crate::semantic::model(c.semantic.model.as_deref(), self.tree.project())
+                {
+                    diags.push(diag(
+                        self.tree.display_path(tree::CONFIG_FILE),
+                        None,
+                        "error",
+                        format!("semantic.model cannot be used: {e}"),
+                    ));
+                }
+            }
+            Ok(_) => {}
         }
         if let Some(p) = crate::changeset::pending(&self.tree) {
             diags.push(diag(

@@ -104,6 +104,12 @@ fn a_model_folder_that_cannot_be_loaded_leaves_the_query_lexical_and_says_why() 
         "{reason}"
     );
     assert!(v["hits"].as_array().unwrap().is_empty());
+    // `check` names the setting without waiting for a query to need it.
+    let (out, _) = env.fails(&["check"], 1);
+    assert!(
+        out.contains("memtree.yaml") && out.contains("semantic.model cannot be used"),
+        "{out}"
+    );
 }
 
 #[test]
