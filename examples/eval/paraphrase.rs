@@ -11,34 +11,21 @@ use memtree::index::analyzer;
 use memtree::{Memory, Query, Tree};
 use serde_json::{Value, json};
 
+/// Copies the files under `from` to `to`, hidden ones included, `.cache` left out.
 fn copy_tree(from: &Path, to: &Path) {
-    for e in walkdir(from) {
-        let rel = e.strip_prefix(from).expect("below the source");
-        let dest = to.join(rel);
-        if e.is_dir() {
+    let walk = ignore::WalkBuilder::new(from)
+        .standard_filters(false)
+        .filter_entry(|e| e.file_name() != ".cache")
+        .build();
+    for e in walk {
+        let e = e.expect("walk the example tree");
+        let dest = to.join(e.path().strip_prefix(from).expect("below the source"));
+        if e.file_type().is_some_and(|t| t.is_dir()) {
             std::fs::create_dir_all(&dest).expect("create a folder");
         } else {
-            std::fs::copy(&e, &dest).expect("copy a file");
+            std::fs::copy(e.path(), &dest).expect("copy a file");
         }
     }
-}
-
-fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![dir.to_path_buf()];
-    let mut i = 0;
-    while i < out.len() {
-        let d = out[i].clone();
-        i += 1;
-        if d.is_dir() && d.file_name().is_none_or(|n| n != ".cache") {
-            let mut kids: Vec<_> = std::fs::read_dir(&d)
-                .expect("read a folder")
-                .map(|e| e.expect("a folder entry").path())
-                .collect();
-            kids.sort();
-            out.extend(kids);
-        }
-    }
-    out
 }
 
 fn terms(text: &str) -> HashSet<String> {

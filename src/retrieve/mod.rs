@@ -291,14 +291,15 @@ pub fn run(ctx: &Ctx) -> Ranked {
         scope::run(ctx, &mut pool);
     }
     tiers_run.push("bm25");
-    let before_bm25 = pool.clone();
+    // The semantic tier re-runs BM25 from the pool as it stands now.
+    let before_bm25 = ctx.config.semantic.enabled.then(|| pool.clone());
     let bm = bm25::run(ctx, &mut pool, &[]);
-    let semantic = if !ctx.config.semantic.enabled {
-        semantic::SemanticReport::skipped("disabled")
-    } else if pool.ranked().first().is_some_and(|c| is_confident(c)) {
-        semantic::SemanticReport::skipped("confident")
-    } else {
-        match semantic::expansions(ctx, &bm.terms) {
+    let semantic = match before_bm25 {
+        None => semantic::SemanticReport::skipped("disabled"),
+        Some(_) if pool.ranked().first().is_some_and(|c| is_confident(c)) => {
+            semantic::SemanticReport::skipped("confident")
+        }
+        Some(before_bm25) => match semantic::expansions(ctx, &bm.terms) {
             Err(e) => semantic::SemanticReport::skipped(&e),
             Ok((exp, model)) if exp.is_empty() => semantic::SemanticReport {
                 model: Some(model),
@@ -318,7 +319,7 @@ pub fn run(ctx: &Ctx) -> Ranked {
                         .collect(),
                 }
             }
-        }
+        },
     };
     if ctx.config.retrieval.graph_hops > 0 {
         tiers_run.push("graph");

@@ -272,34 +272,36 @@ impl StaticModel {
         // Int8 and 4-bit data are used in place: the tensor's data is a slice of
         // `safetensors`, so keep the bytes and note where it starts.
         let start = t.data().as_ptr() as usize - safetensors.as_ptr() as usize;
-        let rows = match t.dtype() {
-            safetensors::Dtype::I8 => None,
-            safetensors::Dtype::U8 => {
-                let s = tensors.tensor("scales").map_err(|e| {
-                    format!("model.safetensors: 4-bit `embeddings` need `scales` ({e})")
-                })?;
-                if s.shape() != [n] {
-                    return Err(format!(
-                        "model.safetensors: `scales` has shape {:?}, expected [{n}]",
-                        s.shape()
-                    ));
-                }
-                Some(to_f32(s.dtype(), s.data())?)
+        let scales = if packed {
+            let s = tensors.tensor("scales").map_err(|e| {
+                format!("model.safetensors: 4-bit `embeddings` need `scales` ({e})")
+            })?;
+            if s.shape() != [n] {
+                return Err(format!(
+                    "model.safetensors: `scales` has shape {:?}, expected [{n}]",
+                    s.shape()
+                ));
             }
+            Some(to_f32(s.dtype(), s.data())?)
+        } else {
+            None
+        };
+        let decoded = match t.dtype() {
+            safetensors::Dtype::I8 | safetensors::Dtype::U8 => None,
             other => Some(to_f32(other, t.data())?),
         };
         drop(tensors);
-        let rows = match (packed, rows) {
-            (_, None) => Rows::I8 {
-                bytes: safetensors,
-                start,
-            },
-            (true, Some(scales)) => Rows::I4 {
+        let rows = match (decoded, scales) {
+            (Some(values), _) => Rows::F32(values),
+            (None, Some(scales)) => Rows::I4 {
                 bytes: safetensors,
                 start,
                 scales,
             },
-            (false, Some(values)) => Rows::F32(values),
+            (None, None) => Rows::I8 {
+                bytes: safetensors,
+                start,
+            },
         };
         let target_ids = (0..vocab.tokens.len() as u32)
             .filter(|&i| is_target(&vocab.tokens[i as usize]))
@@ -372,7 +374,8 @@ impl StaticModel {
         }
     }
 
-    /// Cosine of the unit vector `v` with token `i`'s row (0 for a zero row).
+    /// Cosine of the unit vector `v` with token `i`'s row; NaN for a zero or non-finite row,
+    /// which [`StaticModel::nearest_among`] never returns.
     fn cosine(&self, v: &[f32], i: u32) -> f32 {
         let at = i as usize * self.dims;
         let (d, n) = match &self.rows {
@@ -389,7 +392,11 @@ impl StaticModel {
                 (dot(v, r), dot(r, r))
             }
         };
-        if n > 0.0 { d / n.sqrt() } else { 0.0 }
+        if n > 0.0 && n.is_finite() {
+            d / n.sqrt()
+        } else {
+            f32::NAN
+        }
     }
 
     /// The WordPiece tokens of one lower-case word (greedy longest match first), or `None`
@@ -459,7 +466,8 @@ impl StaticModel {
                 continue;
             };
             let c = self.cosine(v, id);
-            if c < floor || (best.len() == k && c <= best[k - 1].1) {
+            // A non-finite cosine (a user model with NaN or infinite values) is never near.
+            if !c.is_finite() || c < floor || (best.len() == k && c <= best[k - 1].1) {
                 continue;
             }
             let at = best.partition_point(|b| b.1 >= c);
@@ -626,6 +634,22 @@ mod tests {
         }
         // Cosine of "ab" with its own row is 1.
         assert!((m.cosine(&ab, 0) - 1.0).abs() < 1e-6);
+    }
+
+    /// A user model with NaN in a row never offers that word (nor panics).
+    #[test]
+    fn non_finite_rows_are_never_near() {
+        let header = r#"{"embeddings":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#;
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        for x in [1.0f32, 0.0, f32::NAN, 1.0] {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        let m = StaticModel::from_vocab_txt("abc\nxyz\n", Cow::Owned(bytes)).unwrap();
+        assert_eq!(m.target_count(), 2);
+        let v = m.embed("abc").unwrap();
+        assert_eq!(m.nearest_among(&v, &[0, 1], 4, -1.0), vec![(0, 1.0)]);
+        assert!(m.embed("xyz").is_none());
     }
 
     #[test]
