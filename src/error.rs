@@ -123,6 +123,26 @@ pub enum Error {
         /// What stopped it.
         reason: String,
     },
+    /// A change interrupted by a crash cannot be completed, because a file it touches was
+    /// changed after the crash (see [`crate::changeset::recover`]). Its kind is `conflict`.
+    #[error(
+        "`{operation}` was interrupted and cannot be completed: {reason}; nothing more was written"
+    )]
+    Unfinished {
+        /// The interrupted operation.
+        operation: String,
+        /// Which files changed, and where memtree's versions are.
+        reason: String,
+    },
+    /// `rm` or `restore` would destroy work git does not have (a file never committed, or
+    /// changed since its last commit), as `git rm` refuses to.
+    #[error("refusing to replace or delete {}: {reason}", file.display())]
+    LocalChanges {
+        /// The file.
+        file: PathBuf,
+        /// What git does not have ("it was never committed").
+        reason: String,
+    },
     /// A write would put a secret into a tracked file (see [`crate::secrets`]).
     #[error("refusing to write {}: line {line} holds what looks like {what} ({redacted})", file.display())]
     Secret {
@@ -176,6 +196,17 @@ impl Error {
                 crate::secrets::ALLOW_MARKER
             )),
             Error::Conflict { .. } => Some("run the command again; it plans from the new content".into()),
+            Error::LocalChanges { .. } => Some(
+                "commit the file first (git add, git commit), or pass --force to lose those \
+                 changes"
+                    .into(),
+            ),
+            Error::Unfinished { .. } => Some(
+                "keep what you want in those files, then run `memtree recover --discard`: the \
+                 files stay as they are and memtree's versions are kept in \
+                 .memory/.cache/discarded"
+                    .into(),
+            ),
             Error::Interrupted { .. } => Some(
                 "the next memtree write, or `memtree index`, completes it; `memtree check` shows what is left"
                     .into(),
@@ -190,7 +221,8 @@ impl Error {
 
     /// A stable, machine-readable name for the kind of error (`not_found`, `invalid_id`,
     /// `invalid_value`, `exists`, `front_matter`, `not_utf8`, `config`, `io`, `index`, `busy`,
-    /// `unsafe_path`, `conflict`, `interrupted`, `secret`, `refused`, `no_root`, `git`, `no_git`): what an agent
+    /// `unsafe_path`, `conflict`, `interrupted`, `secret`, `local_changes`, `refused`, `no_root`,
+    /// `git`, `no_git`): what an agent
     /// branches on. Listed in README; never renamed.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -206,9 +238,10 @@ impl Error {
             Error::Index(_) => "index",
             Error::Busy { .. } => "busy",
             Error::UnsafePath { .. } => "unsafe_path",
-            Error::Conflict { .. } => "conflict",
+            Error::Conflict { .. } | Error::Unfinished { .. } => "conflict",
             Error::Interrupted { .. } => "interrupted",
             Error::Secret { .. } => "secret",
+            Error::LocalChanges { .. } => "local_changes",
             Error::Refused(_) => "refused",
             Error::Git(_) => "git",
             Error::NoGit(_) => "no_git",

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::history::Repo;
+use crate::git::Repo;
 use crate::tree::Tree;
 
 /// The hooks memtree installs.

@@ -15,7 +15,8 @@
 //!   bundles;
 //! - [`semantic`]: static word embeddings (Model2Vec format) for the semantic tier;
 //! - [`changeset`]: the planned file changes of one command, validated before any is written;
-//! - [`history`]: git: commits of changesets, per-entry history following moves, old versions;
+//! - [`git`]: commits of changesets (under the git index lock), per-entry history following
+//!   moves, old versions;
 //! - [`memory`]: the [`Memory`] facade every frontend calls;
 //! - [`lifecycle`]: decay, promotion, demotion and archiving proposals (pure);
 //! - [`usage`]: per-machine usage signals in `.cache` (never in tracked files);
@@ -41,7 +42,8 @@ pub mod changeset;
 pub mod config;
 pub mod entry;
 pub mod error;
-pub mod history;
+mod failpoint;
+pub mod git;
 pub mod hooks;
 pub mod index;
 pub mod lifecycle;

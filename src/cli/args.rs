@@ -95,10 +95,14 @@ pub enum Command {
         /// New id.
         to: String,
     },
-    /// Delete an entry (git keeps its history).
+    /// Delete an entry (git keeps its history). Refuses a file with changes git does not have
+    /// (never committed, or edited since), as `git rm` does.
     Rm {
         /// Entry id.
         id: String,
+        /// Delete it even when it has changes git does not have (they are lost).
+        #[arg(long)]
+        force: bool,
     },
     /// Mark OLD as superseded by NEW: NEW exists, or is created from --title/--body as for add.
     /// One commit; queries then return NEW in OLD's place.
@@ -125,6 +129,9 @@ pub enum Command {
         /// The revision to restore.
         #[arg(long, value_name = "REV")]
         at: String,
+        /// Replace the file even when it has changes git does not have (they are lost).
+        #[arg(long)]
+        force: bool,
     },
     /// The session-start bundle: core entries, open questions, what changed since a revision,
     /// and the outline, within a token budget (markdown for a prompt, or --json).
@@ -180,6 +187,13 @@ pub enum Command {
     Mcp,
     /// Validate every entry; exit 1 when any is invalid.
     Check,
+    /// Complete a write that a crash interrupted (every write does this first), or abandon it
+    /// with --discard when a file it touches was changed after the crash.
+    Recover {
+        /// Leave the files as they are; memtree's versions are kept in .memory/.cache/discarded.
+        #[arg(long)]
+        discard: bool,
+    },
     /// Bring the search index up to date (queries do this by themselves).
     Index {
         /// Rebuild from scratch.

@@ -80,8 +80,12 @@ fn open(cli: &Cli) -> Result<Memory, Error> {
     Ok(Memory::open(find_tree(cli)?, now()?)?.commit_writes(!cli.no_commit))
 }
 
-/// ` [commit 3f2c1a9]` after a write's line, when it was committed.
-fn commit_note(c: &memtree::history::CommitReport) -> String {
+/// ` [commit 3f2c1a9]` after a write's line, when it was committed; when it was not and the
+/// user should hear why, that goes to stderr.
+fn commit_note(c: &memtree::git::CommitReport) -> String {
+    if let Some(why) = c.notable_skip() {
+        warn(&format!("not committed: {why}"));
+    }
     c.id.as_deref()
         .map(|id| format!(" [commit {}]", &id[..id.len().min(7)]))
         .unwrap_or_default()
@@ -302,19 +306,25 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let memory = open(&cli)?.allow_secret(*allow_secret);
             let report = memory.set(id, assignments)?;
             report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| render::write("updated", r));
+            emit(json, &report, |r| {
+                render::write("updated", r, &commit_note(&r.commit))
+            });
         }
         Command::Link { from, to, kind } => {
             let memory = open(&cli)?;
             let report = memory.link(from, to, kind)?;
             report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| render::write("updated", r));
+            emit(json, &report, |r| {
+                render::write("updated", r, &commit_note(&r.commit))
+            });
         }
         Command::Unlink { from, to, kind } => {
             let memory = open(&cli)?;
             let report = memory.unlink(from, to, kind.as_deref())?;
             report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| render::write("updated", r));
+            emit(json, &report, |r| {
+                render::write("updated", r, &commit_note(&r.commit))
+            });
         }
         Command::Mv { from, to } => {
             let memory = open(&cli)?;
@@ -333,9 +343,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 s
             });
         }
-        Command::Rm { id } => {
+        Command::Rm { id, force } => {
             let memory = open(&cli)?;
-            let report = memory.rm(id)?;
+            let report = memory.rm(id, *force)?;
             report.warnings.iter().for_each(|w| warn(w));
             emit(json, &report, |r| {
                 format!("removed {} ({}){}\n", r.id, r.file, commit_note(&r.commit))
@@ -378,11 +388,13 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let report = memory.diff(id, rev.as_deref())?;
             emit(json, &report, |r| r.diff.clone());
         }
-        Command::Restore { id, at } => {
+        Command::Restore { id, at, force } => {
             let memory = open(&cli)?;
-            let report = memory.restore(id, at)?;
+            let report = memory.restore(id, at, *force)?;
             report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| render::write("restored", r));
+            emit(json, &report, |r| {
+                render::write("restored", r, &commit_note(&r.commit))
+            });
         }
         Command::Prime {
             within,
@@ -397,7 +409,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Confirm { id } => {
             let memory = open(&cli)?;
             let report = memory.confirm(id)?;
-            emit(json, &report, |r| render::write("confirmed", r));
+            emit(json, &report, |r| {
+                render::write("confirmed", r, &commit_note(&r.commit))
+            });
         }
         Command::Consolidate { apply, hook, .. } => {
             if *hook {
@@ -447,6 +461,13 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             if report.errors > 0 {
                 return Ok(ExitCode::from(1));
             }
+        }
+        Command::Recover { discard } => {
+            let memory = open(&cli)?;
+            let report = memory.recover(*discard)?;
+            emit(json, &report, |r| {
+                render::recover(r, &commit_note(&r.commit))
+            });
         }
         Command::Index { full } => {
             let memory = open(&cli)?;

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use memtree::hooks::HooksReport;
 use memtree::memory::{
-    CheckReport, ConsolidateReport, HistoryReport, IndexReport, InitReport, LsItem, Stats,
-    WriteReport,
+    CheckReport, ConsolidateReport, HistoryReport, IndexReport, InitReport, LsItem, RecoverReport,
+    Stats, WriteReport,
 };
 use memtree::retrieve::QueryResult;
 
@@ -201,16 +201,26 @@ pub fn hooks(r: &HooksReport) -> String {
     s
 }
 
-/// `VERB ID: CHANGES [commit abc1234]`, or nothing when nothing changed.
-pub fn write(verb: &str, r: &WriteReport) -> String {
+/// `VERB ID: CHANGES [commit abc1234]`, or nothing when nothing changed (`commit` is the
+/// CLI's commit note).
+pub fn write(verb: &str, r: &WriteReport, commit: &str) -> String {
     if r.changed.is_empty() {
         return String::new();
     }
-    let commit = r
-        .commit
-        .id
-        .as_deref()
-        .map(|id| format!(" [commit {}]", &id[..id.len().min(7)]))
-        .unwrap_or_default();
     format!("{verb} {}: {}{commit}\n", r.id, r.changed.join(", "))
+}
+
+/// What `recover` did (`commit` is the CLI's commit note).
+pub fn recover(r: &RecoverReport, commit: &str) -> String {
+    match (&r.operation, r.discarded) {
+        (None, _) => "nothing to recover: no write was interrupted\n".into(),
+        (Some(op), true) => {
+            let mut s = format!("discarded `{op}`; the files are as they were on disk\n");
+            for k in &r.kept {
+                let _ = writeln!(s, "memtree's version kept in {k}");
+            }
+            s
+        }
+        (Some(op), false) => format!("{op}: {}{commit}\n", r.files.join(", ")),
+    }
 }

@@ -52,17 +52,47 @@ impl Memory {
             Ok(_) => {}
         }
         if let Some(p) = crate::changeset::pending(&self.tree) {
+            let message = if !p.changed.is_empty() {
+                format!(
+                    "`{}` was interrupted, and {} changed after the crash: run `memtree \
+                     recover` for the details, `memtree recover --discard` to keep the files \
+                     as they are",
+                    p.operation,
+                    p.changed.join(", ")
+                )
+            } else if !p.paths.is_empty() {
+                format!(
+                    "`{}` was interrupted half-way; {} of its {} file(s) still to update ({}); \
+                     the next memtree write, `memtree index` or `memtree recover` completes \
+                     and commits it",
+                    p.operation,
+                    p.paths.len(),
+                    p.all.len(),
+                    p.paths.join(", ")
+                )
+            } else {
+                format!(
+                    "`{}` was written but not committed ({}); the next memtree write, \
+                     `memtree index` or `memtree recover` commits it",
+                    p.operation,
+                    p.all.join(", ")
+                )
+            };
             diags.push(diag(
                 self.tree.display_path(".cache/journal"),
                 None,
                 "error",
-                format!(
-                    "`{}` was interrupted half-way; {} file(s) still to update ({}); the next \
-                     memtree write, or `memtree index`, completes it",
-                    p.operation,
-                    p.paths.len(),
-                    p.paths.join(", ")
-                ),
+                message,
+            ));
+        }
+        for rel in &walk.leftovers {
+            diags.push(diag(
+                self.tree.display_path(rel),
+                None,
+                "warning",
+                "a temporary file left by an interrupted memtree write (git would commit it); \
+                 `memtree index` removes it"
+                    .into(),
             ));
         }
         for p in &walk.skipped {

@@ -23,7 +23,7 @@ use super::write::retarget;
 use super::{Memory, WriteReport, timestamp};
 use crate::changeset::{Base, Changeset};
 use crate::error::Result;
-use crate::history::CommitReport;
+use crate::git::CommitReport;
 use crate::lifecycle::{self, Action};
 use crate::record::StoredMeta;
 use crate::tree::{SafePath, WriteLock};
@@ -306,7 +306,10 @@ impl Memory {
                 changeset.write(path.clone(), edit.text, Base::Content(edit.base));
                 (edit.changed, self.commit(&lock, changeset)?)
             }
-            None => (Vec::new(), CommitReport::skipped("nothing changed")),
+            None => (
+                Vec::new(),
+                CommitReport::skipped(crate::git::NOTHING_CHANGED),
+            ),
         };
         Ok(WriteReport {
             schema: "memtree.confirm/v1",

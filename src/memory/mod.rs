@@ -36,7 +36,7 @@ pub use write::NewEntry;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::history::CommitReport;
+use crate::git::CommitReport;
 use crate::index::{Freshness, SearchIndex};
 use crate::record::Record;
 use crate::retrieve::{Ctx, Query};
@@ -173,6 +173,10 @@ impl Memory {
 
     /// Takes the write lock and completes a write that a crash interrupted, if any (and
     /// commits it, as the interrupted command would have).
+    ///
+    /// # Errors
+    /// [`Error::Busy`]; [`Error::Unfinished`] when the interrupted write cannot be completed
+    /// because a file it touches was changed after the crash (`memtree recover --discard`).
     fn lock(&self) -> Result<WriteLock> {
         self.lock_within(LOCK_WAIT)
     }
@@ -180,31 +184,123 @@ impl Memory {
     /// [`Memory::lock`], waiting at most `wait` for another writer.
     fn lock_within(&self, wait: Duration) -> Result<WriteLock> {
         let lock = WriteLock::acquire(&self.tree, wait)?;
-        if let Some(mut applied) = crate::changeset::recover(&self.tree, &lock)? {
-            applied.operation = format!("complete interrupted {}", applied.operation);
-            self.git_commit(&applied)?;
-        }
+        self.complete_interrupted(&lock)?;
         Ok(lock)
     }
 
-    /// Commits what a changeset changed, when writes are committed (`git.auto_commit`, no
-    /// `--no-commit`) and the tree is in a git work tree; otherwise says why not.
-    fn git_commit(&self, applied: &crate::changeset::Applied) -> Result<CommitReport> {
+    /// Completes and commits a write a crash interrupted, if any: `None` when there was none.
+    fn complete_interrupted(&self, lock: &WriteLock) -> Result<Option<RecoverReport>> {
+        let Some(mut applied) = crate::changeset::recover(&self.tree, lock)? else {
+            return Ok(None);
+        };
+        applied.operation = format!("complete interrupted {}", applied.operation);
+        let commit = self.git_commit(&applied);
+        crate::changeset::finish(&self.tree, lock);
+        Ok(Some(RecoverReport {
+            schema: "memtree.recover/v1",
+            operation: Some(applied.operation.clone()),
+            files: applied
+                .paths()
+                .iter()
+                .map(|p| self.tree.display_path(p))
+                .collect(),
+            discarded: false,
+            kept: Vec::new(),
+            commit,
+        }))
+    }
+
+    /// `memtree recover`: completes and commits a write that a crash interrupted (what every
+    /// write does first anyway), or with `discard`, abandons it: the files stay exactly as they
+    /// are and memtree's versions are kept in `.cache/discarded`. A report with no operation
+    /// when nothing was interrupted.
+    ///
+    /// # Errors
+    /// [`Error::Busy`]; [`Error::Unfinished`] (without `discard`) when a file the write
+    /// touches was changed after the crash.
+    pub fn recover(&self, discard: bool) -> Result<RecoverReport> {
+        let lock = WriteLock::acquire(&self.tree, LOCK_WAIT)?;
+        let report = if discard {
+            let stamp = self.now.strftime("%Y%m%dT%H%M%SZ").to_string();
+            crate::changeset::discard(&self.tree, &lock, &stamp)?.map(|d| RecoverReport {
+                schema: "memtree.recover/v1",
+                operation: Some(d.operation),
+                files: Vec::new(),
+                discarded: true,
+                kept: d.kept,
+                commit: CommitReport::skipped("the interrupted change was discarded"),
+            })
+        } else {
+            self.complete_interrupted(&lock)?
+        };
+        Ok(report.unwrap_or(RecoverReport {
+            schema: "memtree.recover/v1",
+            operation: None,
+            files: Vec::new(),
+            discarded: false,
+            kept: Vec::new(),
+            commit: CommitReport::skipped(crate::git::NOTHING_CHANGED),
+        }))
+    }
+
+    /// Commits what a changeset changed, when writes are committed (`git.auto_commit`, and
+    /// the change was not made with `--no-commit`) and the tree is in a git work tree;
+    /// otherwise says why not. Never fails: a git error is reported as the reason nothing was
+    /// committed (the files are written either way).
+    fn git_commit(&self, applied: &crate::changeset::Applied) -> CommitReport {
         if !self.config.git.auto_commit {
-            return Ok(CommitReport::skipped(
-                "git.auto_commit is off in memtree.yaml",
-            ));
+            return CommitReport::skipped(crate::git::AUTO_COMMIT_OFF);
         }
-        if !self.commit {
-            return Ok(CommitReport::skipped("--no-commit"));
+        if !applied.commit {
+            return CommitReport::skipped(crate::git::NO_COMMIT_FLAG);
         }
-        if applied.paths.is_empty() {
-            return Ok(CommitReport::skipped("nothing changed"));
+        if applied.files.is_empty() {
+            return CommitReport::skipped(crate::git::NOTHING_CHANGED);
         }
-        match crate::history::Repo::discover(&self.tree) {
-            Ok(repo) => repo.commit(&self.tree, applied, &applied.operation, self.now),
-            Err(why) => Ok(CommitReport::skipped(why)),
+        match crate::git::Repo::discover(&self.tree) {
+            Ok(repo) => repo
+                .commit(&self.tree, applied, &applied.operation, self.now)
+                .unwrap_or_else(|e| {
+                    CommitReport::skipped(format!(
+                        "{e}; memtree's changes are left on disk for you to commit"
+                    ))
+                }),
+            Err(why) => CommitReport::skipped(why),
         }
+    }
+
+    /// Refuses to replace or delete the file `p` (content `disk`) when git does not have that
+    /// content (never committed, or changed since), unless `force`; outside a repository there
+    /// is nothing to compare with.
+    ///
+    /// # Errors
+    /// [`Error::LocalChanges`].
+    fn refuse_local_changes(&self, p: &SafePath, disk: &[u8], force: bool) -> Result<()> {
+        if force {
+            return Ok(());
+        }
+        let Ok(repo) = crate::git::Repo::discover(&self.tree) else {
+            return Ok(());
+        };
+        match repo.local_changes(p.rel(), disk) {
+            None => Ok(()),
+            Some(reason) => Err(Error::LocalChanges {
+                file: self.tree.display_path(p.rel()).into(),
+                reason: reason.into(),
+            }),
+        }
+    }
+
+    /// What a secret may already be in without a write being refused for it (see
+    /// [`crate::changeset::Changeset::secret_baseline`]): git's HEAD version of `paths` when the
+    /// write will be committed, `None` when it will not.
+    fn secret_baseline(&self, paths: &[String]) -> Option<Vec<Vec<u8>>> {
+        if !self.config.git.auto_commit || !self.commit {
+            return None;
+        }
+        crate::git::Repo::discover(&self.tree)
+            .ok()
+            .map(|repo| repo.committed(paths))
     }
 
     fn ctx<'a>(&'a self, index: &'a SearchIndex, query: &'a Query) -> Ctx<'a> {

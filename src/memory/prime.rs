@@ -215,7 +215,7 @@ impl Memory {
             entries: Vec::new(),
             note: Some(note),
         };
-        let repo = match crate::history::Repo::open(&self.tree) {
+        let repo = match crate::git::Repo::open(&self.tree) {
             Ok(r) => r,
             Err(e) => return empty(e.to_string()),
         };

@@ -28,9 +28,15 @@ impl Memory {
             SearchIndex::open_synced(&self.tree, Some(&lock), self.freshness().full())?
         };
         sync.errors = SearchIndex::invalid_files(&self.tree);
+        let leftovers = self.tree.walk()?.leftovers;
+        crate::changeset::remove_leftovers(&self.tree, &lock, &leftovers);
         Ok(IndexReport {
             schema: "memtree.index/v1",
             sync,
+            removed_leftovers: leftovers
+                .iter()
+                .map(|l| self.tree.display_path(l))
+                .collect(),
             elapsed_ms: ms(start),
         })
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::entry;
-use crate::history::CommitReport;
+use crate::git::CommitReport;
 use crate::index::SyncReport;
 
 /// What `init` did.
@@ -80,6 +80,23 @@ pub struct WriteReport {
     pub commit: CommitReport,
 }
 
+/// What `recover` did (`memtree.recover/v1`).
+#[derive(Debug, Serialize)]
+pub struct RecoverReport {
+    /// Always `memtree.recover/v1`.
+    pub schema: &'static str,
+    /// The interrupted operation, `None` when nothing was interrupted.
+    pub operation: Option<String>,
+    /// Every file of the completed change, relative to the project (empty when discarded).
+    pub files: Vec<String>,
+    /// The change was abandoned (`--discard`): the files were left as they are.
+    pub discarded: bool,
+    /// Where memtree's versions of an abandoned change were kept, relative to the project.
+    pub kept: Vec<String>,
+    /// The commit of the completed change, or why there is none.
+    pub commit: CommitReport,
+}
+
 /// What `mv` did.
 #[derive(Debug, Serialize)]
 pub struct MoveReport {
@@ -126,7 +143,7 @@ pub struct HistoryReport {
     /// Its file now (or when it was deleted), relative to the project.
     pub file: String,
     /// The versions, newest first, each with its diff from the one before.
-    pub versions: Vec<crate::history::Version>,
+    pub versions: Vec<crate::git::Version>,
 }
 
 /// What `diff` found.
@@ -216,6 +233,10 @@ pub struct IndexReport {
     /// The refresh.
     #[serde(flatten)]
     pub sync: SyncReport,
+    /// Temporary files a killed memtree had left next to entries (`.memtree-*.tmp`, written
+    /// by versions that staged writes there), removed by this run; relative to the project.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed_leftovers: Vec<String>,
     /// Milliseconds taken.
     pub elapsed_ms: f64,
 }

@@ -4,7 +4,7 @@
 use super::{AtRevision, DiffReport, EntryView, HistoryReport, Memory, WriteReport};
 use crate::changeset::{Base, Changeset, content_hash};
 use crate::error::{Error, Result};
-use crate::history::{Repo, unified_diff};
+use crate::git::{Repo, unified_diff};
 use crate::record::Record;
 use crate::tree::{self, SafePath};
 
@@ -99,9 +99,12 @@ impl Memory {
     /// Brings back the entry as it was at `rev`, written to its current file (or, when it was
     /// deleted, to the file it had then) as a new change, committed like any write.
     ///
+    /// The current file is replaced only when git has its content (as `git rm` asks), unless
+    /// `force`.
+    ///
     /// # Errors
-    /// As [`Memory::get_at`]; the errors of a write.
-    pub fn restore(&self, input: &str, rev: &str) -> Result<WriteReport> {
+    /// As [`Memory::get_at`]; [`Error::LocalChanges`]; the errors of a write.
+    pub fn restore(&self, input: &str, rev: &str, force: bool) -> Result<WriteReport> {
         let (id, path) = self.resolve_or_past(input)?;
         let repo = Repo::open(&self.tree)?;
         let (commit, file, bytes) = repo.content_at(&id, path.rel(), rev, HISTORY_LIMIT)?;
@@ -116,10 +119,13 @@ impl Memory {
                     file: self.tree.display_path(target.rel()),
                     changed: Vec::new(),
                     warnings: vec![format!("the entry is already as it was at {rev}")],
-                    commit: crate::history::CommitReport::skipped("nothing changed"),
+                    commit: crate::git::CommitReport::skipped(crate::git::NOTHING_CHANGED),
                 });
             }
-            Ok(current) => Base::Content(content_hash(&current)),
+            Ok(current) => {
+                self.refuse_local_changes(&target, &current, force)?;
+                Base::Content(content_hash(&current))
+            }
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 Base::Absent
             }

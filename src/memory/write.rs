@@ -13,7 +13,7 @@ use super::{Memory, MoveReport, SupersedeReport, WriteReport, timestamp};
 use crate::changeset::{Base, Changeset};
 use crate::entry::{self, Document, Meta, Relation};
 use crate::error::{Error, Result};
-use crate::history::CommitReport;
+use crate::git::CommitReport;
 use crate::markdown;
 use crate::retrieve::{self, Query};
 use crate::tree::{self, SafePath, WriteLock};
@@ -120,16 +120,22 @@ impl Memory {
             .map(|(commit, _)| commit)
     }
 
-    /// [`Memory::commit`], also returning the refreshed index.
+    /// [`Memory::commit`], also returning the refreshed index. The change is committed before
+    /// the index is refreshed, so that an index error never leaves it uncommitted.
     fn commit_indexed(
         &self,
         lock: &WriteLock,
         mut changeset: Changeset,
     ) -> Result<(CommitReport, crate::index::SearchIndex)> {
         changeset.allow_secret = self.allow_secret;
+        changeset.commit = self.commit;
+        changeset.secret_baseline = self.secret_baseline(&changeset.paths());
         let applied = changeset.apply(&self.tree, lock)?;
+        crate::failpoint::hit("commit");
+        let commit = self.git_commit(&applied);
+        crate::changeset::finish(&self.tree, lock);
         let index = self.refresh(lock)?;
-        Ok((self.git_commit(&applied)?, index))
+        Ok((commit, index))
     }
 
     /// Validates a new entry and renders its file: `(id, text)`.
@@ -290,7 +296,10 @@ impl Memory {
     ) -> Result<(Vec<String>, CommitReport)> {
         let lock = self.lock()?;
         let Some(edit) = self.plan_edit(path, true, f)? else {
-            return Ok((Vec::new(), CommitReport::skipped("nothing changed")));
+            return Ok((
+                Vec::new(),
+                CommitReport::skipped(crate::git::NOTHING_CHANGED),
+            ));
         };
         let mut changeset = Changeset::new(operation);
         changeset.write(path.clone(), edit.text, Base::Content(edit.base));
@@ -614,7 +623,7 @@ impl Memory {
         }
         let commit = if changeset.is_empty() {
             warnings.push(format!("{old} is already superseded by {new}"));
-            CommitReport::skipped("nothing changed")
+            CommitReport::skipped(crate::git::NOTHING_CHANGED)
         } else {
             self.commit(&lock, changeset)?
         };
@@ -629,15 +638,20 @@ impl Memory {
         })
     }
 
-    /// Deletes an entry's file. Warns about entries that still link to it.
+    /// Deletes an entry's file. Warns about entries that still link to it. In a git
+    /// repository a file whose content git does not have (never committed, or changed since)
+    /// is refused, as `git rm` refuses it, unless `force`.
     ///
     /// # Errors
-    /// Unknown id; [`Error::UnsafePath`] when the file is reached through a symbolic link.
-    pub fn rm(&self, id: &str) -> Result<WriteReport> {
+    /// Unknown id; [`Error::LocalChanges`]; [`Error::UnsafePath`] when the file is reached
+    /// through a symbolic link.
+    pub fn rm(&self, id: &str, force: bool) -> Result<WriteReport> {
         let (id, path) = self.resolve(id)?;
         let lock = self.lock()?;
         // A file that does not parse can still be removed, so only its bytes are read.
-        let base = crate::changeset::content_hash(&self.tree.read(&path)?);
+        let bytes = self.tree.read(&path)?;
+        self.refuse_local_changes(&path, &bytes, force)?;
+        let base = crate::changeset::content_hash(&bytes);
         let mut changeset = Changeset::new(format!("rm {id}"));
         let rel = path.rel().to_string();
         changeset.delete(path, Base::Content(base));

@@ -29,6 +29,9 @@ use crate::error::{Error, Result};
 pub const MEMORY_DIR: &str = ".memory";
 /// The derived-data folder inside the memory folder (never committed).
 pub const CACHE_DIR: &str = ".cache";
+/// Where writes are staged before they are renamed into place (inside `.cache`, so git
+/// ignores it and a crash leaves nothing `git add -A` would commit).
+pub const STAGING_DIR: &str = ".cache/staging";
 /// The configuration file inside the memory folder.
 pub const CONFIG_FILE: &str = "memtree.yaml";
 /// The file name of a folder note.

@@ -20,7 +20,7 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use super::Tree;
+use super::{STAGING_DIR, Tree};
 use crate::error::{Error, Result};
 
 /// A checked path below the tree's root (see the module doc). Build one with [`Tree::safe`];
@@ -144,6 +144,26 @@ impl Tree {
         self.read_limited(p, u64::MAX).map(|(bytes, _)| bytes)
     }
 
+    /// Reads a whole file and returns its metadata, from one open file (so they agree).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn read_with_metadata(&self, p: &SafePath) -> Result<(Vec<u8>, fs::Metadata)> {
+        use std::io::Read as _;
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p.abs)
+            .map_err(|e| self.io_error("cannot read", p, e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| self.io_error("cannot read", p, e))?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.read_to_end(&mut bytes)
+            .map_err(|e| self.io_error("cannot read", p, e))?;
+        Ok((bytes, meta))
+    }
+
     /// Reads an entry file for indexing: at most [`Tree::max_file_bytes`] + 1 bytes, so that a
     /// file over the limit reads as such (see [`crate::record::Record::parse_limited`]) without
     /// being read whole.
@@ -234,16 +254,40 @@ impl Tree {
         Ok(())
     }
 
-    /// Writes `bytes` to a new temporary file next to `p` (same folder, so a rename is atomic),
-    /// synced to disk. New files get mode 0666 less the umask, like any editor's; when `p`
+    /// Writes `bytes` to a new temporary file in `.cache/staging` (which git ignores, so a
+    /// crash never leaves a file `git add -A` would commit), synced to disk, and creates the
+    /// folders above `p`. New files get mode 0666 less the umask, like any editor's; when `p`
     /// exists its mode is kept.
     ///
     /// # Errors
-    /// [`Error::UnsafePath`] or [`Error::Io`]; nothing is left behind on error.
+    /// [`Error::UnsafePath`] or [`Error::Io`]; [`Error::Refused`] when `.cache` is on another
+    /// filesystem than `p` (a rename could not be atomic); nothing is left behind on error.
     pub fn stage(&self, p: &SafePath, bytes: &[u8]) -> Result<tempfile::TempPath> {
+        use std::os::unix::fs::MetadataExt as _;
         self.create_parents(p)?;
-        let dir = p.abs.parent().unwrap_or(&self.root);
-        let shown = self.display_path(p.rel.rsplit_once('/').map_or("", |(d, _)| d));
+        let staging = self.safe(&format!("{STAGING_DIR}/x"))?;
+        self.create_parents(&staging)?;
+        let dir = staging.abs.parent().unwrap_or(&self.root);
+        let target_dir = p.abs.parent().unwrap_or(&self.root);
+        // The install renames into the target's folder: a folder that cannot be written fails
+        // here, before anything is installed.
+        rustix::fs::access(target_dir, rustix::fs::Access::WRITE_OK).map_err(|e| {
+            let folder = p.rel.rsplit_once('/').map_or("", |(d, _)| d);
+            Error::io(
+                "cannot write in",
+                self.display_path(folder),
+                std::io::Error::from(e),
+            )
+        })?;
+        let dev = |d: &Path| fs::metadata(d).map(|m| m.dev()).ok();
+        if dev(dir) != dev(target_dir) {
+            return Err(Error::Refused(format!(
+                "{} is on another filesystem than {}: memtree stages writes there so that \
+                 installing them is one atomic rename",
+                self.display_path(STAGING_DIR),
+                self.display_path(&p.rel)
+            )));
+        }
         let permissions = match fs::symlink_metadata(&p.abs) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 return Err(self.link_error(&p.rel, &p.rel, &p.abs));
@@ -254,6 +298,7 @@ impl Tree {
                 fs::Permissions::from_mode(0o666)
             }
         };
+        let shown = self.display_path(STAGING_DIR);
         let mut tmp = tempfile::Builder::new()
             .prefix(".memtree-")
             .suffix(".tmp")
@@ -276,7 +321,109 @@ impl Tree {
         if fs::symlink_metadata(&p.abs).is_ok_and(|m| m.file_type().is_symlink()) {
             return Err(self.link_error(&p.rel, &p.rel, &p.abs));
         }
+        crate::failpoint::hit("rename");
         fs::rename(tmp, &p.abs).map_err(|e| self.io_error("cannot replace", p, e))?;
+        sync_dir(p.abs.parent().unwrap_or(&self.root));
+        Ok(())
+    }
+
+    /// Installs the staged file `tmp` as the new file `p`, which must not exist: one
+    /// `renameat2(RENAME_NOREPLACE)`, so a file created meanwhile is never replaced (where the
+    /// filesystem has no such rename: `link` then `unlink`, which refuses an existing name the
+    /// same way).
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when `p` exists; [`Error::UnsafePath`]; [`Error::Io`].
+    pub(crate) fn install_new(&self, tmp: &Path, p: &SafePath) -> Result<()> {
+        crate::failpoint::hit("rename");
+        let result = match rename_with(tmp, &p.abs, rustix::fs::RenameFlags::NOREPLACE) {
+            Err(e) if unsupported(&e) => {
+                fs::hard_link(tmp, &p.abs).and_then(|()| fs::remove_file(tmp))
+            }
+            other => other,
+        };
+        match result {
+            Ok(()) => {
+                sync_dir(p.abs.parent().unwrap_or(&self.root));
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Conflict {
+                file: PathBuf::from(self.display_path(&p.rel)),
+                reason: "it was created by someone else meanwhile".into(),
+            }),
+            Err(e) => Err(self.io_error("cannot create", p, e)),
+        }
+    }
+
+    /// Puts the staged file `tmp` in place of the existing file `p` and moves what was there to
+    /// `aside` (a path in `.cache/staging`), whatever it was: one
+    /// `renameat2(RENAME_EXCHANGE)`, so an edit saved by hand just before is displaced to
+    /// `aside`, never destroyed, and the caller compares it with what it planned from. Where the
+    /// filesystem cannot exchange: `link(p, aside)` then `rename(tmp, p)`, which leaves a window
+    /// of a few microseconds between the two calls.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when `p` no longer exists; [`Error::UnsafePath`]; [`Error::Io`].
+    pub(crate) fn swap_in(&self, tmp: &Path, p: &SafePath, aside: &Path) -> Result<()> {
+        let gone = || Error::Conflict {
+            file: PathBuf::from(self.display_path(&p.rel)),
+            reason: "it was deleted by someone else meanwhile".into(),
+        };
+        if fs::symlink_metadata(&p.abs).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(self.link_error(&p.rel, &p.rel, &p.abs));
+        }
+        crate::failpoint::hit("rename");
+        match rename_with(tmp, &p.abs, rustix::fs::RenameFlags::EXCHANGE) {
+            Ok(()) => {
+                sync_dir(p.abs.parent().unwrap_or(&self.root));
+                crate::failpoint::hit("rename");
+                fs::rename(tmp, aside).map_err(|e| self.io_error("cannot stage the old", p, e))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(gone()),
+            Err(e) if unsupported(&e) => {
+                match fs::hard_link(&p.abs, aside) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(gone()),
+                    // No hard links here: a copy keeps the old content just as well.
+                    Err(_) => {
+                        fs::copy(&p.abs, aside)
+                            .map_err(|e| self.io_error("cannot stage the old", p, e))?;
+                    }
+                }
+                self.install(tmp, p)
+            }
+            Err(e) => Err(self.io_error("cannot replace", p, e)),
+        }
+    }
+
+    /// Moves the file `p` to `aside` (in `.cache/staging`): how a changeset deletes, so that
+    /// whatever was there last can still be compared and put back.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when `p` no longer exists; [`Error::UnsafePath`] when it is a link
+    /// or a folder; [`Error::Io`].
+    pub(crate) fn move_aside(&self, p: &SafePath, aside: &Path) -> Result<()> {
+        match fs::symlink_metadata(&p.abs) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(self.link_error(&p.rel, &p.rel, &p.abs));
+            }
+            Ok(meta) if meta.is_dir() => {
+                return Err(unsafe_path(
+                    self,
+                    &p.rel,
+                    "it is a folder, and memtree removes single entry files only".into(),
+                ));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                return Err(Error::Conflict {
+                    file: PathBuf::from(self.display_path(&p.rel)),
+                    reason: "it was deleted by someone else meanwhile".into(),
+                });
+            }
+        }
+        crate::failpoint::hit("rename");
+        fs::rename(&p.abs, aside).map_err(|e| self.io_error("cannot remove", p, e))?;
         sync_dir(p.abs.parent().unwrap_or(&self.root));
         Ok(())
     }
@@ -351,6 +498,20 @@ impl Tree {
             rel = parent;
         }
     }
+}
+
+/// `renameat2(old, new, flags)` relative to the current folder (both paths are absolute).
+fn rename_with(old: &Path, new: &Path, flags: rustix::fs::RenameFlags) -> std::io::Result<()> {
+    rustix::fs::renameat_with(rustix::fs::CWD, old, rustix::fs::CWD, new, flags)
+        .map_err(std::io::Error::from)
+}
+
+/// The filesystem (or kernel) has no `renameat2` with this flag.
+fn unsupported(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+    )
 }
 
 /// tempfile's errors repeat the path of the temporary file; the caller names the folder.

@@ -49,9 +49,11 @@ impl Tree {
             walk.dirs.extend(part.dirs);
             walk.files.extend(part.files);
             walk.skipped.extend(part.skipped);
+            walk.leftovers.extend(part.leftovers);
         }
         walk.dirs.sort_by(|a, b| a.rel.cmp(&b.rel));
         walk.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+        walk.leftovers.sort();
         Ok(walk)
     }
 }
@@ -132,6 +134,15 @@ fn read_one_dir(dir: &Path, rel: &str, walk: &mut Walk) -> Vec<(PathBuf, String)
             continue;
         };
         if name.starts_with('.') {
+            // A temporary file an older memtree left next to its target when it was killed.
+            if name.starts_with(".memtree-") && name.ends_with(".tmp") {
+                let rel = if rel.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{rel}/{name}")
+                };
+                walk.leftovers.push(rel);
+            }
             continue;
         }
         let Ok(ft) = item.file_type() else { continue };
@@ -183,6 +194,9 @@ pub struct Walk {
     pub files: Vec<FileStat>,
     /// Paths skipped because their names are not UTF-8.
     pub skipped: Vec<PathBuf>,
+    /// Temporary files (`.memtree-*.tmp`) that a killed memtree left next to entries before
+    /// writes were staged in `.cache/staging`, relative to the root.
+    pub leftovers: Vec<String>,
 }
 
 /// A folder seen by the walk.

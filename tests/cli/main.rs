@@ -13,6 +13,7 @@ mod query;
 mod reliability;
 mod robustness;
 mod semantic;
+mod team;
 
 #[test]
 fn no_forgotten_test_files() {

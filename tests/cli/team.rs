@@ -1,0 +1,444 @@
+//! Regressions of issue 14 ("safe in a team's git workflow"): crash recovery, racing edits,
+//! the git index lock, leftovers, secrets in whole-file commits. Crashes are injected with the
+//! debug build's failpoints (`MEMTREE_FAILPOINT`, src/failpoint.rs: the process aborts as a
+//! `kill -9` would), and every test asserts exact file contents and `git status`.
+
+use crate::env::TestEnv;
+
+/// The target of the moves below, and the entries that link to it.
+const REFERRERS: usize = 4;
+
+/// A repository whose memory has `a/b/target` and `REFERRERS` entries linking to it, all
+/// committed.
+fn linked_repo() -> TestEnv {
+    let env = TestEnv::repo(true);
+    env.add("a/b/target", "Target", &[], "The target.");
+    for i in 0..REFERRERS {
+        env.add(
+            &format!("a/r/ref{i}"),
+            &format!("Referrer {i}"),
+            &[],
+            "See [[a/b/target]] for the details.",
+        );
+    }
+    env
+}
+
+/// A copy of `env`'s project (work tree and `.git`), to run one scenario on.
+fn copy(env: &TestEnv) -> TestEnv {
+    let to = TestEnv::bare();
+    let status = std::process::Command::new("cp")
+        .args(["-a", "--"])
+        .arg(format!("{}/.", env.root().display()))
+        .arg(to.root())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    to
+}
+
+/// `memtree ARGS` with a failpoint set; returns the output (a stopped process has no code).
+fn with_failpoint(env: &TestEnv, point: &str, args: &[&str]) -> std::process::Output {
+    env.cmd()
+        .env("MEMTREE_FAILPOINT", point)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(args)
+        .write_stdin("")
+        .output()
+        .unwrap()
+}
+
+fn status(env: &TestEnv) -> String {
+    env.git(&["status", "--porcelain", "--untracked-files=all"])
+}
+
+fn head_tree(env: &TestEnv) -> String {
+    env.git(&["rev-parse", "HEAD^{tree}"]).trim().to_string()
+}
+
+/// Every file below `.memory` except the cache, with its bytes.
+fn memory_files(env: &TestEnv) -> Vec<(String, Vec<u8>)> {
+    let root = env.mem("");
+    let mut out: Vec<(String, Vec<u8>)> = crate::env::walk(&root)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
+        .filter(|rel| !rel.starts_with(".cache/"))
+        .map(|rel| {
+            let bytes = std::fs::read(root.join(&rel)).unwrap();
+            (rel, bytes)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// See: issue 14, item 1. `mv` killed at each of its renames in turn, then `memtree index`:
+/// the result is always the whole move committed, or nothing at all, with `git status` clean.
+/// Before, the recovery commit held only the renames still pending and the deletion, so HEAD
+/// had no target at all, and a kill after the installs left everything uncommitted.
+#[cfg(debug_assertions)]
+#[test]
+fn a_move_killed_at_any_rename_is_completed_whole_or_not_at_all() {
+    let env = linked_repo();
+    let before_tree = head_tree(&env);
+    let before_files = memory_files(&env);
+    let reference = copy(&env);
+    reference.ok(&["mv", "a/b/target", "a/c/target"]);
+    let after_tree = head_tree(&reference);
+    let after_files = memory_files(&reference);
+    assert_ne!(before_tree, after_tree);
+    let mut completed = 0;
+    for n in 1.. {
+        let run = copy(&env);
+        let out = with_failpoint(
+            &run,
+            &format!("rename#{n}"),
+            &["mv", "a/b/target", "a/c/target"],
+        );
+        if out.status.success() {
+            // Past the last rename: the move ran to its end.
+            assert!(n > REFERRERS + 2, "only {n} renames");
+            break;
+        }
+        assert_eq!(
+            out.status.code(),
+            None,
+            "rename#{n}: not stopped by the failpoint"
+        );
+        run.ok(&["index"]);
+        let tree = head_tree(&run);
+        if tree == before_tree {
+            assert_eq!(memory_files(&run), before_files, "rename#{n}");
+        } else {
+            assert_eq!(tree, after_tree, "rename#{n}: HEAD holds a partial move");
+            assert_eq!(memory_files(&run), after_files, "rename#{n}");
+            completed += 1;
+        }
+        assert_eq!(status(&run), "", "rename#{n}");
+        assert!(!run.mem(".cache/journal").exists(), "rename#{n}");
+    }
+    assert!(completed > REFERRERS, "{completed}");
+}
+
+/// See: issue 14, item 1. Killed after every file is installed but before the commit, a move
+/// keeps its journal: `check` names the write as not committed, and the next write commits it
+/// whole (the log shows it) before its own.
+#[cfg(debug_assertions)]
+#[test]
+fn a_write_installed_but_not_committed_is_named_and_then_committed() {
+    let env = linked_repo();
+    let reference = copy(&env);
+    reference.ok(&["mv", "a/b/target", "a/c/target"]);
+    let out = with_failpoint(&env, "commit", &["mv", "a/b/target", "a/c/target"]);
+    assert_eq!(out.status.code(), None);
+    let (check, _) = env.fails(&["check"], 1);
+    assert!(
+        check.contains(
+            ".memory/.cache/journal: error: `mv a/b/target -> a/c/target` was written but not \
+             committed"
+        ),
+        "{check}"
+    );
+    env.add("a/b/other", "Other", &[], "Another entry.");
+    let log = env.git(&["log", "--format=%s", "-2"]);
+    assert_eq!(
+        log,
+        "memtree: add a/b/other\nmemtree: complete interrupted mv a/b/target -> a/c/target\n"
+    );
+    env.git(&["rm", "-q", "--cached", ".memory/a/b/other.md"]);
+    env.git(&["commit", "-q", "-m", "drop other"]);
+    std::fs::remove_file(env.mem("a/b/other.md")).unwrap();
+    assert_eq!(head_tree(&env), head_tree(&reference));
+    assert_eq!(status(&env), "");
+}
+
+/// See: issue 14, item 2. A `set` killed before its file was installed, then a line appended
+/// by hand: recovery stops with a conflict and never overwrites the line (before, `memtree
+/// index` installed the staged file over it, and the line was in no blob). `recover
+/// --discard` leaves the file as the user made it and keeps memtree's version aside.
+#[cfg(debug_assertions)]
+#[test]
+fn a_hand_edit_after_a_crash_is_never_overwritten() {
+    let env = linked_repo();
+    let head = env.git(&["rev-parse", "HEAD"]);
+    let out = with_failpoint(&env, "rename#2", &["set", "a/b/target", "importance=0.9"]);
+    assert_eq!(out.status.code(), None);
+    let path = env.mem("a/b/target.md");
+    let mut edited = std::fs::read_to_string(&path).unwrap();
+    assert!(!edited.contains("importance"));
+    edited.push_str("A line added by hand after the crash.\n");
+    std::fs::write(&path, &edited).unwrap();
+    let (out, err) = env.fails(&["index", "--json"], 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["kind"], "conflict", "{err}");
+    assert!(
+        err.contains(".memory/a/b/target.md changed after the crash"),
+        "{err}"
+    );
+    assert!(err.contains("memtree recover --discard"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+    // Every other write waits for the decision too, and writes nothing.
+    env.fails(&["set", "a/r/ref0", "importance=0.2"], 1);
+    let (check, _) = env.fails(&["check"], 1);
+    assert!(
+        check.contains("a/b/target.md changed after the crash"),
+        "{check}"
+    );
+    let v = env.json(&["recover", "--discard"]);
+    assert_eq!(v["discarded"], true);
+    let kept = v["kept"][0].as_str().unwrap();
+    assert!(kept.starts_with(".memory/.cache/discarded/"), "{kept}");
+    let memtrees = std::fs::read_to_string(env.root().join(kept)).unwrap();
+    assert!(memtrees.contains("importance: 0.9"), "{memtrees}");
+    assert!(!memtrees.contains("added by hand"), "{memtrees}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
+    assert_eq!(status(&env), " M .memory/a/b/target.md\n");
+    env.ok(&["check"]);
+    env.ok(&["set", "a/r/ref0", "importance=0.2"]);
+}
+
+/// See: issue 14, item 3. `sed -i` appending lines while `set` adds aliases to the same entry:
+/// no appended line is ever lost. memtree's install exchanges the files and compares what it
+/// displaced, so an edit saved after memtree's last check is put back and reported as a
+/// conflict instead of being overwritten (before: 36 of 400 lines lost).
+#[test]
+fn hand_edits_racing_writes_are_never_lost() {
+    let env = linked_repo();
+    let file = env.mem("a/b/target.md");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let editor = {
+        let (file, stop) = (file.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut lines = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let status = std::process::Command::new("sed")
+                    .args(["-i", &format!("$a line {lines} by hand")])
+                    .arg(&file)
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                lines += 1;
+            }
+            lines
+        })
+    };
+    let mut conflicts = 0;
+    let mut written = 0;
+    for i in 0..25 {
+        let out = env
+            .cmd()
+            .args(["set", "a/b/target", &format!("aliases+=al{i}"), "--json"])
+            .write_stdin("")
+            .output()
+            .unwrap();
+        if out.status.success() {
+            written += 1;
+        } else {
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(doc["kind"], "conflict", "{doc}");
+            conflicts += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let lines = editor.join().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let missing: Vec<usize> = (0..lines)
+        .filter(|i| !text.contains(&format!("line {i} by hand\n")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {lines} lines lost ({written} writes, {conflicts} conflicts): {missing:?}",
+        missing.len()
+    );
+    assert_eq!(written + conflicts, 25);
+    assert!(!env.mem(".cache/journal").exists());
+    // Only the entry is changed (by the editor since the last commit); nothing leaked.
+    let st = status(&env);
+    assert!(st.is_empty() || st == " M .memory/a/b/target.md\n", "{st}");
+}
+
+/// See: issue 14, item 4. `rm` and `restore` refuse, as `git rm` does, a file whose content
+/// git does not have, unless `--force` (before, `rm` deleted a never-committed file and both
+/// discarded uncommitted edits).
+#[test]
+fn rm_and_restore_refuse_uncommitted_work() {
+    let env = linked_repo();
+    let head = env.git(&["rev-parse", "HEAD"]);
+    // Never committed.
+    env.write("a/b/draft.md", "---\ntitle: Draft\n---\nwritten by hand\n");
+    let (out, err) = env.fails(&["rm", "a/b/draft", "--json"], 1);
+    assert!(out.contains("\"kind\":\"local_changes\""), "{out}");
+    assert!(
+        err.contains("refusing to replace or delete .memory/a/b/draft.md: it was never committed"),
+        "{err}"
+    );
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(
+        env.read("a/b/draft.md"),
+        "---\ntitle: Draft\n---\nwritten by hand\n"
+    );
+    // Changed since its commit.
+    let path = env.mem("a/b/target.md");
+    let committed = std::fs::read_to_string(&path).unwrap();
+    let edited = format!("{committed}An edit not committed yet.\n");
+    std::fs::write(&path, &edited).unwrap();
+    let (_, err) = env.fails(&["rm", "a/b/target"], 1);
+    assert!(
+        err.contains("it has changes that are not committed"),
+        "{err}"
+    );
+    let (_, err) = env.fails(&["restore", "a/b/target", "--at", "HEAD"], 1);
+    assert!(
+        err.contains("it has changes that are not committed"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
+    // --force does what it was asked.
+    env.ok(&["restore", "a/b/target", "--at", "HEAD", "--force"]);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), committed);
+    env.ok(&["rm", "a/b/draft", "--force"]);
+    assert!(!env.mem("a/b/draft.md").exists());
+    // A committed, unchanged entry is removed as before.
+    env.ok(&["rm", "a/r/ref0"]);
+    assert_eq!(status(&env), "");
+}
+
+/// See: issue 14, items 5 and 11. With `.git/index.lock` held by another git process, `add`
+/// moves no HEAD and says why in both outputs (before, it committed and left the index stale,
+/// so the user's next `git commit` deleted the entry). Released, the file is simply untracked.
+#[test]
+fn a_locked_git_index_leaves_the_change_uncommitted_and_says_so() {
+    let env = linked_repo();
+    let head = env.git(&["rev-parse", "HEAD"]);
+    let lock = env.root().join(".git/index.lock");
+    std::fs::write(&lock, "").unwrap();
+    let v = env.json(&["add", "a/b/new", "--title", "New"]);
+    assert_eq!(v["commit"]["id"], serde_json::Value::Null);
+    let skipped = v["commit"]["skipped"].as_str().unwrap();
+    assert!(skipped.starts_with("git index locked: "), "{skipped}");
+    let out = env
+        .cmd()
+        .args(["add", "a/b/newer", "--title", "Newer"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: not committed: git index locked: "),
+        "{err}"
+    );
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
+    assert!(lock.exists(), "memtree removed someone else's lock");
+    std::fs::remove_file(&lock).unwrap();
+    assert_eq!(
+        status(&env),
+        "?? .memory/a/b/new.md\n?? .memory/a/b/newer.md\n"
+    );
+}
+
+/// See: issue 14, item 11. HEAD moved by someone else while memtree commits: the commit is
+/// rebuilt on the new HEAD instead of failing or dropping that commit.
+#[cfg(debug_assertions)]
+#[test]
+fn a_commit_is_rebuilt_on_a_head_that_moved_meanwhile() {
+    let env = linked_repo();
+    let concurrent = "git update-ref refs/heads/main \
+                      $(git commit-tree HEAD^{tree} -p HEAD -m concurrent)";
+    let out = with_failpoint(
+        &env,
+        &format!("head:sh:{concurrent}"),
+        &["set", "a/b/target", "importance=0.9", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = v["commit"]["id"].as_str().unwrap();
+    assert_eq!(env.git(&["rev-parse", "HEAD"]).trim(), id);
+    assert_eq!(
+        env.git(&["log", "--format=%s", "-3"]),
+        "memtree: set a/b/target\nconcurrent\nmemtree: add a/r/ref3\n"
+    );
+    assert_eq!(status(&env), "");
+}
+
+/// See: issue 14, item 6. A kill while staging leaves its temporary file in `.cache/staging`,
+/// which git ignores (before, 3,438 `.memtree-*.tmp` files showed in `git status`); the next
+/// write removes it. Files an older memtree left next to entries are named by `check` and
+/// removed by `memtree index`.
+#[cfg(debug_assertions)]
+#[test]
+fn temporary_files_never_reach_git_status_and_are_cleaned() {
+    let env = linked_repo();
+    let out = with_failpoint(&env, "rename#1", &["add", "a/b/new", "--title", "New"]);
+    assert_eq!(out.status.code(), None);
+    // The entry's new file and the journal, both staged before the journal's rename.
+    let staged = std::fs::read_dir(env.mem(".cache/staging"))
+        .unwrap()
+        .count();
+    assert_eq!(staged, 2);
+    assert_eq!(status(&env), "");
+    env.ok(&["set", "a/b/target", "importance=0.7"]);
+    assert_eq!(
+        std::fs::read_dir(env.mem(".cache/staging"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // An older memtree's leftover.
+    env.write("a/r/.memtree-AbC123.tmp", "half a file");
+    let out = env.ok(&["check"]);
+    assert!(
+        out.contains(
+            ".memory/a/r/.memtree-AbC123.tmp: warning: a temporary file left by an interrupted \
+             memtree write"
+        ),
+        "{out}"
+    );
+    let v = env.json(&["index"]);
+    assert_eq!(
+        v["removed_leftovers"],
+        serde_json::json!([".memory/a/r/.memtree-AbC123.tmp"])
+    );
+    assert!(!env.mem("a/r/.memtree-AbC123.tmp").exists());
+    assert_eq!(status(&env), "");
+}
+
+fn fake_token() -> String {
+    format!("ghp_{}", "R3n9xQ2mK8vL5tY1wZ7cB4nH6jD0fA2sE9uP")
+}
+
+/// See: issue 14, item 7. A token typed by hand into an entry is refused when a `set` on that
+/// entry would commit the whole file (before, it went into history); `--allow-secret` lets it
+/// through; a token git already has does not block writes.
+#[test]
+fn a_hand_typed_secret_is_not_committed_by_a_later_write() {
+    let env = linked_repo();
+    let head = env.git(&["rev-parse", "HEAD"]);
+    let path = env.mem("a/b/target.md");
+    let edited = format!(
+        "{}token = {}\n",
+        std::fs::read_to_string(&path).unwrap(),
+        fake_token()
+    );
+    std::fs::write(&path, &edited).unwrap();
+    let (out, err) = env.fails(&["set", "a/b/target", "importance=0.9", "--json"], 1);
+    assert!(out.contains("\"kind\":\"secret\""), "{out}");
+    assert!(
+        err.contains("refusing to write .memory/a/b/target.md: line"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
+    env.ok(&["set", "a/b/target", "importance=0.9", "--allow-secret"]);
+    // Committed now: later writes and moves of the entry are not blocked by it.
+    env.ok(&["set", "a/b/target", "importance=0.8"]);
+    env.ok(&["mv", "a/b/target", "a/c/target"]);
+    assert_eq!(status(&env), "");
+}
