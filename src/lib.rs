@@ -23,6 +23,7 @@
 //! - [`merge`]: the field-by-field merge of one entry (the git merge driver);
 //! - [`hooks`]: git hooks and the merge driver's registration;
 //! - [`secrets`]: secrets and hidden instructions that do not belong in entry text;
+//! - [`trust`]: which settings may run programs or reach the network, and `memtree trust`;
 //! - [`config`], [`templates`], [`text`], [`error`]: settings, embedded files, string measures,
 //!   and the one error type.
 //!
@@ -60,6 +61,7 @@ pub mod semantic;
 pub mod templates;
 pub mod text;
 pub mod tree;
+pub mod trust;
 pub mod usage;
 
 pub use config::Config;

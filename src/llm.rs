@@ -5,7 +5,12 @@
 //!   from the environment variable named by `api_key_env`, never from the file. Needs the `llm`
 //!   cargo feature (ureq, a blocking HTTP client); without it the provider says so.
 //! - `command`: a program that reads the prompt on stdin and writes the reply on stdout
-//!   (`claude -p`, `llm`, `ollama run MODEL`). It is killed when the timeout passes.
+//!   (`claude -p`, `llm`, `ollama run MODEL`). It runs in a process group of its own, and the
+//!   whole group (a shell and what it started) is killed when the timeout passes or the reply
+//!   grows past [`MAX_REPLY_BYTES`].
+//!
+//! A reply is read up to [`MAX_REPLY_BYTES`]: a provider that sends more is an error, never a
+//! memtree that grows with it. Which settings are used at all is decided by [`crate::trust`].
 //!
 //! Errors are plain sentences ([`String`]): the caller never fails a query over them, it falls
 //! back to the tier 1–4 answer and reports the reason.
@@ -76,6 +81,9 @@ pub fn from_config(llm: &Llm) -> Result<Box<dyn Provider>, String> {
     }
 }
 
+/// The most bytes of a reply that are read (1 MiB); more is an error.
+pub const MAX_REPLY_BYTES: u64 = 1 << 20;
+
 /// Reply length cap when `llm.max_tokens` is not set.
 pub const DEFAULT_MAX_TOKENS: u64 = 400;
 
@@ -145,8 +153,15 @@ impl Provider for OpenAi {
         let status = response.status().as_u16();
         let text = response
             .body_mut()
+            .with_config()
+            .limit(MAX_REPLY_BYTES)
             .read_to_string()
-            .map_err(|e| format!("reading the reply failed: {e}"))?;
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => {
+                    format!("the reply from {url} is over {MAX_REPLY_BYTES} bytes")
+                }
+                other => format!("reading the reply failed: {other}"),
+            })?;
         if !(200..300).contains(&status) {
             let excerpt: String = text.chars().take(200).collect();
             return Err(format!("HTTP {status} from {url}: {excerpt}"));
@@ -178,14 +193,27 @@ impl Provider for CommandProvider {
     }
 
     fn complete(&self, prompt: &str, timeout: Duration) -> Result<Completion, String> {
+        use std::os::unix::process::CommandExt as _;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
         let program = &self.argv[0];
         let mut child = Command::new(program)
             .args(&self.argv[1..])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot run `{program}`: {e}"))?;
+        // The child leads a new process group: killing the group stops what it started too.
+        let group = rustix::process::Pid::from_raw(child.id() as i32);
+        let kill_group = |child: &mut std::process::Child| {
+            if let Some(g) = group {
+                let _ = rustix::process::kill_process_group(g, rustix::process::Signal::KILL);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        };
         // Feed and drain on threads, so a large prompt or reply cannot deadlock the pipes.
         let mut stdin = child.stdin.take();
         let input = prompt.to_string();
@@ -194,24 +222,38 @@ impl Provider for CommandProvider {
                 let _ = s.write_all(input.as_bytes());
             }
         });
+        let too_long = Arc::new(AtomicBool::new(false));
         let mut stdout = child.stdout.take();
-        let reader = std::thread::spawn(move || {
-            let mut out = String::new();
-            if let Some(s) = stdout.as_mut() {
-                let _ = s.read_to_string(&mut out);
-            }
-            out
-        });
+        let reader = {
+            let too_long = too_long.clone();
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                if let Some(s) = stdout.as_mut() {
+                    let _ = s.take(MAX_REPLY_BYTES + 1).read_to_end(&mut out);
+                }
+                if out.len() as u64 > MAX_REPLY_BYTES {
+                    too_long.store(true, Ordering::SeqCst);
+                }
+                out
+            })
+        };
         let start = Instant::now();
         let status = loop {
+            if too_long.load(Ordering::SeqCst) {
+                kill_group(&mut child);
+                let _ = writer.join();
+                let _ = reader.join();
+                return Err(format!(
+                    "`{program}` replied with more than {MAX_REPLY_BYTES} bytes and was stopped"
+                ));
+            }
             match child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) if start.elapsed() < timeout => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    kill_group(&mut child);
                     return Err(format!(
                         "`{program}` gave no reply within {} s and was stopped",
                         timeout.as_secs_f64()
@@ -220,8 +262,19 @@ impl Provider for CommandProvider {
                 Err(e) => return Err(format!("waiting for `{program}` failed: {e}")),
             }
         };
+        // The program is done; anything it left running in its group goes with it, so that
+        // the reader (whose pipe such a process may hold open) returns.
+        if let Some(g) = group {
+            let _ = rustix::process::kill_process_group(g, rustix::process::Signal::KILL);
+        }
         let _ = writer.join();
-        let text = reader.join().unwrap_or_default();
+        let bytes = reader.join().unwrap_or_default();
+        if bytes.len() as u64 > MAX_REPLY_BYTES {
+            return Err(format!(
+                "`{program}` replied with more than {MAX_REPLY_BYTES} bytes"
+            ));
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         if !status.success() {
             return Err(format!("`{program}` failed ({status})"));
         }

@@ -176,7 +176,7 @@ pub fn run(path: &str, split: &str, config: &str, llm: memtree::retrieve::llm::L
         conversations.push(sid.to_string());
         let dir = tempfile::tempdir().unwrap();
         let n = write_tree(dir.path(), conv, config);
-        let memory = Memory::open(Tree::at(dir.path()).unwrap(), now).unwrap();
+        let memory = Memory::open_trusting(Tree::at(dir.path()).unwrap(), now).unwrap();
         let t = Instant::now();
         memory.index(true).unwrap();
         eprintln!(

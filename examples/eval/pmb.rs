@@ -123,7 +123,8 @@ fn user_tree(beliefs: &[Value], user: &str, ids: &Ids) -> UserTree {
     for b in beliefs.iter().filter(|b| b["user_id"] == user) {
         write_belief(&root, b, ids);
     }
-    let memory = Memory::open(Tree::at(dir.path()).unwrap(), jiff::Timestamp::now()).unwrap();
+    let memory =
+        Memory::open_trusting(Tree::at(dir.path()).unwrap(), jiff::Timestamp::now()).unwrap();
     UserTree {
         _dir: dir,
         memory,

@@ -187,6 +187,17 @@ pub enum Command {
     Mcp,
     /// Validate every entry; exit 1 when any is invalid.
     Check,
+    /// Trust this project's memtree.yaml as it is now, so that its settings that run a program,
+    /// reach the network or read outside the project (llm, semantic.model) are used; a changed
+    /// file is untrusted again. Recorded in $XDG_CONFIG_HOME/memtree/trusted.
+    Trust {
+        /// Only say whether the file is trusted and what in it needs trust.
+        #[arg(long, conflicts_with = "revoke")]
+        show: bool,
+        /// Forget the trust given to this project's file.
+        #[arg(long)]
+        revoke: bool,
+    },
     /// Complete a write that a crash interrupted (every write does this first), or abandon it
     /// with --discard when a file it touches was changed after the crash.
     Recover {

@@ -462,6 +462,11 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Command::Trust { show, revoke } => {
+            let tree = find_tree(&cli)?;
+            let report = memtree::trust::trust(&tree, *show, *revoke)?;
+            emit(json, &report, render::trust);
+        }
         Command::Recover { discard } => {
             let memory = open(&cli)?;
             let report = memory.recover(*discard)?;

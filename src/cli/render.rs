@@ -224,3 +224,17 @@ pub fn recover(r: &RecoverReport, commit: &str) -> String {
         (Some(op), false) => format!("{op}: {}{commit}\n", r.files.join(", ")),
     }
 }
+
+/// What `trust` did or found.
+pub fn trust(r: &memtree::trust::TrustReport) -> String {
+    let Some(hash) = &r.sha256 else {
+        return format!("{} does not exist; there is nothing to trust\n", r.file);
+    };
+    let needs = if r.needs_trust.is_empty() {
+        "it sets nothing that needs trust".to_string()
+    } else {
+        format!("it sets {}", r.needs_trust.join(" and "))
+    };
+    let state = if r.trusted { "trusted" } else { "not trusted" };
+    format!("{} (sha256 {}): {state}; {needs}\n", r.file, &hash[..12])
+}

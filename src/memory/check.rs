@@ -37,10 +37,13 @@ impl Memory {
                 e.to_string(),
             )),
             // A configured model is otherwise read only by the first query that needs it.
-            Ok(c) if c.semantic.enabled && c.semantic.model.is_some() => {
-                if let Err(e) =
-                    crate::semantic::model(c.semantic.model.as_deref(), self.tree.project())
-                {
+            // The configuration as trust left it: an untrusted model outside the project is
+            // not read.
+            Ok(_) if self.config.semantic.enabled && self.config.semantic.model.is_some() => {
+                if let Err(e) = crate::semantic::model(
+                    self.config.semantic.model.as_deref(),
+                    self.tree.project(),
+                ) {
                     diags.push(diag(
                         self.tree.display_path(tree::CONFIG_FILE),
                         None,
@@ -50,6 +53,24 @@ impl Memory {
                 }
             }
             Ok(_) => {}
+        }
+        if !self.trust.ignored.is_empty() {
+            diags.push(diag(
+                self.tree.display_path(tree::CONFIG_FILE),
+                None,
+                "warning",
+                format!(
+                    "{} can run a program, reach the network or read outside the project, and \
+                     this file is not trusted on this machine, so {} ignored; review the file, \
+                     then run `memtree trust`",
+                    self.trust.ignored.join(" and "),
+                    if self.trust.ignored.len() == 1 {
+                        "it is"
+                    } else {
+                        "they are"
+                    }
+                ),
+            ));
         }
         if let Some(p) = crate::changeset::pending(&self.tree) {
             let message = if !p.changed.is_empty() {

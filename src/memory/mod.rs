@@ -49,6 +49,7 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 pub struct Memory {
     tree: Tree,
     config: Config,
+    trust: crate::trust::TrustState,
     now: jiff::Timestamp,
     allow_secret: bool,
     commit: bool,
@@ -63,49 +64,67 @@ fn ms(since: Instant) -> f64 {
 }
 
 impl Memory {
-    /// Opens the tree, reading its configuration. `now` is used for decay and for `created` /
-    /// `updated` stamps.
+    /// Opens the tree, reading its configuration. Settings that run a program, reach the
+    /// network or read outside the project are taken from the user's own configuration or
+    /// from a project file the user trusted ([`crate::trust`]). `now` is used for decay and
+    /// for `created` / `updated` stamps.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad `memtree.yaml` or user configuration.
+    pub fn open(tree: Tree, now: jiff::Timestamp) -> Result<Memory> {
+        let mut config = Config::load(&tree)?;
+        let trust = crate::trust::apply(&tree, &mut config)?;
+        Ok(Memory::with(tree, config, trust, now))
+    }
+
+    /// Opens the tree with its `memtree.yaml` taken as it is, trusted: for callers that wrote
+    /// the tree themselves (the evaluation harnesses). The CLI and the MCP server never use it.
     ///
     /// # Errors
     /// [`Error::Config`] for a bad `memtree.yaml`.
-    pub fn open(mut tree: Tree, now: jiff::Timestamp) -> Result<Memory> {
+    pub fn open_trusting(tree: Tree, now: jiff::Timestamp) -> Result<Memory> {
         let config = Config::load(&tree)?;
-        tree.max_file_bytes = config.index.max_file_bytes;
-        Ok(Memory {
+        Ok(Memory::with(
             tree,
             config,
+            crate::trust::TrustState::default(),
+            now,
+        ))
+    }
+
+    fn with(
+        mut tree: Tree,
+        config: Config,
+        trust: crate::trust::TrustState,
+        now: jiff::Timestamp,
+    ) -> Memory {
+        tree.max_file_bytes = config.index.max_file_bytes;
+        Memory {
+            tree,
+            config,
+            trust,
             now,
             allow_secret: false,
             commit: true,
-        })
+        }
     }
 
     /// Opens the tree even when `memtree.yaml` is invalid, with the default configuration, and
     /// returns the configuration error beside it: for `check`, the command that diagnoses it.
     pub fn open_lenient(tree: Tree, now: jiff::Timestamp) -> (Memory, Option<Error>) {
-        match Config::load(&tree) {
-            Ok(config) => {
-                let mut tree = tree;
-                tree.max_file_bytes = config.index.max_file_bytes;
-                (
-                    Memory {
-                        tree,
-                        config,
-                        now,
-                        allow_secret: false,
-                        commit: true,
-                    },
-                    None,
-                )
-            }
+        let loaded = Config::load(&tree).and_then(|mut config| {
+            let trust = crate::trust::apply(&tree, &mut config)?;
+            Ok((config, trust))
+        });
+        match loaded {
+            Ok((config, trust)) => (Memory::with(tree, config, trust, now), None),
             Err(e) => (
-                Memory {
+                Memory::with(
                     tree,
-                    config: Config::default(),
+                    Config::default(),
+                    crate::trust::TrustState::default(),
                     now,
-                    allow_secret: false,
-                    commit: true,
-                },
+                ),
                 Some(e),
             ),
         }

@@ -113,7 +113,12 @@ impl Memory {
         use retrieve::llm::{DEFAULT_TIMEOUT_S, LlmMode, escalate};
         let skip = |why: &str| Escalation::skipped(why);
         let Some(cfg) = &self.config.llm else {
-            return (ranked.hits, skip("no llm configured"));
+            let why = if self.trust.ignored.iter().any(|s| s == "llm") {
+                crate::trust::UNTRUSTED_REASON
+            } else {
+                "no llm configured"
+            };
+            return (ranked.hits, skip(why));
         };
         let why = match ctx.query.llm {
             LlmMode::Never => return (ranked.hits, skip("--llm never")),

@@ -62,9 +62,15 @@ fn server(answer: Answer) -> (String, mpsc::Receiver<String>) {
     (format!("http://127.0.0.1:{port}/v1"), rx)
 }
 
+/// Writes the project's memtree.yaml and trusts it (its `llm:` is used only then).
+pub fn trusted_config(env: &TestEnv, text: &str) {
+    env.write("memtree.yaml", text);
+    env.ok(&["trust"]);
+}
+
 fn configure(env: &TestEnv, base_url: &str, timeout_s: u64) {
-    env.write(
-        "memtree.yaml",
+    trusted_config(
+        env,
         &format!(
             "schema_version: 1\nllm:\n  provider: openai\n  base_url: {base_url}\n  model: tiny-test\n  api_key_env: MEMTREE_TEST_KEY\n  timeout_s: {timeout_s}\n"
         ),
@@ -237,8 +243,8 @@ fn a_command_provider_gets_the_prompt_on_stdin() {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    env.write(
-        "memtree.yaml",
+    trusted_config(
+        &env,
         &format!(
             "schema_version: 1\nllm:\n  provider: command\n  command: [\"{}\"]\n",
             script.display()
@@ -255,8 +261,8 @@ fn a_command_provider_gets_the_prompt_on_stdin() {
     );
     // A program that hangs is stopped at the timeout.
     std::fs::write(&script, "#!/bin/sh\nsleep 30\n").unwrap();
-    env.write(
-        "memtree.yaml",
+    trusted_config(
+        &env,
         &format!(
             "schema_version: 1\nllm:\n  provider: command\n  command: [\"{}\"]\n  timeout_s: 1\n",
             script.display()

@@ -14,6 +14,7 @@ mod reliability;
 mod robustness;
 mod semantic;
 mod team;
+mod trust;
 
 #[test]
 fn no_forgotten_test_files() {
