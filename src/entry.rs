@@ -132,61 +132,107 @@ pub struct Document {
     pub body: String,
     /// The line ending used by the delimiters (`"\n"` or `"\r\n"`).
     pub newline: &'static str,
+    /// The file starts with a UTF-8 byte-order mark (kept on rewrite).
+    pub bom: bool,
+    /// The opening and closing delimiter lines as they were in the file (`"--- \r\n"`,
+    /// `"..."`), so that a rewrite keeps them byte for byte; `None` for a new document.
+    pub delimiters: Option<(String, String)>,
 }
 
 /// The 1-based file line on which the front-matter YAML starts.
 pub const FRONT_FIRST_LINE: usize = 2;
 
+/// `line` (with its line ending) is a front-matter delimiter: `---` (or, closing, `...`),
+/// then only spaces or tabs.
+fn is_delimiter(line: &str, closing: bool) -> bool {
+    let t = line
+        .trim_end_matches(['\n', '\r'])
+        .trim_end_matches([' ', '\t']);
+    t == "---" || (closing && t == "...")
+}
+
 impl Document {
-    /// Splits a file. A file without an opening `---` line has no front matter; an opening line
-    /// without a closing `---` (or `...`) line is reported as `Err(line)` of the opening line.
+    /// A new document with `---` delimiters.
+    pub fn new(front: Option<String>, body: String, newline: &'static str) -> Document {
+        Document {
+            front,
+            body,
+            newline,
+            bom: false,
+            delimiters: None,
+        }
+    }
+
+    /// This document with another front matter and body, keeping its delimiters, line ending
+    /// and byte-order mark.
+    pub fn with(&self, front: Option<String>, body: String) -> Document {
+        Document {
+            front,
+            body,
+            ..self.clone()
+        }
+    }
+
+    /// Splits a file. A file without an opening `---` line (after an optional byte-order mark;
+    /// trailing spaces allowed) has no front matter; an opening line without a closing `---`
+    /// (or `...`) line is reported as `Err(line)` of the opening line.
     pub fn split(text: &str) -> Result<Document, usize> {
-        let (newline, rest) = if let Some(rest) = text.strip_prefix("---\r\n") {
-            ("\r\n", rest)
-        } else if let Some(rest) = text.strip_prefix("---\n") {
-            ("\n", rest)
-        } else {
-            return Ok(Document {
-                front: None,
-                body: text.to_string(),
-                newline: "\n",
-            });
+        let (bom, unmarked) = match text.strip_prefix('\u{feff}') {
+            Some(rest) => (true, rest),
+            None => (false, text),
         };
+        let first = unmarked.split_inclusive('\n').next().unwrap_or("");
+        if !first.ends_with('\n') || !is_delimiter(first, false) {
+            return Ok(Document::new(None, text.to_string(), "\n"));
+        }
+        let newline = if first.ends_with("\r\n") {
+            "\r\n"
+        } else {
+            "\n"
+        };
+        let rest = &unmarked[first.len()..];
         let mut offset = 0;
         for line in rest.split_inclusive('\n') {
-            let trimmed = line.trim_end_matches(['\n', '\r']);
-            if trimmed == "---" || trimmed == "..." {
+            if is_delimiter(line, true) {
                 return Ok(Document {
                     front: Some(rest[..offset].to_string()),
                     body: rest[offset + line.len()..].to_string(),
                     newline,
+                    bom,
+                    delimiters: Some((first.to_string(), line.to_string())),
                 });
             }
             offset += line.len();
         }
-        // `---\n---` with nothing after the closing line (no trailing newline).
         Err(1)
     }
 
     /// Joins front matter and body back into file text.
     pub fn join(&self) -> String {
-        match &self.front {
-            None => self.body.clone(),
-            Some(front) => {
-                let nl = self.newline;
-                let mut out = String::with_capacity(front.len() + self.body.len() + 8);
-                out.push_str("---");
-                out.push_str(nl);
-                out.push_str(front);
-                if !front.is_empty() && !front.ends_with('\n') {
-                    out.push_str(nl);
-                }
-                out.push_str("---");
-                out.push_str(nl);
-                out.push_str(&self.body);
-                out
-            }
+        let Some(front) = &self.front else {
+            return self.body.clone();
+        };
+        let nl = self.newline;
+        let plain = format!("---{nl}");
+        let (open, close) = match &self.delimiters {
+            Some((o, c)) => (o.as_str(), c.as_str()),
+            None => (plain.as_str(), plain.as_str()),
+        };
+        let mut out = String::with_capacity(front.len() + self.body.len() + 16);
+        if self.bom {
+            out.push('\u{feff}');
         }
+        out.push_str(open);
+        out.push_str(front);
+        if !front.is_empty() && !front.ends_with('\n') {
+            out.push_str(nl);
+        }
+        out.push_str(close);
+        if !close.ends_with('\n') && !self.body.is_empty() {
+            out.push_str(nl);
+        }
+        out.push_str(&self.body);
+        out
     }
 }
 
@@ -745,6 +791,28 @@ mod tests {
         assert_eq!(doc.front.as_deref(), Some("title: A\n"));
         assert_eq!(doc.body, "\n# Body\r\nline  \n");
         assert_eq!(doc.join(), text);
+    }
+
+    /// See: issue 14, item 14. Every delimiter form reads as front matter and joins back to
+    /// the same bytes.
+    #[test]
+    fn delimiter_forms_round_trip() {
+        for text in [
+            "\u{feff}---\ntitle: A\n---\nbody\n",
+            "--- \ntitle: A\n---\t\nbody\n",
+            "---\r\ntitle: A\r\n---\r\nbody\r\n",
+            "---\ntitle: A\n...\nbody\n",
+            "---\ntitle: A\n---",
+        ] {
+            let doc = Document::split(text).unwrap();
+            assert_eq!(
+                doc.front.as_deref().map(str::trim),
+                Some("title: A"),
+                "{text:?}"
+            );
+            assert_eq!(doc.join(), text);
+        }
+        assert_eq!(Document::split("---x\ntitle: A\n").unwrap().front, None);
     }
 
     #[test]

@@ -199,12 +199,7 @@ pub fn merge_entry(base: &str, ours: &str, theirs: &str) -> Result<Merged> {
         None
     };
     Ok(Merged {
-        text: Document {
-            front,
-            body,
-            newline: odoc.newline,
-        }
-        .join(),
+        text: odoc.with(front, body).join(),
         conflict,
         decided,
     })

@@ -47,7 +47,7 @@ proptest! {
 
     #[test]
     fn the_body_is_kept_byte_for_byte(m in meta(), b in body()) {
-        let doc = Document { front: Some(render_meta(&m)), body: b.clone(), newline: "\n" };
+        let doc = Document::new(Some(render_meta(&m)), b.clone(), "\n");
         let text = doc.join();
         let split = Document::split(&text).unwrap();
         prop_assert_eq!(&split.body, &b);

@@ -114,11 +114,11 @@ pub fn generate(dir: &std::path::Path, n: usize) -> Vec<String> {
             updated: Some("2026-06-01T00:00:00Z".into()),
             ..Meta::default()
         };
-        let doc = Document {
-            front: Some(render_meta(&meta)),
-            body: format!("\n{}\n", body.join(" ")),
-            newline: "\n",
-        };
+        let doc = Document::new(
+            Some(render_meta(&meta)),
+            format!("\n{}\n", body.join(" ")),
+            "\n",
+        );
         let path = root.join(format!("{id}.md"));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, doc.join()).unwrap();

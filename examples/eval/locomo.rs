@@ -121,11 +121,7 @@ fn write_tree(dir: &std::path::Path, conv: &Value, config: &str) -> usize {
                 date: date.clone(),
                 ..Meta::default()
             };
-            let doc = Document {
-                front: Some(render_meta(&meta)),
-                body: format!("\n{body}\n"),
-                newline: "\n",
-            };
+            let doc = Document::new(Some(render_meta(&meta)), format!("\n{body}\n"), "\n");
             let path = root.join(format!("{id}.md"));
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, doc.join()).unwrap();

@@ -98,11 +98,11 @@ fn write_belief(root: &Path, b: &Value, ids: &Ids) {
         decay: Some("never".into()),
         ..Meta::default()
     };
-    let doc = Document {
-        front: Some(render_meta(&meta)),
-        body: format!("\n{}\n", b["content"].as_str().unwrap_or_default()),
-        newline: "\n",
-    };
+    let doc = Document::new(
+        Some(render_meta(&meta)),
+        format!("\n{}\n", b["content"].as_str().unwrap_or_default()),
+        "\n",
+    );
     let path = root.join(format!("{id}.md"));
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, doc.join()).unwrap();

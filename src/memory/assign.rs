@@ -21,8 +21,10 @@ pub(super) fn check_relation_type(kind: &str) -> Result<()> {
 
 /// Checks a single value for a key the way `check` would, as an error.
 pub(super) fn check_value(key: &str, value: &str) -> Result<()> {
-    // Quoted, the value reaches parse_meta as text; numeric keys parse text themselves.
-    let yaml = format!("title: x\n{key}: {}\n", entry::yaml_scalar(value));
+    // Quoted, the value reaches parse_meta as text; numeric keys parse text themselves. The
+    // probe needs a title, unless the title is what is checked.
+    let title = if key == "title" { "" } else { "title: x\n" };
+    let yaml = format!("{title}{key}: {}\n", entry::yaml_scalar(value));
     let (_, problems) = entry::parse_meta(&yaml).map_err(|e| Error::InvalidValue {
         key: key.into(),
         reason: e.message,
@@ -104,20 +106,36 @@ pub(super) fn parse_assignment(a: &str) -> Result<(String, Op, String)> {
     Ok((key, op, value))
 }
 
-fn split_list(value: &str) -> Vec<String> {
+/// A list value: a YAML flow list (`[2024, v2]`: numbers and booleans are kept as the text
+/// they were written as) or comma-separated words.
+///
+/// # Errors
+/// [`Error::InvalidValue`] for an item that is not a plain value (a nested list or map, null).
+fn split_list(key: &str, value: &str) -> Result<Vec<String>> {
     let v = value.trim();
     if v.starts_with('[')
         && let Ok(serde_yaml::Value::Sequence(items)) = serde_yaml::from_str(v)
     {
         return items
             .iter()
-            .filter_map(|i| i.as_str().map(str::to_string))
+            .map(|i| match i {
+                serde_yaml::Value::String(s) => Ok(s.clone()),
+                serde_yaml::Value::Number(n) => Ok(n.to_string()),
+                serde_yaml::Value::Bool(b) => Ok(b.to_string()),
+                other => Err(Error::InvalidValue {
+                    key: key.into(),
+                    reason: format!(
+                        "list items are text; `{}` is not",
+                        serde_yaml::to_string(other).unwrap_or_default().trim()
+                    ),
+                }),
+            })
             .collect();
     }
-    v.split(',')
+    Ok(v.split(',')
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
-        .collect()
+        .collect())
 }
 
 pub(super) fn apply(meta: &mut Meta, key: &str, op: Op, value: &str) -> Result<()> {
@@ -164,7 +182,7 @@ pub(super) fn apply(meta: &mut Meta, key: &str, op: Op, value: &str) -> Result<(
                 "scope" => &mut meta.scope,
                 _ => &mut meta.supersedes,
             };
-            let items = split_list(value);
+            let items = split_list(key, value)?;
             match op {
                 Op::Set => *list = items,
                 Op::Add => {

@@ -106,6 +106,16 @@ impl Memory {
                 message,
             ));
         }
+        for rel in &walk.links {
+            diags.push(diag(
+                self.tree.display_path(rel),
+                None,
+                "warning",
+                "a symbolic link: memtree never follows links inside .memory, so what it points \
+                 to is not indexed; replace it with the file or folder itself"
+                    .into(),
+            ));
+        }
         for rel in &walk.leftovers {
             diags.push(diag(
                 self.tree.display_path(rel),

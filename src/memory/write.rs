@@ -177,11 +177,7 @@ impl Memory {
             }
             _ => crate::templates::body_for(&kind).to_string(),
         };
-        let doc = Document {
-            front: Some(entry::render_meta(&meta)),
-            body: format!("\n{body}"),
-            newline: "\n",
-        };
+        let doc = Document::new(Some(entry::render_meta(&meta)), format!("\n{body}"), "\n");
         Ok((id, doc.join()))
     }
 
@@ -269,16 +265,37 @@ impl Memory {
             meta.updated = Some(timestamp(self.now));
             changed.push("updated".into());
         }
-        let mut yaml = r.doc.front.clone().unwrap_or_default();
+        let Some(mut yaml) = r.doc.front.clone() else {
+            if changed.is_empty() {
+                // A body-only change (a link rewritten) to a file without front matter.
+                let text = r.doc.with(None, body).join();
+                return Ok(Some(Edit {
+                    changed,
+                    text,
+                    base,
+                }));
+            }
+            return Err(Error::FrontMatter {
+                file: self.tree.display_path(path.rel()).into(),
+                line: 1,
+                message: "the file has no front matter (a `---` block with at least a title), so \
+                          memtree would have to invent one; add it by hand first"
+                    .into(),
+            });
+        };
         for key in &changed {
-            let rendered = entry::render_key(&meta, key);
+            // New lines take the file's line ending (CRLF files stay CRLF).
+            let crlf = r.doc.newline == "\r\n";
+            let rendered = entry::render_key(&meta, key).map(|text| {
+                if crlf {
+                    text.replace('\n', "\r\n")
+                } else {
+                    text
+                }
+            });
             yaml = entry::set_key(&yaml, key, rendered.as_deref());
         }
-        let doc = Document {
-            front: Some(yaml),
-            body,
-            newline: r.doc.newline,
-        };
+        let doc = r.doc.with(Some(yaml), body);
         Ok(Some(Edit {
             changed,
             text: doc.join(),
@@ -485,11 +502,7 @@ impl Memory {
             edits.push((l.range.clone(), url));
         }
         apply_edits(&mut body, edits);
-        let doc = Document {
-            front: r.doc.front.clone(),
-            body,
-            newline: r.doc.newline,
-        };
+        let doc = r.doc.with(r.doc.front.clone(), body);
         changeset.write(to_path, doc.join(), Base::Absent);
         // 2. Every entry that points at the old id.
         let referrers: Vec<String> = index
@@ -515,6 +528,11 @@ impl Memory {
         drop(searcher);
         drop(index);
         let commit = self.commit(&lock, changeset)?;
+        // Hits and last use follow the entry to its new id.
+        crate::usage::fold(
+            &self.tree,
+            &std::collections::HashMap::from([(from.clone(), to.clone())]),
+        );
         Ok(MoveReport {
             schema: "memtree.mv/v1",
             from,
@@ -569,6 +587,7 @@ impl Memory {
         let index = self.refresh(&lock)?;
         let searcher = index.searcher();
         let mut warnings = Vec::new();
+        let mut changed = Vec::new();
         let mut at = new.clone();
         for _ in 0..64 {
             let Some(m) = index.by_id(&searcher, &at) else {
@@ -588,16 +607,28 @@ impl Memory {
             }
             at = next;
         }
-        if let Some(m) = index.by_id(&searcher, &old)
-            && let Some(prev) = m.superseded_by.filter(|p| *p != new)
-        {
+        let previous = index
+            .by_id(&searcher, &old)
+            .and_then(|m| m.superseded_by)
+            .filter(|p| *p != new);
+        drop(searcher);
+        drop(index);
+        // The entry OLD pointed to before no longer supersedes it (supersession stays mutual).
+        if let Some(prev) = previous {
             warnings.push(format!(
                 "{old} was superseded by {prev}; it now points to {new}"
             ));
+            if let Ok((_, prev_path)) = self.resolve(&prev) {
+                let old_for_prev = old.clone();
+                if let Some(edit) = self.plan_edit(&prev_path, true, |meta, _| {
+                    meta.supersedes.retain(|s| *s != old_for_prev);
+                    Ok(vec!["supersedes".into()])
+                })? {
+                    changed.extend(edit.changed.iter().map(|k| format!("{prev}: {k}")));
+                    changeset.write(prev_path, edit.text, Base::Content(edit.base));
+                }
+            }
         }
-        drop(searcher);
-        drop(index);
-        let mut changed = Vec::new();
         let new_for_old = new.clone();
         if let Some(edit) = self.plan_edit(&old_path, true, |meta, _| {
             meta.status = Some("superseded".into());

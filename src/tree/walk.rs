@@ -50,10 +50,12 @@ impl Tree {
             walk.files.extend(part.files);
             walk.skipped.extend(part.skipped);
             walk.leftovers.extend(part.leftovers);
+            walk.links.extend(part.links);
         }
         walk.dirs.sort_by(|a, b| a.rel.cmp(&b.rel));
         walk.files.sort_by(|a, b| a.rel.cmp(&b.rel));
         walk.leftovers.sort();
+        walk.links.sort();
         Ok(walk)
     }
 }
@@ -151,6 +153,10 @@ fn read_one_dir(dir: &Path, rel: &str, walk: &mut Walk) -> Vec<(PathBuf, String)
         } else {
             format!("{rel}/{name}")
         };
+        if ft.is_symlink() {
+            walk.links.push(child_rel);
+            continue;
+        }
         if ft.is_dir() {
             let Ok(meta) = item.metadata() else { continue };
             walk.dirs.push(DirStat {
@@ -197,6 +203,9 @@ pub struct Walk {
     /// Temporary files (`.memtree-*.tmp`) that a killed memtree left next to entries before
     /// writes were staged in `.cache/staging`, relative to the root.
     pub leftovers: Vec<String>,
+    /// Symbolic links in the tree (never followed, so what they point to is not indexed),
+    /// relative to the root.
+    pub links: Vec<String>,
 }
 
 /// A folder seen by the walk.

@@ -442,3 +442,138 @@ fn a_hand_typed_secret_is_not_committed_by_a_later_write() {
     env.ok(&["mv", "a/b/target", "a/c/target"]);
     assert_eq!(status(&env), "");
 }
+
+/// See: issue 14, item 14. `set ID title=...` always failed (`duplicate entry with key
+/// "title"`). A byte-order mark, `--- ` with a trailing space and CRLF line endings are front
+/// matter (before, `set` prepended a second block), CRLF files stay CRLF, and a file without
+/// front matter is refused, not given an invented one.
+#[test]
+fn set_recognises_every_front_matter_form_and_changes_the_title() {
+    let env = TestEnv::new();
+    env.add("a/b/plain", "Hello", &[], "Body.");
+    env.ok(&["set", "a/b/plain", "title=New title"]);
+    assert!(
+        env.read("a/b/plain.md")
+            .starts_with("---\ntitle: New title\nkind: fact\n")
+    );
+    let cases: [(&str, &[u8], &[u8]); 3] = [
+        (
+            "bom",
+            b"\xef\xbb\xbf---\ntitle: Bom\n---\nbody\n",
+            b"\xef\xbb\xbf---\ntitle: Bom\nimportance: 0.3\nupdated: 2026-11-22T12:00:00Z\n---\nbody\n",
+        ),
+        (
+            "space",
+            b"--- \ntitle: Space\n---\nbody\n",
+            b"--- \ntitle: Space\nimportance: 0.3\nupdated: 2026-11-22T12:00:00Z\n---\nbody\n",
+        ),
+        (
+            "crlf",
+            b"---\r\ntitle: Crlf\r\n---\r\nbody\r\n",
+            b"---\r\ntitle: Crlf\r\nimportance: 0.3\r\nupdated: 2026-11-22T12:00:00Z\r\n---\r\nbody\r\n",
+        ),
+    ];
+    for (name, before, after) in cases {
+        std::fs::write(env.mem(&format!("a/b/{name}.md")), before).unwrap();
+        env.ok(&["set", &format!("a/b/{name}"), "importance=0.3"]);
+        let got = std::fs::read(env.mem(&format!("a/b/{name}.md"))).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(after),
+            "{name}"
+        );
+    }
+    for (name, text) in [("none", "just a body\n"), ("empty", "")] {
+        env.write(&format!("a/b/{name}.md"), text);
+        let (out, err) = env.fails(
+            &["set", &format!("a/b/{name}"), "importance=0.3", "--json"],
+            1,
+        );
+        assert!(out.contains("\"kind\":\"front_matter\""), "{out}");
+        assert!(err.contains("has no front matter"), "{err}");
+        assert_eq!(env.read(&format!("a/b/{name}.md")), text);
+    }
+}
+
+/// See: issue 14, item 16. `set tags=[2024, v2]` dropped the number silently; numbers and
+/// booleans are kept as written, and a nested list is an error.
+#[test]
+fn list_values_keep_numbers() {
+    let env = TestEnv::new();
+    env.add("a/b/c", "Tagged", &[], "Body.");
+    env.ok(&["set", "a/b/c", "tags=[2024, v2, true]"]);
+    assert!(
+        env.read("a/b/c.md")
+            .contains("tags: [\"2024\", v2, \"true\"]\n")
+    );
+    let (_, err) = env.fails(&["set", "a/b/c", "tags=[[1], v2]"], 1);
+    assert!(
+        err.contains("invalid value for `tags`: list items are text"),
+        "{err}"
+    );
+}
+
+/// See: issue 14, item 16. Superseding an entry a second time left the first successor's
+/// `supersedes: [c]`, and `check` reported a supersession that is not mutual.
+#[test]
+fn superseding_again_keeps_supersession_mutual() {
+    let env = TestEnv::repo(true);
+    env.add("a/b/c", "Old belief", &[], "Old.");
+    env.add("a/b/new0", "First successor", &[], "New 0.");
+    env.add("a/b/new1", "Second successor", &[], "New 1.");
+    env.ok(&["supersede", "a/b/c", "a/b/new0"]);
+    let v = env.json(&["supersede", "a/b/c", "a/b/new1"]);
+    assert_eq!(
+        v["changed"],
+        serde_json::json!([
+            "a/b/new0: supersedes",
+            "a/b/new0: updated",
+            "a/b/c: superseded_by",
+            "a/b/c: updated",
+            "a/b/new1: supersedes",
+            "a/b/new1: updated"
+        ]),
+        "{v}"
+    );
+    assert!(!env.read("a/b/new0.md").contains("supersedes"));
+    assert!(env.read("a/b/new1.md").contains("supersedes: [a/b/c]"));
+    env.ok(&["check"]);
+    assert_eq!(status(&env), "");
+}
+
+/// See: issue 14, item 16. `check` skipped symlinked entries without a word.
+#[test]
+fn check_names_symlinked_entries() {
+    let env = TestEnv::new();
+    env.add("a/b/real", "Real", &[], "Body.");
+    std::os::unix::fs::symlink(env.mem("a/b/real.md"), env.mem("a/b/alias.md")).unwrap();
+    let out = env.ok(&["check"]);
+    assert!(
+        out.contains(".memory/a/b/alias.md: warning: a symbolic link: memtree never follows links"),
+        "{out}"
+    );
+}
+
+/// See: issue 14, item 16. Usage counts follow `mv`: an entry used often is still proposed
+/// for promotion under its new id.
+#[test]
+fn usage_follows_a_move() {
+    let env = TestEnv::repo(true);
+    env.add(
+        "a/b/c",
+        "Quokka facts",
+        &["--kind", "fact"],
+        "Quokkas smile.",
+    );
+    for _ in 0..6 {
+        env.ok(&["query", "quokka"]);
+    }
+    env.ok(&["set", "a/b/c", "maturity=draft"]);
+    env.ok(&["mv", "a/b/c", "a/b/quokkas"]);
+    let plan = env.json(&["consolidate"]);
+    let actions = plan["actions"].to_string();
+    assert!(
+        actions.contains("a/b/quokkas") && actions.contains("maturity: draft -> validated"),
+        "{plan}"
+    );
+}
