@@ -176,11 +176,17 @@ fn state_of(dir: &Path, name: &str) -> HookState {
     }
 }
 
+/// The merge driver git runs: memtree when it is on PATH, git's own text merge only when it
+/// is not. (Not `memtree ... || git merge-file ...`: memtree exits 1 for a conflict it marked,
+/// and git merge-file would then merge memtree's output again, nesting markers.)
+pub const DRIVER_COMMAND: &str = "if command -v memtree >/dev/null 2>&1; then memtree merge-driver %O %A %B %P; else git merge-file -L ours -L base -L theirs %A %O %B; fi";
+
 fn driver_registered(repo: &git2::Repository, tree: &Tree) -> bool {
+    // An older driver command counts as not registered: `hooks install` replaces it.
     let configured = repo
         .config()
         .and_then(|c| c.get_string(&format!("merge.{DRIVER}.driver")))
-        .is_ok();
+        .is_ok_and(|d| d == DRIVER_COMMAND);
     let attrs = attributes(tree).unwrap_or_default();
     configured && attrs.lines().any(|l| l.trim() == ATTRIBUTES.trim())
 }
@@ -235,7 +241,7 @@ pub fn install(tree: &Tree) -> Result<HooksReport> {
         .config()
         .and_then(|c| c.open_level(git2::ConfigLevel::Local))
         .map_err(|e| Error::Git(e.message().to_string()))?;
-    let driver = "command -v memtree >/dev/null 2>&1 && memtree merge-driver %O %A %B %P || git merge-file -L ours -L base -L theirs %A %O %B";
+    let driver = DRIVER_COMMAND;
     if cfg
         .get_string(&format!("merge.{DRIVER}.driver"))
         .ok()

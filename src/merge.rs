@@ -11,8 +11,14 @@
 //!   the same lines do standard conflict markers appear, and [`Merged::conflict`] is set.
 //!
 //! The merged front matter is ours with only the changed keys rewritten ([`crate::entry::set_key`]),
-//! so our formatting and comments survive. A side whose front matter does not parse falls back
-//! to a text merge of the whole file.
+//! so our formatting and comments survive. Conflict markers only ever appear in the body: the
+//! merged front matter always parses.
+//!
+//! A side whose front matter cannot be read (broken YAML, no closing `---`, or none at all where
+//! the other versions have one) never makes the merge drop the other side's fields: the result
+//! takes the readable side's front matter, and the unreadable one's is put at the top of the
+//! body inside conflict markers labelled with the side and the reason, so the user decides.
+//! Files that are not valid UTF-8 are merged as bytes ([`merge_files`]), never re-encoded.
 
 use std::collections::BTreeSet;
 
@@ -48,15 +54,22 @@ fn merge_set<T: Clone + Ord>(base: &[T], ours: &[T], theirs: &[T]) -> Vec<T> {
 }
 
 fn text_merge(base: &str, ours: &str, theirs: &str) -> Result<(String, bool)> {
+    let (bytes, conflict) = byte_merge(base.as_bytes(), ours.as_bytes(), theirs.as_bytes())?;
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), conflict))
+}
+
+/// libgit2's line merge of three byte strings: the merged bytes, and whether the merge added
+/// conflict markers.
+fn byte_merge(base: &[u8], ours: &[u8], theirs: &[u8]) -> Result<(Vec<u8>, bool)> {
     // `git2::merge_file` does not initialise libgit2 itself (every other entry point does);
     // without it the call fails at random with "no error". Creating a buffer initialises it.
     drop(git2::Buf::new());
     let mut b = git2::MergeFileInput::new();
-    b.content(base.as_bytes());
+    b.content(base);
     let mut o = git2::MergeFileInput::new();
-    o.content(ours.as_bytes());
+    o.content(ours);
     let mut t = git2::MergeFileInput::new();
-    t.content(theirs.as_bytes());
+    t.content(theirs);
     let mut opts = git2::MergeFileOptions::new();
     opts.our_label("ours")
         .their_label("theirs")
@@ -67,22 +80,92 @@ fn text_merge(base: &str, ours: &str, theirs: &str) -> Result<(String, bool)> {
         .accept_conflicts(true);
     let r = git2::merge_file(&b, &o, &t, Some(&mut opts))
         .map_err(|e| Error::Git(e.message().to_string()))?;
-    let text = String::from_utf8_lossy(r.content()).into_owned();
+    let bytes = r.content().to_vec();
     // Markers that none of the inputs had are the merge's own.
-    let before = conflict_markers(ours)
-        .len()
-        .max(conflict_markers(theirs).len());
-    let conflict = !r.is_automergeable() || conflict_markers(&text).len() > before;
-    Ok((text, conflict))
+    let markers = |b: &[u8]| conflict_markers(&String::from_utf8_lossy(b)).len();
+    let before = markers(ours).max(markers(theirs));
+    let conflict = !r.is_automergeable() || markers(&bytes) > before;
+    Ok((bytes, conflict))
 }
 
-fn parse(text: &str) -> Option<(Document, Meta)> {
-    let doc = Document::split(text).ok()?;
-    let meta = match &doc.front {
-        Some(y) => entry::parse_meta(y).ok()?.0,
-        None => Meta::default(),
+/// One version of the file, split, with its front matter read when it can be.
+struct Side {
+    doc: Option<Document>,
+    meta: Option<Meta>,
+    /// Why the front matter cannot be used, when it cannot.
+    unreadable: Option<String>,
+    text: String,
+}
+
+fn read_side(text: &str) -> Side {
+    let (doc, meta, unreadable) = match Document::split(text) {
+        Err(_) => (None, None, Some("no closing `---` line".to_string())),
+        Ok(doc) => match &doc.front {
+            None => (Some(doc), Some(Meta::default()), None),
+            Some(y) => match entry::parse_meta(y) {
+                Ok((m, _)) => (Some(doc), Some(m), None),
+                Err(e) => (
+                    Some(doc),
+                    None,
+                    Some(format!("its YAML does not parse at line {}", e.line)),
+                ),
+            },
+        },
     };
-    Some((doc, meta))
+    Side {
+        doc,
+        meta,
+        unreadable,
+        text: text.to_string(),
+    }
+}
+
+impl Side {
+    fn has_front(&self) -> bool {
+        self.doc.as_ref().is_some_and(|d| d.front.is_some()) || self.unreadable.is_some()
+    }
+
+    /// The front matter as written (or the whole file, when it cannot be split).
+    fn raw_front(&self) -> String {
+        match &self.doc {
+            Some(d) => d.front.clone().unwrap_or_default(),
+            None => self.text.clone(),
+        }
+    }
+
+    fn body(&self) -> &str {
+        self.doc
+            .as_ref()
+            .map_or(self.text.as_str(), |d| d.body.as_str())
+    }
+}
+
+/// Merges three versions of one entry file given as bytes (what git hands the driver): as
+/// [`merge_entry`] when all three are UTF-8, else as a line merge of the bytes, so that bytes
+/// that are not UTF-8 reach the result unchanged. Returns the merged bytes, whether they hold
+/// conflict markers, and the fields decided by the later `updated`.
+///
+/// # Errors
+/// [`Error::Git`] when libgit2's text merge fails.
+pub fn merge_files(
+    base: &[u8],
+    ours: &[u8],
+    theirs: &[u8],
+) -> Result<(Vec<u8>, bool, Vec<String>)> {
+    match (
+        std::str::from_utf8(base),
+        std::str::from_utf8(ours),
+        std::str::from_utf8(theirs),
+    ) {
+        (Ok(b), Ok(o), Ok(t)) => {
+            let m = merge_entry(b, o, t)?;
+            Ok((m.text.into_bytes(), m.conflict, m.decided))
+        }
+        _ => {
+            let (bytes, conflict) = byte_merge(base, ours, theirs)?;
+            Ok((bytes, conflict, Vec::new()))
+        }
+    }
 }
 
 fn extra<'a>(m: &'a Meta, key: &str) -> Option<&'a Value> {
@@ -94,16 +177,68 @@ fn extra<'a>(m: &'a Meta, key: &str) -> Option<&'a Value> {
 /// # Errors
 /// [`Error::Git`] when libgit2's text merge fails.
 pub fn merge_entry(base: &str, ours: &str, theirs: &str) -> Result<Merged> {
-    let (Some((bdoc, bmeta)), Some((odoc, ometa)), Some((tdoc, tmeta))) =
-        (parse(base), parse(ours), parse(theirs))
-    else {
-        let (text, conflict) = text_merge(base, ours, theirs)?;
-        return Ok(Merged {
-            text,
-            conflict,
-            decided: Vec::new(),
-        });
+    let (b, o, t) = (read_side(base), read_side(ours), read_side(theirs));
+    // A side without front matter, where another version has one, is unreadable too: reading
+    // it as "every field removed" would drop the other side's fields.
+    let any_front = b.has_front() || o.has_front() || t.has_front();
+    let usable = |s: &Side| s.meta.is_some() && (s.has_front() || !any_front);
+    let why = |s: &Side| {
+        s.unreadable
+            .clone()
+            .unwrap_or_else(|| "it has no front matter".to_string())
     };
+    match (usable(&o), usable(&t)) {
+        (true, true) => {}
+        (false, false) => {
+            let (text, conflict) = text_merge(base, ours, theirs)?;
+            return Ok(Merged {
+                text,
+                conflict,
+                decided: Vec::new(),
+            });
+        }
+        (ours_ok, _) => {
+            // Keep the readable side whole; show the other side's front matter as a conflict.
+            let (keep, other, other_label) = if ours_ok {
+                (&o, &t, "theirs")
+            } else {
+                (&t, &o, "ours")
+            };
+            let kept = keep.doc.as_ref().expect("a usable side was split");
+            let (body, _) = text_merge(b.body(), o.body(), t.body())?;
+            let mut raw = other.raw_front();
+            if !raw.is_empty() && !raw.ends_with('\n') {
+                raw.push('\n');
+            }
+            let (mine, yours) = if ours_ok {
+                (String::new(), raw)
+            } else {
+                (raw, String::new())
+            };
+            let block = format!(
+                "<<<<<<< ours\n{mine}=======\n{yours}>>>>>>> theirs ({other_label}' front \
+                 matter cannot be read: {}; memtree kept the other side's)\n",
+                why(other)
+            );
+            return Ok(Merged {
+                text: kept
+                    .with(kept.front.clone(), format!("{block}{body}"))
+                    .join(),
+                conflict: true,
+                decided: Vec::new(),
+            });
+        }
+    }
+    let bmeta = if usable(&b) {
+        b.meta.clone().unwrap_or_default()
+    } else {
+        Meta::default()
+    };
+    let (ometa, tmeta) = (
+        o.meta.clone().unwrap_or_default(),
+        t.meta.clone().unwrap_or_default(),
+    );
+    let odoc = o.doc.clone().expect("a usable side was split");
     let time = |m: &Meta| {
         m.updated
             .as_deref()
@@ -192,7 +327,7 @@ pub fn merge_entry(base: &str, ours: &str, theirs: &str) -> Result<Merged> {
             yaml = entry::set_key(&yaml, key, now.as_deref());
         }
     }
-    let (body, conflict) = text_merge(&bdoc.body, &odoc.body, &tdoc.body)?;
+    let (body, conflict) = text_merge(b.body(), o.body(), t.body())?;
     let front = if odoc.front.is_some() || !yaml.is_empty() {
         Some(yaml)
     } else {
@@ -298,5 +433,56 @@ mod tests {
             m.text
         );
         assert_eq!(conflict_markers(&m.text).len(), 3);
+    }
+
+    /// See: issue 14, item 8. A side whose YAML is broken, or that has no front matter at
+    /// all, does not make the merge drop the other side's fields: they are kept, and the
+    /// unreadable front matter is shown in the body as a conflict naming the side.
+    #[test]
+    fn an_unreadable_side_keeps_the_other_sides_fields() {
+        let ours = BASE.replace("aliases: [db]", "aliases: [db, database]");
+        let theirs = BASE.replace("tags: [storage]", "tags: [storage\n");
+        let m = merge_entry(BASE, &ours, &theirs).unwrap();
+        assert!(m.conflict);
+        let (front, body) = m.text.split_once("\n---\n").unwrap();
+        assert_eq!(front, ours.split_once("\n---\n").unwrap().0);
+        assert!(
+            body.starts_with(
+                "<<<<<<< ours\n=======\ntitle: Engine\n# our comment\naliases: [db]\ntags: \
+                 [storage\n\nimportance: 0.5\nupdated: 2026-11-01T00:00:00Z\n>>>>>>> theirs \
+                 (theirs' front matter cannot be read: its YAML does not parse at line"
+            ),
+            "{body}"
+        );
+        assert!(entry::parse_meta(&(front.trim_start_matches("---\n").to_string() + "\n")).is_ok());
+        // Ours has none at all: theirs' fields are kept, and ours is named.
+        let bare = "Line one.\nLine two.\nLine three.\n";
+        let theirs = BASE.replace("importance: 0.5", "importance: 0.9");
+        let m = merge_entry(BASE, bare, &theirs).unwrap();
+        assert!(m.conflict);
+        assert!(m.text.starts_with(theirs.split_once("\n---\n").unwrap().0));
+        assert!(
+            m.text.contains(
+                ">>>>>>> theirs (ours' front matter cannot be read: it has no front matter;"
+            ),
+            "{}",
+            m.text
+        );
+    }
+
+    /// See: issue 14, item 8. Bytes that are not UTF-8 reach the merged file unchanged (they
+    /// were replaced by U+FFFD).
+    #[test]
+    fn bytes_that_are_not_utf8_are_kept() {
+        let base = b"---\ntitle: A\n---\nLatin-1: caf\xe9\nTwo.\nMiddle.\nThree.\n".to_vec();
+        let ours = b"---\ntitle: A\n---\nLatin-1: caf\xe9\nTwo, ours.\nMiddle.\nThree.\n".to_vec();
+        let theirs =
+            b"---\ntitle: A\n---\nLatin-1: caf\xe9\nTwo.\nMiddle.\nThree, theirs.\n".to_vec();
+        let (bytes, conflict, _) = merge_files(&base, &ours, &theirs).unwrap();
+        assert!(!conflict);
+        assert_eq!(
+            bytes,
+            b"---\ntitle: A\n---\nLatin-1: caf\xe9\nTwo, ours.\nMiddle.\nThree, theirs.\n".to_vec()
+        );
     }
 }

@@ -130,22 +130,19 @@ fn merge_driver(
     theirs: &std::path::Path,
     path: Option<&str>,
 ) -> Result<ExitCode, Error> {
-    let read = |p: &std::path::Path| {
-        std::fs::read(p)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .map_err(|e| Error::io("cannot read", p, e))
-    };
-    let merged = memtree::merge::merge_entry(&read(base)?, &read(ours)?, &read(theirs)?)?;
-    std::fs::write(ours, merged.text.as_bytes()).map_err(|e| Error::io("cannot write", ours, e))?;
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| Error::io("cannot read", p, e));
+    let (bytes, conflict, decided) =
+        memtree::merge::merge_files(&read(base)?, &read(ours)?, &read(theirs)?)?;
+    std::fs::write(ours, &bytes).map_err(|e| Error::io("cannot write", ours, e))?;
     let shown = path.unwrap_or("the entry");
-    for key in &merged.decided {
+    for key in &decided {
         warn(&format!(
             "{shown}: both sides changed `{key}`; kept the side updated later"
         ));
     }
-    if merged.conflict {
+    if conflict {
         warn(&format!(
-            "{shown}: the bodies conflict; resolve the markers, then `memtree check`"
+            "{shown}: conflict; resolve the markers in the body, then `memtree check`"
         ));
         return Ok(ExitCode::from(1));
     }

@@ -577,3 +577,94 @@ fn usage_follows_a_move() {
         "{plan}"
     );
 }
+
+/// The memtree binary's folder, for git to find the merge driver.
+fn path_with_memtree() -> String {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_memtree"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+/// A clone of `remote` in a new folder, with the merge driver registered.
+fn clone(remote: &TestEnv) -> TestEnv {
+    let env = TestEnv::bare();
+    env.git(&["clone", "-q", &remote.root().display().to_string(), "."]);
+    env.ok(&["hooks", "install"]);
+    env
+}
+
+/// Appends `line` to the body of the entry file `rel` and replaces `old` by `new` in it.
+fn edit(env: &TestEnv, rel: &str, old: &str, new: &str) {
+    let text = env.read(rel);
+    assert!(text.contains(old));
+    env.write(rel, &text.replace(old, new));
+}
+
+/// See: issue 14, item 8. Two clones of one remote edit the same entry's aliases and the same
+/// body line, push and pull, with a merge and with a rebase. The driver used to run
+/// `memtree merge-driver ... || git merge-file ...`: memtree's exit 1 for a body conflict made
+/// git merge-file merge memtree's output again, nesting markers and turning the alias list
+/// memtree had merged into a front-matter conflict. Now the aliases merge, the markers are in
+/// the body only, and the front matter parses.
+#[test]
+fn two_clones_merge_an_entry_field_by_field_with_markers_only_in_the_body() {
+    let path = path_with_memtree();
+    for rebase in [false, true] {
+        let remote = TestEnv::bare();
+        remote.git(&["init", "-q", "--bare", "-b", "main"]);
+        let first = TestEnv::bare();
+        first.git(&["clone", "-q", &remote.root().display().to_string(), "."]);
+        first.ok(&["init"]);
+        first.ok(&["hooks", "install"]);
+        first.git(&["add", ".memory"]);
+        first.git(&["commit", "-q", "-m", "memory"]);
+        first.add(
+            "db/engine/choice",
+            "We use SQLite",
+            &["--alias", "db"],
+            "Line one.\nLine two.\nLine three.",
+        );
+        first.git(&["push", "-q", "origin", "main"]);
+        let (a, b) = (clone(&remote), clone(&remote));
+        a.ok(&["set", "db/engine/choice", "aliases+=database"]);
+        edit(&a, "db/engine/choice.md", "Line two.", "Line two, from A.");
+        a.git(&["commit", "-q", "-am", "A"]);
+        a.git(&["push", "-q", "origin", "main"]);
+        b.ok(&["set", "db/engine/choice", "aliases+=engine"]);
+        edit(&b, "db/engine/choice.md", "Line two.", "Line two, from B.");
+        b.git(&["commit", "-q", "-am", "B"]);
+        let mode = if rebase { "--rebase" } else { "--no-rebase" };
+        let out = b.git_output(&path, &["pull", "-q", mode, "origin", "main"]);
+        assert!(
+            !out.status.success(),
+            "{mode}: a body conflict stops the pull"
+        );
+        // In a rebase, "ours" is the upstream (A) and "theirs" the commit replayed (B).
+        let (aliases, first, second) = if rebase {
+            ("[db, database, engine]", "A", "B")
+        } else {
+            ("[db, engine, database]", "B", "A")
+        };
+        let expected = format!(
+            "---\ntitle: We use SQLite\nkind: fact\naliases: {aliases}\ncreated: \
+             2026-11-22T12:00:00Z\nupdated: 2026-11-22T12:00:00Z\n---\n\nLine one.\n<<<<<<< \
+             ours\nLine two, from {first}.\n=======\nLine two, from {second}.\n>>>>>>> \
+             theirs\nLine three.\n"
+        );
+        assert_eq!(b.read("db/engine/choice.md"), expected, "{mode}");
+        let status = b.git(&["status", "--porcelain"]);
+        assert_eq!(status, "UU .memory/db/engine/choice.md\n", "{mode}");
+        // The front matter parses: get reads it; check names the markers in the body only.
+        let v = b.json(&["get", "db/engine/choice"]);
+        assert_eq!(v["front_matter"]["title"], "We use SQLite", "{v}");
+        assert_eq!(v["problems"], serde_json::json!([]), "{v}");
+        let (out, _) = b.fails(&["check"], 1);
+        assert!(
+            out.contains(".memory/db/engine/choice.md:10: error: unresolved merge conflict"),
+            "{mode}: {out}"
+        );
+    }
+}
