@@ -104,11 +104,11 @@ fn hook_run(cli: &Cli) -> ExitCode {
             r.actions.iter().filter(|a| a.applied).count(),
             r.reindexed,
             r.elapsed_ms,
-            r.commit
-                .id
-                .as_deref()
-                .map(|c| format!(", commit {}", &c[..7]))
-                .unwrap_or_default()
+            match (&r.commit.id, r.commit.notable_skip()) {
+                (Some(c), _) => format!(", commit {}", &c[..7]),
+                (None, Some(why)) if why != "nothing to apply" => format!(", skipped: {why}"),
+                _ => String::new(),
+            }
         ),
         Err(e) => format!("error: {e}"),
     };
@@ -225,8 +225,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 (None, Some(r)) => r.clone(),
                 (None, None) => std::path::PathBuf::from("."),
             };
-            let report = Memory::init(&dir)?;
-            emit(json, &report, render::init);
+            let report = Memory::init(&dir, now()?, !cli.no_commit)?;
+            emit(json, &report, |r| render::init(r, &commit_note(&r.commit)));
         }
         Command::Add(a) => {
             let memory = open(&cli)?.allow_secret(a.fields.allow_secret);

@@ -9,12 +9,12 @@ use memtree::memory::{
 };
 use memtree::retrieve::QueryResult;
 
-pub fn init(r: &InitReport) -> String {
+pub fn init(r: &InitReport, commit: &str) -> String {
     if r.created.is_empty() {
         format!("{} already exists; nothing changed\n", r.root.display())
     } else {
         format!(
-            "initialised {} ({})\n",
+            "initialised {} ({}){commit}\n",
             r.root.display(),
             r.created.join(", ")
         )

@@ -199,4 +199,91 @@ impl Repo {
         }
         Ok((commit.id().to_string(), out))
     }
+
+    /// Entry files renamed recently: in the work tree against HEAD, and in HEAD's last `limit`
+    /// commits (first parents), with libgit2's rename detection (by content, so a file that
+    /// was renamed and edited a little is still found). Returns `(old, newest)` paths relative
+    /// to `.memory/`, chains followed (`a` -> `b` then `b` -> `c` gives `a` -> `c`).
+    ///
+    /// # Errors
+    /// [`crate::Error::Git`] when the repository cannot be read.
+    pub fn renames(&self, limit: usize) -> Result<Vec<(String, String)>> {
+        let mut opts = DiffOptions::new();
+        if !self.prefix.is_empty() {
+            opts.pathspec(&self.prefix);
+        }
+        let pairs_of = |diff: &mut git2::Diff| -> Result<Vec<(String, String)>> {
+            diff.find_similar(Some(
+                DiffFindOptions::new().renames(true).for_untracked(true),
+            ))
+            .map_err(git_err)?;
+            Ok(diff
+                .deltas()
+                .filter(|d| d.status() == git2::Delta::Renamed)
+                .filter_map(|d| {
+                    let path = |f: git2::DiffFile| {
+                        f.path().map(|p| {
+                            self.strip_prefix(&p.to_string_lossy().replace('\\', "/"))
+                                .to_string()
+                        })
+                    };
+                    Some((path(d.old_file())?, path(d.new_file())?))
+                })
+                .collect())
+        };
+        // Oldest first, so that a later rename extends an earlier one.
+        let mut steps: Vec<Vec<(String, String)>> = Vec::new();
+        if let Ok(head) = self.repo.head().and_then(|h| h.peel_to_commit()) {
+            let mut commit = head.clone();
+            for _ in 0..limit {
+                let Ok(parent) = commit.parent(0) else { break };
+                let (old, new) = (
+                    parent.tree().map_err(git_err)?,
+                    commit.tree().map_err(git_err)?,
+                );
+                let mut diff = self
+                    .repo
+                    .diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts))
+                    .map_err(git_err)?;
+                steps.push(pairs_of(&mut diff)?);
+                commit = parent;
+            }
+            steps.reverse();
+            let tree = head.tree().map_err(git_err)?;
+            let mut wopts = DiffOptions::new();
+            wopts.include_untracked(true).recurse_untracked_dirs(true);
+            if !self.prefix.is_empty() {
+                wopts.pathspec(&self.prefix);
+            }
+            let mut diff = self
+                .repo
+                .diff_tree_to_workdir_with_index(Some(&tree), Some(&mut wopts))
+                .map_err(git_err)?;
+            steps.push(pairs_of(&mut diff)?);
+        }
+        let mut out: Vec<(String, String)> = Vec::new();
+        for step in steps {
+            for (old, new) in step {
+                for pair in out.iter_mut().filter(|(_, n)| *n == old) {
+                    pair.1 = new.clone();
+                }
+                out.push((old, new));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Why a git hook must not write now, if it must not: an operation in progress (a
+    /// rebase, merge, cherry-pick, revert or bisect), or a detached HEAD (a tag or commit the
+    /// user checked out: a commit would move HEAD off it).
+    pub fn hook_must_not_write(&self) -> Option<String> {
+        let state = self.repo.state();
+        if state != git2::RepositoryState::Clean {
+            return Some(format!("a {} is in progress", super::state_name(state)));
+        }
+        if self.repo.head_detached().unwrap_or(false) {
+            return Some("HEAD is detached (a tag or commit is checked out)".into());
+        }
+        None
+    }
 }

@@ -71,6 +71,9 @@ enum Op {
     },
 }
 
+/// How many commits back `consolidate` looks for renames of entry files.
+const RENAME_COMMITS: usize = 50;
+
 /// The last `/` segment of an id.
 fn leaf(id: &str) -> &str {
     id.rsplit('/').next().unwrap_or(id)
@@ -91,6 +94,19 @@ impl Memory {
     /// second); cache and I/O errors.
     pub fn consolidate(&self, mode: Mode) -> Result<ConsolidateReport> {
         let start = Instant::now();
+        let repo = crate::git::Repo::discover(&self.tree).ok();
+        if mode == Mode::Hook
+            && let Some(why) = repo.as_ref().and_then(|r| r.hook_must_not_write())
+        {
+            return Ok(ConsolidateReport {
+                schema: "memtree.consolidate/v1",
+                mode,
+                actions: Vec::new(),
+                reindexed: 0,
+                commit: CommitReport::skipped(format!("the hook writes nothing while {why}")),
+                elapsed_ms: super::ms(start),
+            });
+        }
         let lock = match mode {
             Mode::Hook => self.lock_within(Duration::from_secs(1))?,
             _ => self.lock()?,
@@ -107,8 +123,20 @@ impl Memory {
         let mut actions = Vec::new();
         let mut ops: BTreeMap<String, Vec<Op>> = BTreeMap::new();
         let by_id: HashMap<&str, &StoredMeta> = all.iter().map(|m| (m.id.as_str(), m)).collect();
-        // 1. Links broken by moves made outside memtree.
-        for (rel, op, mut a) in link_repairs(&all, &by_id) {
+        // 1. Links broken by moves made outside memtree: git's rename detection first (only
+        // asked when some link points nowhere).
+        let dangling = all.iter().any(|m| {
+            m.edges
+                .iter()
+                .map(|e| e.to.as_str())
+                .chain(m.superseded_by.as_deref())
+                .any(|t| !by_id.contains_key(t))
+        });
+        let renames = match (&repo, dangling) {
+            (Some(r), true) => r.renames(RENAME_COMMITS).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        for (rel, op, mut a) in link_repairs(&all, &by_id, &renames) {
             a.applied = mode != Mode::DryRun;
             if a.applied {
                 ops.entry(rel).or_default().push(op);
@@ -322,16 +350,27 @@ impl Memory {
     }
 }
 
-/// Links that point to no entry, where exactly one entry has the same last id segment (a file
-/// moved by `git mv` or a file manager): `(referrer file, op, action)`.
+/// Links that point to no entry, with where the entry went: the file git saw it renamed to
+/// (`renames`, old and new paths relative to `.memory/`), else the only entry with the same
+/// last id segment: `(referrer file, op, action)`.
 fn link_repairs(
     all: &[StoredMeta],
     by_id: &HashMap<&str, &StoredMeta>,
+    renames: &[(String, String)],
 ) -> Vec<(String, Op, Action)> {
     let mut by_leaf: HashMap<&str, Vec<&StoredMeta>> = HashMap::new();
     for m in all {
         by_leaf.entry(leaf(&m.id)).or_default().push(m);
     }
+    let renamed = |t: &str| -> Option<&StoredMeta> {
+        let files = [format!("{t}.md"), format!("{t}/README.md")];
+        renames
+            .iter()
+            .rev()
+            .find(|(old, _)| files.contains(old))
+            .and_then(|(_, new)| crate::tree::id_of_rel(new))
+            .and_then(|id| by_id.get(id.as_str()).copied())
+    };
     let mut out = Vec::new();
     for m in all {
         let mut targets: Vec<&str> = m.edges.iter().map(|e| e.to.as_str()).collect();
@@ -341,7 +380,25 @@ fn link_repairs(
             if by_id.contains_key(t) || !seen.insert(t) {
                 continue;
             }
-            let Some([found]) = by_leaf.get(leaf(t)).map(Vec::as_slice) else {
+            let (found, reason) = if let Some(found) = renamed(t) {
+                (
+                    found,
+                    format!(
+                        "{t} no longer exists and git saw its file renamed to {}",
+                        found.rel
+                    ),
+                )
+            } else if let Some([found]) = by_leaf.get(leaf(t)).map(Vec::as_slice) {
+                (
+                    *found,
+                    format!(
+                        "{t} no longer exists and {} is the only entry named `{}` (moved outside \
+                         memtree)",
+                        found.id,
+                        leaf(t)
+                    ),
+                )
+            } else {
                 continue;
             };
             if found.id == m.id {
@@ -358,12 +415,7 @@ fn link_repairs(
                     kind: "repair-link",
                     id: m.id.clone(),
                     change: format!("link to {t} -> {}", found.id),
-                    reason: format!(
-                        "{t} no longer exists and {} is the only entry named `{}` (moved outside \
-                         memtree)",
-                        found.id,
-                        leaf(t)
-                    ),
+                    reason,
                     safe: true,
                     applied: false,
                 },

@@ -136,33 +136,58 @@ impl Memory {
         Freshness::from_config(&self.config)
     }
 
-    /// Creates `.memory/` in `project` with `memtree.yaml`, `.gitignore` and a README; existing
-    /// files are left as they are.
+    /// Creates `.memory/` in `dir` with `memtree.yaml`, `.gitignore` and a README; existing
+    /// files are left as they are. `dir` is the project folder, or the `.memory` folder itself
+    /// (`init .memory` never makes `.memory/.memory`). Inside a git repository the files it
+    /// writes are committed as one commit (`memtree: init`), so a teammate's clone is clean;
+    /// `commit: false` (`--no-commit`) leaves them for the user.
     ///
     /// # Errors
     /// [`Error::Io`] when the folder cannot be written.
-    pub fn init(project: &Path) -> Result<InitReport> {
-        let root = project.join(tree::MEMORY_DIR);
+    pub fn init(dir: &Path, now: jiff::Timestamp, commit: bool) -> Result<InitReport> {
+        let root = if dir.file_name().is_some_and(|n| n == tree::MEMORY_DIR) {
+            dir.to_path_buf()
+        } else {
+            dir.join(tree::MEMORY_DIR)
+        };
         let new = !root.exists();
         fs::create_dir_all(&root).map_err(|e| Error::io("cannot create folder", &root, e))?;
-        let tree = Tree::new(root.clone());
+        let memory = Memory::with(
+            Tree::new(root.clone()),
+            Config::default(),
+            crate::trust::TrustState::default(),
+            now,
+        )
+        .commit_writes(commit);
+        let lock = memory.lock()?;
+        let mut changeset = crate::changeset::Changeset::new("init");
         let mut created = Vec::new();
         for (name, text) in [
             (tree::CONFIG_FILE, crate::templates::CONFIG),
             (".gitignore", crate::templates::GITIGNORE),
             (tree::FOLDER_NOTE, crate::templates::README),
         ] {
-            let p = tree.safe(name)?;
+            let p = memory.tree.safe(name)?;
             if fs::symlink_metadata(p.abs()).is_err() {
-                tree.write_atomic(&p, text.as_bytes())?;
+                changeset.write(p, text.as_bytes(), crate::changeset::Base::Absent);
                 created.push(format!("{}/{name}", tree::MEMORY_DIR));
             }
         }
+        let commit = if changeset.is_empty() {
+            CommitReport::skipped(crate::git::NOTHING_CHANGED)
+        } else {
+            changeset.commit = memory.commit;
+            let applied = changeset.apply(&memory.tree, &lock)?;
+            let commit = memory.git_commit(&applied);
+            crate::changeset::finish(&memory.tree, &lock);
+            commit
+        };
         Ok(InitReport {
             schema: "memtree.init/v1",
             root,
             created,
             new,
+            commit,
         })
     }
 

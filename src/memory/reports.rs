@@ -21,6 +21,8 @@ pub struct InitReport {
     pub created: Vec<String>,
     /// `false` when the tree already existed (nothing is overwritten).
     pub new: bool,
+    /// The commit of the files written, or why there is none.
+    pub commit: CommitReport,
 }
 
 /// An entry as `get` shows it.

@@ -84,15 +84,16 @@ impl TestEnv {
             .expect("git is installed")
     }
 
-    /// A project that is a fresh git repository (branch `main`, no commit yet), with
-    /// `memtree init` run and its scaffold committed when `scaffold` is set.
+    /// A project that is a fresh git repository (branch `main`), with `memtree init` run:
+    /// its scaffold committed by memtree when `scaffold` is set, else left uncommitted (no
+    /// commit yet).
     pub fn repo(scaffold: bool) -> TestEnv {
         let env = TestEnv::bare();
         env.git(&["init", "-q", "-b", "main"]);
-        env.ok(&["init"]);
         if scaffold {
-            env.git(&["add", ".memory"]);
-            env.git(&["commit", "-q", "-m", "memory scaffold"]);
+            env.ok(&["init"]);
+        } else {
+            env.ok(&["init", "--no-commit"]);
         }
         env
     }

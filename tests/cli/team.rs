@@ -620,7 +620,7 @@ fn two_clones_merge_an_entry_field_by_field_with_markers_only_in_the_body() {
         first.ok(&["init"]);
         first.ok(&["hooks", "install"]);
         first.git(&["add", ".memory"]);
-        first.git(&["commit", "-q", "-m", "memory"]);
+        first.git(&["commit", "-q", "-m", "merge driver attributes"]);
         first.add(
             "db/engine/choice",
             "We use SQLite",
@@ -667,4 +667,280 @@ fn two_clones_merge_an_entry_field_by_field_with_markers_only_in_the_body() {
             "{mode}: {out}"
         );
     }
+}
+
+/// A repository with hooks installed on top of `hooks` (name, bytes, mode) written first.
+fn repo_with_hooks(hooks: &[(&str, &[u8], u32)]) -> TestEnv {
+    let env = TestEnv::repo(true);
+    for (name, bytes, mode) in hooks {
+        let p = env.root().join(".git/hooks").join(name);
+        std::fs::write(&p, bytes).unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(*mode)).unwrap();
+    }
+    env
+}
+
+fn mode_of(p: &std::path::Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::symlink_metadata(p).unwrap().permissions())
+        & 0o777
+}
+
+fn commit_with_memtree(env: &TestEnv, message: &str) -> std::process::Output {
+    std::fs::write(env.root().join(format!("{message}.txt")), message).unwrap();
+    env.git(&["add", "-A", "."]);
+    env.git_output(&path_with_memtree(), &["commit", "-q", "-m", message])
+}
+
+/// See: issue 14, item 9. A hook ending in `exit 0` (or `exec`) never reached the block memtree
+/// appended, while `status` said "chained". memtree now puts its own script in place and runs
+/// the hook that was there first.
+#[test]
+fn a_hook_that_exits_early_still_runs_memtree() {
+    let mine = b"#!/bin/sh\necho ran >> \"$(git rev-parse --show-toplevel)/mine.log\"\nexit 0\n";
+    let env = repo_with_hooks(&[("post-commit", mine, 0o755)]);
+    let v = env.json(&["hooks", "install"]);
+    assert_eq!(v["hooks"][0]["state"], "chained", "{v}");
+    let out = commit_with_memtree(&env, "one");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.root().join("mine.log")).unwrap(),
+        "ran\n"
+    );
+    let log = std::fs::read_to_string(env.mem(".cache/hook.log")).unwrap();
+    assert!(log.contains(" ok: "), "{log}");
+    env.ok(&["hooks", "uninstall"]);
+    assert_eq!(
+        std::fs::read(env.root().join(".git/hooks/post-commit")).unwrap(),
+        mine
+    );
+}
+
+/// See: issue 14, item 9. A symlinked hook was followed into a tracked script, which was
+/// rewritten (and lost its trailing blank lines). Hooks that are not UTF-8, have no final
+/// newline or end in CRLF come back byte for byte, with their mode; a disabled hook (644)
+/// stays disabled instead of printing "Permission denied" at every checkout.
+#[test]
+fn hooks_that_were_there_come_back_byte_for_byte() {
+    let latin1: &[u8] = b"#!/bin/sh\n# caf\xe9\necho latin1 >/dev/null";
+    let crlf: &[u8] = b"#!/bin/sh\r\necho crlf >/dev/null\r\n";
+    let disabled: &[u8] = b"#!/bin/sh\necho disabled\n";
+    let env = repo_with_hooks(&[
+        ("post-merge", latin1, 0o755),
+        ("post-checkout", crlf, 0o700),
+        ("post-rewrite", disabled, 0o644),
+    ]);
+    let script = b"#!/bin/sh\necho linked >> \"$(git rev-parse --show-toplevel)/linked.log\"\n\n\n";
+    std::fs::create_dir_all(env.root().join("scripts")).unwrap();
+    std::fs::write(env.root().join("scripts/post-commit.sh"), script).unwrap();
+    std::fs::set_permissions(
+        env.root().join("scripts/post-commit.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    env.git(&["add", "scripts"]);
+    env.git(&["commit", "-q", "-m", "scripts"]);
+    let hooks = env.root().join(".git/hooks");
+    std::os::unix::fs::symlink("../../scripts/post-commit.sh", hooks.join("post-commit")).unwrap();
+    let v = env.json(&["hooks", "install"]);
+    let states: Vec<&str> = v["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["chained"; 4], "{v}");
+    assert_eq!(
+        std::fs::read(env.root().join("scripts/post-commit.sh")).unwrap(),
+        script
+    );
+    // The linked script runs through the chain; the disabled hook does not run at all.
+    let out = commit_with_memtree(&env, "two");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.root().join("linked.log")).unwrap(),
+        "linked\n"
+    );
+    let out = env.git_output(
+        &path_with_memtree(),
+        &["commit", "-q", "--amend", "-m", "two"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("Permission denied") && !err.contains("disabled"),
+        "{err}"
+    );
+    assert_eq!(env.git(&["status", "--porcelain", "scripts"]), "");
+    env.ok(&["hooks", "uninstall"]);
+    for (name, bytes, mode) in [
+        ("post-merge", latin1, 0o755),
+        ("post-checkout", crlf, 0o700),
+        ("post-rewrite", disabled, 0o644),
+    ] {
+        assert_eq!(std::fs::read(hooks.join(name)).unwrap(), bytes, "{name}");
+        assert_eq!(mode_of(&hooks.join(name)), mode, "{name}");
+    }
+    assert_eq!(
+        std::fs::read_link(hooks.join("post-commit")).unwrap(),
+        std::path::Path::new("../../scripts/post-commit.sh")
+    );
+    assert_eq!(
+        std::fs::read(env.root().join("scripts/post-commit.sh")).unwrap(),
+        script
+    );
+    assert!(!hooks.join("post-commit.pre-memtree").exists());
+}
+
+/// See: issue 14, item 9. A hook with memtree's start marker but no end marker, or a name
+/// `NAME.pre-memtree` already taken beside someone's hook, is an error; nothing is deleted
+/// and no hook is half-installed.
+#[test]
+fn a_damaged_hook_or_a_taken_name_is_an_error_never_a_deletion() {
+    let damaged = b"#!/bin/sh\n# >>> memtree (managed by `memtree hooks install`; `memtree hooks uninstall` removes it) >>>\necho edited by hand\n";
+    let env = repo_with_hooks(&[("post-merge", damaged, 0o755)]);
+    let (_, err) = env.fails(&["hooks", "install"], 1);
+    assert!(err.contains("start marker but not its end marker"), "{err}");
+    let hooks = env.root().join(".git/hooks");
+    assert_eq!(std::fs::read(hooks.join("post-merge")).unwrap(), damaged);
+    assert!(!hooks.join("post-commit").exists(), "half-installed");
+    let (_, err) = env.fails(&["hooks", "uninstall"], 1);
+    assert!(err.contains("end marker"), "{err}");
+    assert_eq!(std::fs::read(hooks.join("post-merge")).unwrap(), damaged);
+    std::fs::write(hooks.join("post-merge"), b"#!/bin/sh\necho mine\n").unwrap();
+    std::fs::write(
+        hooks.join("post-merge.pre-memtree"),
+        b"#!/bin/sh\necho older\n",
+    )
+    .unwrap();
+    let (_, err) = env.fails(&["hooks", "install"], 1);
+    assert!(err.contains("post-merge.pre-memtree"), "{err}");
+    assert_eq!(
+        std::fs::read(hooks.join("post-merge")).unwrap(),
+        b"#!/bin/sh\necho mine\n"
+    );
+    assert_eq!(
+        std::fs::read(hooks.join("post-merge.pre-memtree")).unwrap(),
+        b"#!/bin/sh\necho older\n"
+    );
+}
+
+/// An entry `db/m/migrations` linked from another, committed, and moved by hand with
+/// `git mv` to a new last segment.
+fn repo_with_a_hand_move(env: &TestEnv) {
+    env.add(
+        "db/m/migrations",
+        "Migrations run at deploy",
+        &[],
+        "Run them first.",
+    );
+    env.add("notes/misc/ref", "Ref", &[], "See [[db/m/migrations]].");
+    env.git(&[
+        "mv",
+        ".memory/db/m/migrations.md",
+        ".memory/db/m/schema-migrations.md",
+    ]);
+}
+
+/// See: issue 14, item 9. After `git mv migrations schema-migrations` the hook said "nothing
+/// to consolidate" while `check` failed: link repair only matched an unchanged last segment.
+/// It now follows git's rename detection.
+#[test]
+fn the_hook_repairs_links_to_an_entry_renamed_by_hand() {
+    let env = TestEnv::repo(true);
+    env.ok(&["hooks", "install"]);
+    env.git(&["add", ".memory/.gitattributes"]);
+    env.git(&["commit", "-q", "-m", "attributes"]);
+    repo_with_a_hand_move(&env);
+    let out = env.git_output(
+        &path_with_memtree(),
+        &["commit", "-q", "-m", "rename by hand"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        env.git(&["log", "-1", "--format=%s"]).trim(),
+        "memtree: consolidate --hook: 1 change(s) (repair-link)"
+    );
+    assert!(
+        env.read("notes/misc/ref.md")
+            .contains("See [[db/m/schema-migrations]].")
+    );
+    env.ok(&["check"]);
+    assert_eq!(status(&env), "");
+}
+
+/// See: issue 14, item 9. Checking out a tag detaches HEAD; the hook repaired a link and
+/// committed, moving HEAD off the tag. It now writes nothing on a detached HEAD (nor during a
+/// rebase, merge, cherry-pick, revert or bisect) and logs why.
+#[test]
+fn the_hook_never_writes_on_a_detached_head() {
+    let env = TestEnv::repo(true);
+    repo_with_a_hand_move(&env);
+    env.git(&["commit", "-q", "-m", "rename by hand, no hooks yet"]);
+    env.git(&["tag", "v1"]);
+    env.git(&["checkout", "-q", "-b", "work"]);
+    env.ok(&["hooks", "install"]);
+    let tagged = env.git(&["rev-parse", "v1"]);
+    let out = env.git_output(&path_with_memtree(), &["checkout", "-q", "v1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), tagged);
+    assert!(
+        env.read("notes/misc/ref.md")
+            .contains("[[db/m/migrations]]")
+    );
+    let log = std::fs::read_to_string(env.mem(".cache/hook.log")).unwrap();
+    assert!(
+        log.contains("skipped: the hook writes nothing while HEAD is detached"),
+        "{log}"
+    );
+}
+
+/// See: issue 14, item 10. `init` inside a repository left its scaffold uncommitted, so a
+/// teammate's clone was not clean; it is one commit now. `init .memory` made `.memory/.memory`.
+#[test]
+fn init_commits_its_scaffold_and_takes_the_memory_folder_itself() {
+    let env = TestEnv::bare();
+    env.git(&["init", "-q", "-b", "main"]);
+    let v = env.json(&["init"]);
+    assert_eq!(
+        v["created"],
+        serde_json::json!([
+            ".memory/memtree.yaml",
+            ".memory/.gitignore",
+            ".memory/README.md"
+        ])
+    );
+    assert_eq!(v["commit"]["message"], "memtree: init");
+    assert_eq!(status(&env), "");
+    assert_eq!(
+        env.git(&["ls-tree", "-r", "--name-only", "HEAD"]),
+        ".memory/.gitignore\n.memory/README.md\n.memory/memtree.yaml\n"
+    );
+    let teammate = TestEnv::bare();
+    teammate.git(&["clone", "-q", &env.root().display().to_string(), "."]);
+    teammate.ok(&["check"]);
+    assert_eq!(status(&teammate), "");
+    // A second init changes nothing and commits nothing.
+    let head = env.git(&["rev-parse", "HEAD"]);
+    env.ok(&["init"]);
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
+    // `init .memory` from a fresh project.
+    let other = TestEnv::bare();
+    other.ok(&["init", ".memory"]);
+    assert!(other.mem("memtree.yaml").is_file());
+    assert!(!other.mem(".memory").exists());
 }
