@@ -315,8 +315,8 @@ impl MemtreeServer {
         Parameters(a): Parameters<WriteArgs>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.run(move |m| {
-            let exists = m.get(&a.id).is_ok();
-            if !exists {
+            // Exactly this id: a write never lands on another entry through a suffix.
+            if !m.exists(&a.id) {
                 let report = m.add(&NewEntry {
                     id: a.id.clone(),
                     title: a.title.clone().unwrap_or_default(),
@@ -362,7 +362,7 @@ impl MemtreeServer {
                     reason: format!("{} exists; pass the fields to change", a.id),
                 });
             }
-            let report = m.set(&a.id, &set)?;
+            let report = m.set(&crate::tree::normalize_id(&a.id), &set)?;
             serde_json::to_value(report).map_err(|e| Error::Refused(e.to_string()))
         })
         .await
@@ -437,6 +437,42 @@ const URI: &str = "memory://";
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for MemtreeServer {
+    /// Tool calls go to the router; arguments that do not fit a tool's schema (a string where
+    /// a number goes) become a tool error carrying `memtree.error/v1`, as every other bad value
+    /// does, instead of a protocol error.
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<rmcp::model::CallToolResponse, ErrorData> {
+        let known = self.tool_router.has_route(&request.name);
+        let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        let as_memtree = |message: &str| {
+            let err = Error::InvalidValue {
+                key: "arguments".into(),
+                reason: message.to_string(),
+            };
+            Ok(rmcp::model::CallToolResponse::Complete(error_result(&err)))
+        };
+        match self.tool_router.call(tcc).await {
+            Err(e) if known && e.code == rmcp::model::ErrorCode::INVALID_PARAMS => {
+                as_memtree(&e.message)
+            }
+            // rmcp reports arguments that do not deserialize as a text-only tool error.
+            Ok(rmcp::model::CallToolResponse::Complete(r))
+                if r.is_error == Some(true) && r.structured_content.is_none() =>
+            {
+                let text: String = r
+                    .content
+                    .iter()
+                    .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+                    .collect();
+                as_memtree(&text)
+            }
+            other => other,
+        }
+    }
+
     fn get_info(&self) -> ServerConfig {
         let mut info = ServerConfig::new(
             ServerCapabilities::builder()
@@ -553,24 +589,193 @@ impl ServerHandler for MemtreeServer {
     }
 }
 
+/// The largest request line read (16 MiB, rmcp's own default); a longer one is answered with
+/// an error instead of being dropped.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// One line read from the client, bounded by [`MAX_REQUEST_BYTES`].
+enum Line {
+    /// A whole line, without its line ending.
+    Text(Vec<u8>),
+    /// A line over the limit: its first bytes (for the request id).
+    TooLong(Vec<u8>),
+    /// The client closed its end.
+    Eof,
+}
+
+/// Reads one `\n`-terminated line without holding more than [`MAX_REQUEST_BYTES`] of it.
+async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> Line {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let (used, done) = {
+            let Ok(buf) = r.fill_buf().await else {
+                return Line::Eof;
+            };
+            if buf.is_empty() {
+                return match (line.is_empty(), too_long) {
+                    (true, false) => Line::Eof,
+                    (_, true) => Line::TooLong(line),
+                    (false, false) => Line::Text(line),
+                };
+            }
+            let newline = buf.iter().position(|b| *b == b'\n');
+            let take = newline.map_or(buf.len(), |i| i + 1);
+            let keep = &buf[..newline.unwrap_or(take)];
+            if too_long || line.len() + keep.len() > MAX_REQUEST_BYTES {
+                if !too_long {
+                    // Keep the start, where the id is.
+                    let room = 4096usize.saturating_sub(line.len().min(4096));
+                    line.truncate(4096);
+                    line.extend_from_slice(&keep[..keep.len().min(room)]);
+                }
+                too_long = true;
+            } else {
+                line.extend_from_slice(keep);
+            }
+            (take, newline.is_some())
+        };
+        r.consume(used);
+        if done {
+            if line.last() == Some(&b'\r') && !too_long {
+                line.pop();
+            }
+            return if too_long {
+                Line::TooLong(line)
+            } else {
+                Line::Text(line)
+            };
+        }
+    }
+}
+
+/// The request id found at the start of a line too long to parse, if any.
+fn leading_id(start: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(start);
+    let Some(at) = text.find("\"id\"") else {
+        return serde_json::Value::Null;
+    };
+    let rest = text[at + 4..]
+        .trim_start()
+        .strip_prefix(':')
+        .unwrap_or("")
+        .trim_start();
+    let mut de = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
+    match de.next() {
+        Some(Ok(v @ (serde_json::Value::Number(_) | serde_json::Value::String(_)))) => v,
+        _ => serde_json::Value::Null,
+    }
+}
+
+fn rpc_error(id: serde_json::Value, code: i64, message: &str) -> Vec<u8> {
+    let mut out = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {"code": code, "message": message},
+    })
+    .to_string()
+    .into_bytes();
+    out.push(b'\n');
+    out
+}
+
 /// Serves the tree over stdio until the client disconnects.
+///
+/// Every line gets an answer, as JSON-RPC 2.0 asks: rmcp drops a line that is not JSON and
+/// one over its 16 MiB limit without a word, so lines pass through a pump first, which answers
+/// those itself (`-32700 Parse error`, and `-32600` naming the limit, with the request's id
+/// when its start shows it) and hands the rest to rmcp. rmcp's replies and the pump's are
+/// written to stdout whole lines at a time, never interleaved.
 ///
 /// # Errors
 /// [`Error::Refused`] when the server cannot start.
 pub fn serve(tree: Tree) -> Result<()> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Refused(format!("cannot start the MCP server: {e}")))?;
     runtime.block_on(async move {
+        let (server_in, mut to_server) = tokio::io::duplex(1 << 16);
+        let (from_server, server_out) = tokio::io::duplex(1 << 16);
+        let transport =
+            rmcp::transport::async_rw::AsyncRwTransport::new_server(server_in, server_out)
+                .with_max_line_length(usize::MAX);
+        let (replies, mut pending) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let pump = tokio::spawn(async move {
+            let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            loop {
+                match read_line(&mut stdin).await {
+                    Line::Eof => break,
+                    Line::TooLong(start) => {
+                        let message = format!(
+                            "Invalid Request: the request is over {MAX_REQUEST_BYTES} bytes, \
+                             the most memtree reads"
+                        );
+                        let _ = replies.send(rpc_error(leading_id(&start), -32600, &message));
+                    }
+                    Line::Text(line) if line.iter().all(u8::is_ascii_whitespace) => {}
+                    Line::Text(line) => {
+                        if serde_json::from_slice::<serde::de::IgnoredAny>(&line).is_err() {
+                            let _ = replies.send(rpc_error(
+                                serde_json::Value::Null,
+                                -32700,
+                                "Parse error: the line is not JSON",
+                            ));
+                            continue;
+                        }
+                        let mut framed = line;
+                        framed.push(b'\n');
+                        if to_server.write_all(&framed).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Closing rmcp's input ends the service once its replies are out.
+            let _ = to_server.shutdown().await;
+        });
+        let writer = tokio::spawn(async move {
+            let mut stdout = tokio::io::stdout();
+            let mut from_server = tokio::io::BufReader::new(from_server);
+            let mut line = Vec::new();
+            let (mut server_open, mut replies_open) = (true, true);
+            loop {
+                tokio::select! {
+                    read = from_server.read_until(b'\n', &mut line), if server_open => {
+                        match read {
+                            Ok(0) | Err(_) => server_open = false,
+                            Ok(_) => {
+                                if line.ends_with(b"\n") {
+                                    let _ = stdout.write_all(&line).await;
+                                    let _ = stdout.flush().await;
+                                    line.clear();
+                                }
+                            }
+                        }
+                    }
+                    reply = pending.recv(), if replies_open => match reply {
+                        Some(reply) => {
+                            let _ = stdout.write_all(&reply).await;
+                            let _ = stdout.flush().await;
+                        }
+                        None => replies_open = false,
+                    },
+                    else => break,
+                }
+            }
+        });
         let service = MemtreeServer::new(tree)
-            .serve(rmcp::transport::stdio())
+            .serve(transport)
             .await
             .map_err(|e| Error::Refused(format!("cannot start the MCP server: {e}")))?;
-        service
+        let done = service
             .waiting()
             .await
-            .map_err(|e| Error::Refused(format!("the MCP server stopped: {e}")))?;
-        Ok(())
+            .map_err(|e| Error::Refused(format!("the MCP server stopped: {e}")));
+        let _ = pump.await;
+        let _ = writer.await;
+        done.map(|_| ())
     })
 }

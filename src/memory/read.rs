@@ -14,6 +14,22 @@ use crate::retrieve::{self, Escalation, IndexState, Query, QueryResult, context:
 use crate::tree;
 
 impl Memory {
+    /// Whether an entry has exactly the id `id` (its file `ID.md` or folder note
+    /// `ID/README.md`), without resolving a suffix as reads do: what writes decide by.
+    pub fn exists(&self, id: &str) -> bool {
+        let id = tree::normalize_id(id);
+        if tree::validate_prefix(&id).is_err() || id.is_empty() {
+            return false;
+        }
+        [format!("{id}.md"), format!("{id}/{}", tree::FOLDER_NOTE)]
+            .iter()
+            .any(|rel| {
+                self.tree
+                    .safe(rel)
+                    .is_ok_and(|p| fs::symlink_metadata(p.abs()).is_ok_and(|m| m.is_file()))
+            })
+    }
+
     /// Brings the index up to date (or rebuilds it with `full`).
     ///
     /// # Errors

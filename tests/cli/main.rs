@@ -9,6 +9,7 @@ mod commands;
 mod index;
 mod llm;
 mod mcp;
+mod mcp_protocol;
 mod query;
 mod reliability;
 mod robustness;
