@@ -13,6 +13,11 @@ use crate::error::Error;
 use crate::markdown::{self, Link};
 use crate::tree::id_of_rel;
 
+/// Own sources count [`SCALE`] times as often as [`Record::search_parts`] lists them, so that
+/// a neighbour's body can be weighted in quarters of the entry's own weight (see
+/// [`crate::index::expand`], which imports this; the record imports nothing of the index).
+pub const SCALE: usize = 4;
+
 /// What the index stores about an entry (as JSON in a stored field), enough to rank, explain and
 /// follow edges without opening the file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -242,14 +247,14 @@ impl Record {
     /// The sources of the text indexed for BM25, each with how many times it counts (a BM25F
     /// approximation by integer repetition in one length-normalised field: title and aliases
     /// ×3, tags, path and summary ×2, why, dates and body ×1, each times
-    /// [`crate::index::expand::SCALE`]), then the `neighbours` (body text, weight in the same
+    /// [`SCALE`]), then the `neighbours` (body text, weight in the same
     /// units; see [`crate::index::expand`]). The index analyzes each source once and repeats
     /// its tokens.
     pub fn search_parts<'a>(
         &'a self,
         neighbours: &'a [(String, usize)],
     ) -> Vec<(Cow<'a, str>, usize)> {
-        let scale = crate::index::expand::SCALE;
+        let scale = SCALE;
         let m = &self.meta;
         let s = &self.stored;
         let mut parts: Vec<(Cow<'a, str>, usize)> = vec![(Cow::Borrowed(s.title.as_str()), 3)];

@@ -20,7 +20,7 @@ use crate::record::{Record, StoredMeta};
 
 /// Weights in quarters of the entry's own weight: every own source is repeated
 /// [`SCALE`] times as often as [`Record::search_parts`] asks, a neighbour's body as given here.
-pub const SCALE: usize = 4;
+pub use crate::record::SCALE;
 /// Weight of the previous entry's body, in quarters.
 pub const PREV: usize = 3;
 /// Weight of the next entry's body, in quarters.

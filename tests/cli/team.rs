@@ -944,3 +944,19 @@ fn init_commits_its_scaffold_and_takes_the_memory_folder_itself() {
     assert!(other.mem("memtree.yaml").is_file());
     assert!(!other.mem(".memory").exists());
 }
+
+/// Issue 14, structure: a rebuild is made in `.cache/index.building` and swapped in whole, so
+/// a reader never opens an empty index; a folder left by a rebuild that was killed is
+/// replaced, and none is left behind.
+#[test]
+fn a_rebuild_is_swapped_in_whole() {
+    let env = crate::env::sample();
+    let hit = env.hits(&["fts index"]);
+    std::fs::create_dir_all(env.mem(".cache/index.building")).unwrap();
+    std::fs::write(env.mem(".cache/index.building/meta.json"), "half a rebuild").unwrap();
+    let v = env.json(&["index", "--full"]);
+    assert_eq!(v["rebuilt"], true, "{v}");
+    assert!(!env.mem(".cache/index.building").exists());
+    assert!(env.mem(".cache/index/meta.json").is_file());
+    assert_eq!(env.hits(&["fts index"]), hit);
+}
