@@ -168,6 +168,24 @@ pub fn merge_files(
     }
 }
 
+/// What git's merge driver does with the three temporary files git hands it: merges them
+/// ([`merge_files`]) and writes the result over `ours`, as git expects. Returns whether the
+/// result holds conflict markers (git then marks the path conflicted) and the fields decided
+/// by the later `updated`. These files are git's, outside the tree: they are not entry paths.
+///
+/// # Errors
+/// [`Error::Io`] naming the file that cannot be read or written; [`Error::Git`].
+pub fn driver(
+    base: &std::path::Path,
+    ours: &std::path::Path,
+    theirs: &std::path::Path,
+) -> Result<(bool, Vec<String>)> {
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| Error::io("cannot read", p, e));
+    let (bytes, conflict, decided) = merge_files(&read(base)?, &read(ours)?, &read(theirs)?)?;
+    std::fs::write(ours, &bytes).map_err(|e| Error::io("cannot write", ours, e))?;
+    Ok((conflict, decided))
+}
+
 fn extra<'a>(m: &'a Meta, key: &str) -> Option<&'a Value> {
     m.extra.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }

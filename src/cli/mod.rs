@@ -6,16 +6,16 @@
 //! `NO_COLOR` is honoured trivially.
 
 mod args;
+mod commands;
 mod render;
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use memtree::retrieve::llm::LlmMode;
-use memtree::{Error, Memory, NewEntry, Query, Tree};
+use memtree::{Error, Memory, NewEntry, Tree};
 
-use args::{Cli, Command, Format};
+use args::{Cli, Command};
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> ExitCode {
@@ -130,10 +130,7 @@ fn merge_driver(
     theirs: &std::path::Path,
     path: Option<&str>,
 ) -> Result<ExitCode, Error> {
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| Error::io("cannot read", p, e));
-    let (bytes, conflict, decided) =
-        memtree::merge::merge_files(&read(base)?, &read(ours)?, &read(theirs)?)?;
-    std::fs::write(ours, &bytes).map_err(|e| Error::io("cannot write", ours, e))?;
+    let (conflict, decided) = memtree::merge::driver(base, ours, theirs)?;
     let shown = path.unwrap_or("the entry");
     for key in &decided {
         warn(&format!(
@@ -216,274 +213,47 @@ fn emit<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce(&T) -> Str
     }
 }
 
+/// Dispatches the parsed command to its function below.
 fn run(cli: Cli) -> Result<ExitCode, Error> {
-    let json = cli.json;
+    use commands::*;
     match &cli.command {
-        Command::Init { dir } => {
-            let dir = match (dir, &cli.root) {
-                (Some(d), _) => d.clone(),
-                (None, Some(r)) => r.clone(),
-                (None, None) => std::path::PathBuf::from("."),
-            };
-            let report = Memory::init(&dir, now()?, !cli.no_commit)?;
-            emit(json, &report, |r| render::init(r, &commit_note(&r.commit)));
-        }
-        Command::Add(a) => {
-            let memory = open(&cli)?.allow_secret(a.fields.allow_secret);
-            let mut entry = new_entry(&a.id, &a.title, Some(a.kind.clone()), &a.fields)?;
-            entry.importance = a.importance;
-            let report = memory.add(&entry)?;
-            report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| {
-                format!("added {} ({}){}\n", r.id, r.file, commit_note(&r.commit))
-            });
-        }
-        Command::Get { id, at } => {
-            let memory = open(&cli)?;
-            let view = match at {
-                Some(rev) => memory.get_at(id, rev)?,
-                None => memory.get(id)?,
-            };
-            for p in &view.problems {
-                warn(&format!("{}:{}: {}", view.file, p.line, p.message));
-            }
-            emit(json, &view, |v| v.text.clone());
-        }
-        Command::Ls { prefix } => {
-            let memory = open(&cli)?;
-            let items = memory.ls(prefix.as_deref().unwrap_or(""))?;
-            if json {
-                let doc = serde_json::json!({"schema": "memtree.ls/v1", "entries": items});
-                out(&format!("{doc}\n"));
-            } else {
-                out(&render::ls(&items));
-            }
-        }
-        Command::Query(q) => {
-            let memory = open(&cli)?;
-            let cwd = std::env::current_dir()
-                .map_err(|e| Error::io("cannot read the current directory", ".", e))?;
-            let path = q.path.as_deref().map(|p| {
-                memtree::retrieve::scope::resolve_typed_path(p, &cwd, memory.tree().project())
-            });
-            let query = Query {
-                text: q.text.join(" "),
-                k: q.k,
-                path,
-                kind: q.kind.clone(),
-                within: q.within.as_deref().map(memtree::tree::normalize_id),
-                all: q.all,
-                llm: match q.llm {
-                    args::LlmArg::Auto => LlmMode::Auto,
-                    args::LlmArg::Always => LlmMode::Always,
-                    args::LlmArg::Never => LlmMode::Never,
-                },
-            };
-            match q.format {
-                Format::List => {
-                    let result = memory.query(&query)?;
-                    warn_index(&result.index);
-                    emit(json, &result, render::query);
-                }
-                Format::Context => {
-                    let budget = q
-                        .budget
-                        .unwrap_or(memtree::retrieve::context::DEFAULT_BUDGET);
-                    let bundle = memory.context(&query, budget)?;
-                    warn_index(&bundle.index);
-                    emit(json, &bundle, |b| b.markdown.clone());
-                }
-            }
-        }
+        Command::Init { dir } => cmd_init(&cli, dir),
+        Command::Add(a) => cmd_add(&cli, a),
+        Command::Get { id, at } => cmd_get(&cli, id, at),
+        Command::Ls { prefix } => cmd_ls(&cli, prefix),
+        Command::Query(q) => cmd_query(&cli, q),
         Command::Set {
             id,
             assignments,
             allow_secret,
-        } => {
-            let memory = open(&cli)?.allow_secret(*allow_secret);
-            let report = memory.set(id, assignments)?;
-            report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| {
-                render::write("updated", r, &commit_note(&r.commit))
-            });
-        }
-        Command::Link { from, to, kind } => {
-            let memory = open(&cli)?;
-            let report = memory.link(from, to, kind)?;
-            report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| {
-                render::write("updated", r, &commit_note(&r.commit))
-            });
-        }
-        Command::Unlink { from, to, kind } => {
-            let memory = open(&cli)?;
-            let report = memory.unlink(from, to, kind.as_deref())?;
-            report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| {
-                render::write("updated", r, &commit_note(&r.commit))
-            });
-        }
-        Command::Mv { from, to } => {
-            let memory = open(&cli)?;
-            let report = memory.mv(from, to)?;
-            emit(json, &report, |r| {
-                let mut s = format!(
-                    "moved {} -> {} ({}){}\n",
-                    r.from,
-                    r.to,
-                    r.file,
-                    commit_note(&r.commit)
-                );
-                if !r.rewritten.is_empty() {
-                    s.push_str(&format!("rewrote links in: {}\n", r.rewritten.join(", ")));
-                }
-                s
-            });
-        }
-        Command::Rm { id, force } => {
-            let memory = open(&cli)?;
-            let report = memory.rm(id, *force)?;
-            report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| {
-                format!("removed {} ({}){}\n", r.id, r.file, commit_note(&r.commit))
-            });
-        }
-        Command::Supersede(a) => {
-            let memory = open(&cli)?.allow_secret(a.fields.allow_secret);
-            let create = match &a.title {
-                Some(title) => Some(new_entry(&a.new, title, a.kind.clone(), &a.fields)?),
-                None => None,
-            };
-            if create.is_none() && (a.fields.body.is_some() || a.fields.body_file.is_some()) {
-                return Err(Error::InvalidValue {
-                    key: "body".into(),
-                    reason: "--body creates NEW and needs --title too".into(),
-                });
-            }
-            let report = memory.supersede(&a.old, &a.new, create.as_ref())?;
-            report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| {
-                format!(
-                    "{} superseded by {}{}{}\n",
-                    r.old,
-                    r.new,
-                    if r.created { " (created)" } else { "" },
-                    commit_note(&r.commit)
-                )
-            });
-        }
-        Command::History { id, no_diff } => {
-            let memory = open(&cli)?;
-            let mut report = memory.history(id)?;
-            if *no_diff {
-                report.versions.iter_mut().for_each(|v| v.diff.clear());
-            }
-            emit(json, &report, render::history);
-        }
-        Command::Diff { id, rev } => {
-            let memory = open(&cli)?;
-            let report = memory.diff(id, rev.as_deref())?;
-            emit(json, &report, |r| r.diff.clone());
-        }
-        Command::Restore { id, at, force } => {
-            let memory = open(&cli)?;
-            let report = memory.restore(id, at, *force)?;
-            report.warnings.iter().for_each(|w| warn(w));
-            emit(json, &report, |r| {
-                render::write("restored", r, &commit_note(&r.commit))
-            });
-        }
+        } => cmd_set(&cli, id, assignments, allow_secret),
+        Command::Link { from, to, kind } => cmd_link(&cli, from, to, kind),
+        Command::Unlink { from, to, kind } => cmd_unlink(&cli, from, to, kind),
+        Command::Mv { from, to } => cmd_mv(&cli, from, to),
+        Command::Rm { id, force } => cmd_rm(&cli, id, force),
+        Command::Supersede(a) => cmd_supersede(&cli, a),
+        Command::History { id, no_diff } => cmd_history(&cli, id, no_diff),
+        Command::Diff { id, rev } => cmd_diff(&cli, id, rev),
+        Command::Restore { id, at, force } => cmd_restore(&cli, id, at, force),
         Command::Prime {
             within,
             since,
             budget,
-        } => {
-            let memory = open(&cli)?;
-            let budget = budget.unwrap_or(memtree::retrieve::context::DEFAULT_BUDGET);
-            let report = memory.prime(within.as_deref(), since.as_deref(), budget)?;
-            emit(json, &report, |r| r.markdown.clone());
-        }
-        Command::Confirm { id } => {
-            let memory = open(&cli)?;
-            let report = memory.confirm(id)?;
-            emit(json, &report, |r| {
-                render::write("confirmed", r, &commit_note(&r.commit))
-            });
-        }
-        Command::Consolidate { apply, hook, .. } => {
-            if *hook {
-                return Ok(hook_run(&cli));
-            }
-            let mode = if *apply {
-                memtree::memory::Mode::Apply
-            } else {
-                memtree::memory::Mode::DryRun
-            };
-            let memory = open(&cli)?;
-            let report = memory.consolidate(mode)?;
-            emit(json, &report, render::consolidate);
-        }
-        Command::Hooks { action } => {
-            let tree = find_tree(&cli)?;
-            let report = match action {
-                args::HooksAction::Install => memtree::hooks::install(&tree)?,
-                args::HooksAction::Uninstall => memtree::hooks::uninstall(&tree)?,
-                args::HooksAction::Status => memtree::hooks::status(&tree)?,
-            };
-            emit(json, &report, render::hooks);
-        }
+        } => cmd_prime(&cli, within, since, budget),
+        Command::Confirm { id } => cmd_confirm(&cli, id),
+        Command::Consolidate { apply, hook, .. } => cmd_consolidate(&cli, apply, hook),
+        Command::Hooks { action } => cmd_hooks(&cli, action),
         Command::MergeDriver {
             base,
             ours,
             theirs,
             path,
-        } => {
-            return merge_driver(base, ours, theirs, path.as_deref());
-        }
-        Command::Mcp => {
-            let tree = find_tree(&cli)?;
-            #[cfg(feature = "mcp")]
-            memtree::mcp::serve(tree)?;
-            #[cfg(not(feature = "mcp"))]
-            return Err(Error::Refused(format!(
-                "this memtree was built without the `mcp` feature; {} cannot be served",
-                tree.root.display()
-            )));
-        }
-        Command::Check => {
-            // `check` diagnoses a bad memtree.yaml instead of stopping at it.
-            let (memory, _config_error) = Memory::open_lenient(find_tree(&cli)?, now()?);
-            let report = memory.check()?;
-            emit(json, &report, render::check);
-            if report.errors > 0 {
-                return Ok(ExitCode::from(1));
-            }
-        }
-        Command::Trust { show, revoke } => {
-            let tree = find_tree(&cli)?;
-            let report = memtree::trust::trust(&tree, *show, *revoke)?;
-            emit(json, &report, render::trust);
-        }
-        Command::Recover { discard } => {
-            let memory = open(&cli)?;
-            let report = memory.recover(*discard)?;
-            emit(json, &report, |r| {
-                render::recover(r, &commit_note(&r.commit))
-            });
-        }
-        Command::Index { full } => {
-            let memory = open(&cli)?;
-            let report = memory.index(*full)?;
-            if !json {
-                report.sync.errors.iter().for_each(|e| warn(e));
-            }
-            emit(json, &report, render::index);
-        }
-        Command::Stats => {
-            let memory = open(&cli)?;
-            let stats = memory.stats()?;
-            emit(json, &stats, render::stats);
-        }
+        } => merge_driver(base, ours, theirs, path.as_deref()),
+        Command::Mcp => cmd_mcp(&cli),
+        Command::Check => cmd_check(&cli),
+        Command::Trust { show, revoke } => cmd_trust(&cli, show, revoke),
+        Command::Recover { discard } => cmd_recover(&cli, discard),
+        Command::Index { full } => cmd_index(&cli, full),
+        Command::Stats => cmd_stats(&cli),
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,348 @@
+//! One function per command: parse what clap gave, call the [`memtree::Memory`] facade,
+//! render. `super::run` only dispatches here.
+
+use std::process::ExitCode;
+
+use memtree::retrieve::llm::LlmMode;
+use memtree::{Error, Memory, Query};
+
+use super::args::{self, Cli, Format};
+use super::{
+    commit_note, emit, find_tree, hook_run, new_entry, now, open, out, render, warn, warn_index,
+};
+
+pub(super) fn cmd_init(cli: &Cli, dir: &Option<std::path::PathBuf>) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let dir = match (dir, &cli.root) {
+        (Some(d), _) => d.clone(),
+        (None, Some(r)) => r.clone(),
+        (None, None) => std::path::PathBuf::from("."),
+    };
+    let report = Memory::init(&dir, now()?, !cli.no_commit)?;
+    emit(json, &report, |r| render::init(r, &commit_note(&r.commit)));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_add(cli: &Cli, a: &args::AddArgs) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?.allow_secret(a.fields.allow_secret);
+    let mut entry = new_entry(&a.id, &a.title, Some(a.kind.clone()), &a.fields)?;
+    entry.importance = a.importance;
+    let report = memory.add(&entry)?;
+    report.warnings.iter().for_each(|w| warn(w));
+    emit(json, &report, |r| {
+        format!("added {} ({}){}\n", r.id, r.file, commit_note(&r.commit))
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_get(cli: &Cli, id: &str, at: &Option<String>) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let view = match at {
+        Some(rev) => memory.get_at(id, rev)?,
+        None => memory.get(id)?,
+    };
+    for p in &view.problems {
+        warn(&format!("{}:{}: {}", view.file, p.line, p.message));
+    }
+    emit(json, &view, |v| v.text.clone());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_ls(cli: &Cli, prefix: &Option<String>) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let items = memory.ls(prefix.as_deref().unwrap_or(""))?;
+    if json {
+        let doc = serde_json::json!({"schema": "memtree.ls/v1", "entries": items});
+        out(&format!("{doc}\n"));
+    } else {
+        out(&render::ls(&items));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_query(cli: &Cli, q: &args::QueryArgs) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::io("cannot read the current directory", ".", e))?;
+    let path = q
+        .path
+        .as_deref()
+        .map(|p| memtree::retrieve::scope::resolve_typed_path(p, &cwd, memory.tree().project()));
+    let query = Query {
+        text: q.text.join(" "),
+        k: q.k,
+        path,
+        kind: q.kind.clone(),
+        within: q.within.as_deref().map(memtree::tree::normalize_id),
+        all: q.all,
+        llm: match q.llm {
+            args::LlmArg::Auto => LlmMode::Auto,
+            args::LlmArg::Always => LlmMode::Always,
+            args::LlmArg::Never => LlmMode::Never,
+        },
+    };
+    match q.format {
+        Format::List => {
+            let result = memory.query(&query)?;
+            warn_index(&result.index);
+            emit(json, &result, render::query);
+        }
+        Format::Context => {
+            let budget = q
+                .budget
+                .unwrap_or(memtree::retrieve::context::DEFAULT_BUDGET);
+            let bundle = memory.context(&query, budget)?;
+            warn_index(&bundle.index);
+            emit(json, &bundle, |b| b.markdown.clone());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_set(
+    cli: &Cli,
+    id: &str,
+    assignments: &[String],
+    allow_secret: &bool,
+) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?.allow_secret(*allow_secret);
+    let report = memory.set(id, assignments)?;
+    report.warnings.iter().for_each(|w| warn(w));
+    emit(json, &report, |r| {
+        render::write("updated", r, &commit_note(&r.commit))
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_link(cli: &Cli, from: &str, to: &str, kind: &str) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let report = memory.link(from, to, kind)?;
+    report.warnings.iter().for_each(|w| warn(w));
+    emit(json, &report, |r| {
+        render::write("updated", r, &commit_note(&r.commit))
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_unlink(
+    cli: &Cli,
+    from: &str,
+    to: &str,
+    kind: &Option<String>,
+) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let report = memory.unlink(from, to, kind.as_deref())?;
+    report.warnings.iter().for_each(|w| warn(w));
+    emit(json, &report, |r| {
+        render::write("updated", r, &commit_note(&r.commit))
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_mv(cli: &Cli, from: &str, to: &str) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let report = memory.mv(from, to)?;
+    emit(json, &report, |r| {
+        let mut s = format!(
+            "moved {} -> {} ({}){}\n",
+            r.from,
+            r.to,
+            r.file,
+            commit_note(&r.commit)
+        );
+        if !r.rewritten.is_empty() {
+            s.push_str(&format!("rewrote links in: {}\n", r.rewritten.join(", ")));
+        }
+        s
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_rm(cli: &Cli, id: &str, force: &bool) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let report = memory.rm(id, *force)?;
+    report.warnings.iter().for_each(|w| warn(w));
+    emit(json, &report, |r| {
+        format!("removed {} ({}){}\n", r.id, r.file, commit_note(&r.commit))
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_supersede(cli: &Cli, a: &args::SupersedeArgs) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?.allow_secret(a.fields.allow_secret);
+    let create = match &a.title {
+        Some(title) => Some(new_entry(&a.new, title, a.kind.clone(), &a.fields)?),
+        None => None,
+    };
+    if create.is_none() && (a.fields.body.is_some() || a.fields.body_file.is_some()) {
+        return Err(Error::InvalidValue {
+            key: "body".into(),
+            reason: "--body creates NEW and needs --title too".into(),
+        });
+    }
+    let report = memory.supersede(&a.old, &a.new, create.as_ref())?;
+    report.warnings.iter().for_each(|w| warn(w));
+    emit(json, &report, |r| {
+        format!(
+            "{} superseded by {}{}{}\n",
+            r.old,
+            r.new,
+            if r.created { " (created)" } else { "" },
+            commit_note(&r.commit)
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_history(cli: &Cli, id: &str, no_diff: &bool) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let mut report = memory.history(id)?;
+    if *no_diff {
+        report.versions.iter_mut().for_each(|v| v.diff.clear());
+    }
+    emit(json, &report, render::history);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_diff(cli: &Cli, id: &str, rev: &Option<String>) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let report = memory.diff(id, rev.as_deref())?;
+    emit(json, &report, |r| r.diff.clone());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_restore(cli: &Cli, id: &str, at: &str, force: &bool) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let report = memory.restore(id, at, *force)?;
+    report.warnings.iter().for_each(|w| warn(w));
+    emit(json, &report, |r| {
+        render::write("restored", r, &commit_note(&r.commit))
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_prime(
+    cli: &Cli,
+    within: &Option<String>,
+    since: &Option<String>,
+    budget: &Option<usize>,
+) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let budget = budget.unwrap_or(memtree::retrieve::context::DEFAULT_BUDGET);
+    let report = memory.prime(within.as_deref(), since.as_deref(), budget)?;
+    emit(json, &report, |r| r.markdown.clone());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_confirm(cli: &Cli, id: &str) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let report = memory.confirm(id)?;
+    emit(json, &report, |r| {
+        render::write("confirmed", r, &commit_note(&r.commit))
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_consolidate(cli: &Cli, apply: &bool, hook: &bool) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    if *hook {
+        return Ok(hook_run(cli));
+    }
+    let mode = if *apply {
+        memtree::memory::Mode::Apply
+    } else {
+        memtree::memory::Mode::DryRun
+    };
+    let memory = open(cli)?;
+    let report = memory.consolidate(mode)?;
+    emit(json, &report, render::consolidate);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_hooks(cli: &Cli, action: &args::HooksAction) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let tree = find_tree(cli)?;
+    let report = match action {
+        args::HooksAction::Install => memtree::hooks::install(&tree)?,
+        args::HooksAction::Uninstall => memtree::hooks::uninstall(&tree)?,
+        args::HooksAction::Status => memtree::hooks::status(&tree)?,
+    };
+    emit(json, &report, render::hooks);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_mcp(cli: &Cli) -> Result<ExitCode, Error> {
+    let tree = find_tree(cli)?;
+    #[cfg(feature = "mcp")]
+    memtree::mcp::serve(tree)?;
+    #[cfg(not(feature = "mcp"))]
+    return Err(Error::Refused(format!(
+        "this memtree was built without the `mcp` feature; {} cannot be served",
+        tree.root.display()
+    )));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_check(cli: &Cli) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    // `check` diagnoses a bad memtree.yaml instead of stopping at it.
+    let (memory, _config_error) = Memory::open_lenient(find_tree(cli)?, now()?);
+    let report = memory.check()?;
+    emit(json, &report, render::check);
+    if report.errors > 0 {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_trust(cli: &Cli, show: &bool, revoke: &bool) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let tree = find_tree(cli)?;
+    let report = memtree::trust::trust(&tree, *show, *revoke)?;
+    emit(json, &report, render::trust);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_recover(cli: &Cli, discard: &bool) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let report = memory.recover(*discard)?;
+    emit(json, &report, |r| {
+        render::recover(r, &commit_note(&r.commit))
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_index(cli: &Cli, full: &bool) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let report = memory.index(*full)?;
+    if !json {
+        report.sync.errors.iter().for_each(|e| warn(e));
+    }
+    emit(json, &report, render::index);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_stats(cli: &Cli) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    let memory = open(cli)?;
+    let stats = memory.stats()?;
+    emit(json, &stats, render::stats);
+    Ok(ExitCode::SUCCESS)
+}
