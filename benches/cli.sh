@@ -3,16 +3,22 @@
 #
 #   bash benches/cli.sh            # 1k and 10k entries
 #   bash benches/cli.sh 100000     # also 100k (generation and first build take about a minute)
+#   PROFILE=release bash benches/cli.sh   # the `cargo install` build instead of the shipped one
 #
+# The binary is built with the cargo profile $PROFILE (default `dist`, the shipped binary; see
+# BENCHMARKS.md, "Build profiles"), and every figure this script prints is for that profile.
 # Needs hyperfine (Debian: apt-get install hyperfine), GNU time (/usr/bin/time, package
 # `time`) and git. Trees go to ${BENCH_DIR:-/tmp/memtree-bench}; results to target/bench/*.json and stdout.
 # Medians of back-to-back runs on a warm page cache, one run per size, side by side.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin memtree --example gen_tree
-M="$PWD/target/release/memtree"
-GEN="$PWD/target/release/examples/gen_tree"
+PROFILE="${PROFILE:-dist}"
+cargo build --profile "$PROFILE" --quiet --bin memtree
+cargo build --profile eval --quiet --example gen_tree
+M="$PWD/target/$PROFILE/memtree"
+GEN="$PWD/target/eval/examples/gen_tree"
+echo "profile: $PROFILE ($M)"
 OUT="$PWD/target/bench"
 DIR="${BENCH_DIR:-/tmp/memtree-bench}"
 mkdir -p "$OUT" "$DIR"
