@@ -289,13 +289,15 @@ pub(super) fn cmd_hooks(cli: &Cli, action: &args::HooksAction) -> Result<ExitCod
 pub(super) fn cmd_mcp(cli: &Cli) -> Result<ExitCode, Error> {
     let tree = find_tree(cli)?;
     #[cfg(feature = "mcp")]
-    memtree::mcp::serve(tree)?;
+    {
+        memtree::mcp::serve(tree)?;
+        Ok(ExitCode::SUCCESS)
+    }
     #[cfg(not(feature = "mcp"))]
-    return Err(Error::Refused(format!(
+    Err(Error::Refused(format!(
         "this memtree was built without the `mcp` feature; {} cannot be served",
         tree.root.display()
-    )));
-    Ok(ExitCode::SUCCESS)
+    )))
 }
 
 pub(super) fn cmd_check(cli: &Cli) -> Result<ExitCode, Error> {
