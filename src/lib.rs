@@ -66,6 +66,6 @@ pub mod usage;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use memory::{Memory, NewEntry};
+pub use memory::{BodyChange, Memory, NewEntry};
 pub use retrieve::{Hit, Query, QueryResult};
 pub use tree::Tree;

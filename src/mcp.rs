@@ -38,7 +38,8 @@ facts and open questions, one markdown entry per file under .memory/, each with 
 At the start of a task call memory_context with what you are about to do (or read the `prime` \
 prompt); before changing a file call memory_context or memory_query with its path. Use \
 memory_query for a ranked list with reasons, memory_get to read one entry. Record what you \
-learn with memory_write (a new id creates an entry; an existing id updates the fields you pass), \
+learn with memory_write (a new id creates an entry; an existing id updates the fields and the body \
+you pass; give memory_get's `hash` as `base` to refuse a write over someone else's change), \
 and when a belief changes, memory_supersede the old entry instead of deleting it. Every write is \
 committed to git when the project is a repository.";
 
@@ -113,8 +114,12 @@ pub struct WriteArgs {
     pub importance: Option<f64>,
     /// Why it matters.
     pub why: Option<String>,
-    /// The markdown body (new entries only; edit an existing body in the file).
+    /// The markdown body: a new entry's, or the new body of an existing one (it replaces the
+    /// old body).
     pub body: Option<String>,
+    /// For an existing entry: the `hash` memory_get returned. The write then fails with
+    /// `conflict` if the file changed since it was read.
+    pub base: Option<String>,
     /// maturity: draft, validated or core (updates only).
     pub maturity: Option<String>,
 }
@@ -302,7 +307,7 @@ impl MemtreeServer {
 
     /// Create or update an entry.
     #[tool(
-        description = "Record knowledge. A new id creates an entry (title required; body in markdown); an existing id updates only the fields you pass (values equal to the current ones change nothing). Refuses text that looks like a secret. Returns memtree.add/v1 or memtree.set/v1 with the git commit.",
+        description = "Record knowledge. A new id creates an entry (title required; body in markdown); an existing id updates only the fields you pass, and replaces the body when you pass one (values equal to the current ones change nothing). Pass memory_get's `hash` as `base` to fail with `conflict` if the entry changed since you read it. Refuses text that looks like a secret. Returns memtree.add/v1 or memtree.edit/v1 with the git commit.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -332,14 +337,6 @@ impl MemtreeServer {
                 })?;
                 return serde_json::to_value(report).map_err(|e| Error::Refused(e.to_string()));
             }
-            if a.body.is_some() {
-                return Err(Error::InvalidValue {
-                    key: "body".into(),
-                    reason: "the body of an existing entry is edited in its file; memory_write \
-                             updates front-matter fields"
-                        .into(),
-                });
-            }
             let list = |v: &[String]| serde_json::to_string(v).unwrap_or_default();
             let mut set = Vec::new();
             let mut push = |k: &str, v: Option<String>| {
@@ -356,13 +353,18 @@ impl MemtreeServer {
             push("importance", a.importance.map(|i| i.to_string()));
             push("why", a.why);
             push("maturity", a.maturity);
-            if set.is_empty() {
+            if set.is_empty() && a.body.is_none() {
                 return Err(Error::InvalidValue {
                     key: "id".into(),
-                    reason: format!("{} exists; pass the fields to change", a.id),
+                    reason: format!("{} exists; pass the fields or the body to change", a.id),
                 });
             }
-            let report = m.set(&crate::tree::normalize_id(&a.id), &set)?;
+            let change = match a.body {
+                Some(b) => crate::memory::BodyChange::Replace(b),
+                None => crate::memory::BodyChange::Keep,
+            };
+            let id = crate::tree::normalize_id(&a.id);
+            let report = m.edit(&id, &change, &set, a.base.as_deref())?;
             serde_json::to_value(report).map_err(|e| Error::Refused(e.to_string()))
         })
         .await

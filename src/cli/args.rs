@@ -68,6 +68,28 @@ pub enum Command {
         #[arg(long)]
         allow_secret: bool,
     },
+    /// Change an entry's body: replace it (--body, --body-file) or add a paragraph
+    /// (--append). One commit; `updated` is stamped.
+    Edit {
+        /// Entry id.
+        id: String,
+        /// The new body (markdown); `-` reads stdin.
+        #[arg(long, group = "text", value_name = "B")]
+        body: Option<String>,
+        /// The new body from a file; `-` reads stdin.
+        #[arg(long, group = "text", value_name = "F")]
+        body_file: Option<std::path::PathBuf>,
+        /// A paragraph to add at the end of the body; `-` reads stdin.
+        #[arg(long, group = "text", value_name = "TEXT")]
+        append: Option<String>,
+        /// The `hash` that `get --json` returned: fail with `conflict` if the file changed
+        /// since it was read.
+        #[arg(long, value_name = "HASH")]
+        base: Option<String>,
+        /// Write text that looks like a secret anyway.
+        #[arg(long)]
+        allow_secret: bool,
+    },
     /// Add a typed relation from one entry to another.
     Link {
         /// The entry that gets the relation.

@@ -8,7 +8,8 @@ use memtree::{Error, Memory, Query};
 
 use super::args::{self, Cli, Format};
 use super::{
-    commit_note, emit, find_tree, hook_run, new_entry, now, open, out, render, warn, warn_index,
+    commit_note, emit, find_tree, hook_run, new_entry, now, open, out, read_body, render, warn,
+    warn_index,
 };
 
 pub(super) fn cmd_init(cli: &Cli, dir: &Option<std::path::PathBuf>) -> Result<ExitCode, Error> {
@@ -115,6 +116,34 @@ pub(super) fn cmd_set(
     report.warnings.iter().for_each(|w| warn(w));
     emit(json, &report, |r| {
         render::write("updated", r, &commit_note(&r.commit))
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_edit(
+    cli: &Cli,
+    id: &str,
+    (body, body_file, append): (Option<&str>, Option<&std::path::Path>, Option<&str>),
+    base: Option<&str>,
+    allow_secret: bool,
+) -> Result<ExitCode, Error> {
+    let change = match (read_body(body, body_file)?, append) {
+        (Some(b), _) => memtree::BodyChange::Replace(b),
+        (None, Some(a)) => {
+            memtree::BodyChange::Append(read_body(Some(a), None)?.unwrap_or_default())
+        }
+        (None, None) => {
+            return Err(Error::InvalidValue {
+                key: "body".into(),
+                reason: "give the new text with --body, --body-file or --append".into(),
+            });
+        }
+    };
+    let memory = open(cli)?.allow_secret(allow_secret);
+    let report = memory.edit(id, &change, &[], base)?;
+    report.warnings.iter().for_each(|w| warn(w));
+    emit(cli.json, &report, |r| {
+        render::write("edited", r, &commit_note(&r.commit))
     });
     Ok(ExitCode::SUCCESS)
 }

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 pub use consolidate::{ConsolidateReport, Mode};
 pub use prime::{ChangedEntry, Changes, OutlineRow, PrimeReport};
 pub use reports::*;
-pub use write::NewEntry;
+pub use write::{BodyChange, NewEntry};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -57,6 +57,11 @@ pub struct Memory {
 
 fn timestamp(ts: jiff::Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A content hash as `get --json` shows it and `edit --base` takes it: 16 hex digits.
+fn hash_hex(hash: u64) -> String {
+    format!("{hash:016x}")
 }
 
 fn ms(since: Instant) -> f64 {

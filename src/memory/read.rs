@@ -208,8 +208,14 @@ impl Memory {
     /// [`Error::NotFound`] (with suggestions), or the file's parse error.
     pub fn get(&self, id: &str) -> Result<EntryView> {
         let (id, path) = self.resolve(id)?;
-        let (r, _) = self.read_record(&path)?;
-        Ok(entry_view(id, self.tree.display_path(path.rel()), &r, None))
+        let (r, hash) = self.read_record(&path)?;
+        Ok(entry_view(
+            id,
+            self.tree.display_path(path.rel()),
+            &r,
+            hash,
+            None,
+        ))
     }
 
     /// Lists entries under `prefix` (all when empty), sorted by id.
@@ -276,6 +282,7 @@ pub(super) fn entry_view(
     id: String,
     file: String,
     r: &crate::record::Record,
+    hash: u64,
     at: Option<super::AtRevision>,
 ) -> EntryView {
     let front_matter = match &r.doc.front {
@@ -293,6 +300,7 @@ pub(super) fn entry_view(
         front_matter,
         body: r.doc.body.clone(),
         problems: r.problems.clone(),
+        hash: super::hash_hex(hash),
         at,
         text: r.doc.join(),
     }

@@ -42,6 +42,10 @@ pub struct EntryView {
     pub body: String,
     /// Problems with single keys.
     pub problems: Vec<entry::Problem>,
+    /// The content hash of the file as read (16 hex digits): pass it as `edit --base` (or
+    /// MCP `memory_write`'s `base`) to make the write fail with `conflict` if the file changed
+    /// since.
+    pub hash: String,
     /// The revision shown, for `get --at`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<AtRevision>,

@@ -65,7 +65,13 @@ impl Memory {
             rev: rev.to_string(),
             commit,
         };
-        Ok(super::read::entry_view(id, display, &r, Some(at)))
+        Ok(super::read::entry_view(
+            id,
+            display,
+            &r,
+            content_hash(&bytes),
+            Some(at),
+        ))
     }
 
     /// The difference between the entry at `rev` (default `HEAD`) and its file on disk.

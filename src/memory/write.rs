@@ -45,6 +45,47 @@ pub struct NewEntry {
     pub supersedes: Vec<String>,
 }
 
+/// How [`Memory::edit`] changes an entry's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyChange {
+    /// Leave the body as it is (only front-matter fields change).
+    Keep,
+    /// Replace the body with this markdown.
+    Replace(String),
+    /// Add this markdown at the end of the body, as a paragraph of its own.
+    Append(String),
+}
+
+impl BodyChange {
+    /// The new body from the current one. The blank line that separates front matter from
+    /// body is kept; the result ends with a newline.
+    fn apply(&self, body: &str) -> String {
+        let end = |mut s: String| {
+            if !s.ends_with('\n') {
+                s.push('\n');
+            }
+            s
+        };
+        match self {
+            BodyChange::Keep => body.to_string(),
+            BodyChange::Replace(text) => {
+                let lead = if body.starts_with('\n') || body.is_empty() {
+                    "\n"
+                } else {
+                    ""
+                };
+                end(format!("{lead}{}", text.trim_start_matches('\n')))
+            }
+            BodyChange::Append(text) => {
+                let mut out = body.trim_end_matches('\n').to_string();
+                out.push_str(if out.trim().is_empty() { "\n" } else { "\n\n" });
+                out.push_str(text.trim_matches('\n'));
+                end(out)
+            }
+        }
+    }
+}
+
 /// A planned rewrite of one entry file.
 pub(super) struct Edit {
     /// Keys changed (the `updated` stamp included when it was set).
@@ -258,19 +299,16 @@ impl Memory {
         // A key whose rendered form is unchanged is not a change (`set kind=fact` on a fact).
         changed.retain(|k| entry::render_key(&meta, k) != entry::render_key(&before, k));
         changed.dedup();
-        if changed.is_empty() && body == r.doc.body {
+        let body_changed = body != r.doc.body;
+        if changed.is_empty() && !body_changed {
             return Ok(None);
         }
-        if stamp && !changed.is_empty() {
-            meta.updated = Some(timestamp(self.now));
-            changed.push("updated".into());
-        }
         let Some(mut yaml) = r.doc.front.clone() else {
-            if changed.is_empty() {
+            if changed.is_empty() && !stamp {
                 // A body-only change (a link rewritten) to a file without front matter.
                 let text = r.doc.with(None, body).join();
                 return Ok(Some(Edit {
-                    changed,
+                    changed: vec!["body".into()],
                     text,
                     base,
                 }));
@@ -283,6 +321,10 @@ impl Memory {
                     .into(),
             });
         };
+        if stamp {
+            meta.updated = Some(timestamp(self.now));
+            changed.push("updated".into());
+        }
         for key in &changed {
             // New lines take the file's line ending (CRLF files stay CRLF).
             let crlf = r.doc.newline == "\r\n";
@@ -294,6 +336,9 @@ impl Memory {
                 }
             });
             yaml = entry::set_key(&yaml, key, rendered.as_deref());
+        }
+        if body_changed {
+            changed.push("body".into());
         }
         let doc = r.doc.with(Some(yaml), body);
         Ok(Some(Edit {
@@ -353,6 +398,90 @@ impl Memory {
         };
         Ok(WriteReport {
             schema: "memtree.set/v1",
+            id,
+            file: self.tree.display_path(path.rel()),
+            changed,
+            warnings,
+            commit,
+        })
+    }
+
+    /// Changes an entry's body (and, with `assignments` as for [`Memory::set`], its fields) as
+    /// one change and one commit; `updated` is stamped. With `base` (the `hash` that `get
+    /// --json` returned), the write fails with [`Error::Conflict`] when the file changed since
+    /// it was read: optimistic concurrency for agents. Text that looks like a secret is refused
+    /// as in `add`. A change that changes nothing writes nothing.
+    ///
+    /// # Errors
+    /// Unknown id; [`Error::Conflict`] for a stale `base`; [`Error::InvalidValue`] for a bad
+    /// assignment or an empty body; [`Error::Secret`]; [`Error::FrontMatter`] for a file
+    /// without front matter.
+    pub fn edit(
+        &self,
+        id: &str,
+        change: &BodyChange,
+        assignments: &[String],
+        base: Option<&str>,
+    ) -> Result<WriteReport> {
+        if let BodyChange::Replace(t) | BodyChange::Append(t) = change
+            && t.trim().is_empty()
+        {
+            return Err(Error::InvalidValue {
+                key: "body".into(),
+                reason: "the text is empty; an entry keeps a body".into(),
+            });
+        }
+        let (id, path) = self.resolve(id)?;
+        let mut ops = Vec::new();
+        for a in assignments {
+            ops.push(assign::parse_assignment(a)?);
+        }
+        let lock = self.lock()?;
+        let stale = |now: u64| -> Option<Error> {
+            let expected = base?.trim();
+            (!expected.eq_ignore_ascii_case(&super::hash_hex(now))).then(|| Error::Conflict {
+                file: self.tree.display_path(path.rel()).into(),
+                reason: format!(
+                    "it is no longer the version read (base {expected}, now {}); read it again \
+                     with `memtree get --json`",
+                    super::hash_hex(now)
+                ),
+            })
+        };
+        if let Some(e) = stale(crate::changeset::content_hash(&self.tree.read(&path)?)) {
+            return Err(e);
+        }
+        let edit = self.plan_edit(&path, true, |meta, body| {
+            let mut changed = Vec::new();
+            for (key, op, value) in ops {
+                assign::apply(meta, &key, op, &value)?;
+                changed.push(key);
+            }
+            *body = change.apply(body);
+            Ok(changed)
+        })?;
+        // The plan must come from the version the caller read, too.
+        if let Some(e) = edit.as_ref().and_then(|e| stale(e.base)) {
+            return Err(e);
+        }
+        let (changed, commit) = match edit {
+            Some(edit) => {
+                let mut changeset = Changeset::new(format!("edit {id}"));
+                changeset.write(path.clone(), edit.text, Base::Content(edit.base));
+                (edit.changed, self.commit(&lock, changeset)?)
+            }
+            None => (
+                Vec::new(),
+                CommitReport::skipped(crate::git::NOTHING_CHANGED),
+            ),
+        };
+        let warnings = if changed.is_empty() {
+            vec![format!("{id} already reads so; nothing was written")]
+        } else {
+            Vec::new()
+        };
+        Ok(WriteReport {
+            schema: "memtree.edit/v1",
             id,
             file: self.tree.display_path(path.rel()),
             changed,

@@ -10,6 +10,7 @@ mod index;
 mod llm;
 mod mcp;
 mod mcp_protocol;
+mod onboarding;
 mod query;
 mod reliability;
 mod robustness;

@@ -1,0 +1,187 @@
+//! Issue 16 (onboarding), item 1: updating an entry's text with `edit`, from the CLI and over
+//! MCP, with optimistic concurrency (`--base`).
+
+use serde_json::json;
+
+use crate::env::TestEnv;
+
+const FRONT: &str = "---\ntitle: Deploys run migrations first\nkind: procedure\n# keep this comment\naliases: [deploy order]\ncreated: 2026-11-01T00:00:00Z\nupdated: 2026-11-01T00:00:00Z\n---\n";
+
+fn entry(env: &TestEnv) -> std::path::PathBuf {
+    env.write(
+        "ops/deploy/order.md",
+        &format!("{FRONT}\nRun migrations, then deploy.\n"),
+    );
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-q", "-m", "entry"]);
+    env.mem("ops/deploy/order.md")
+}
+
+/// `edit --body` replaces the body and `--append` adds a paragraph: the front matter changes
+/// only by its `updated` line, each edit is one commit, and a query finds the new text.
+#[test]
+fn edit_replaces_or_appends_the_body_as_one_commit() {
+    let env = TestEnv::repo(true);
+    let path = entry(&env);
+    let v = env.json(&[
+        "edit",
+        "ops/deploy/order",
+        "--body",
+        "Run migrations with the lock timeout set.\nThen deploy.",
+    ]);
+    assert_eq!(v["schema"], "memtree.edit/v1");
+    assert_eq!(v["changed"], json!(["updated", "body"]));
+    let front = FRONT.replace(
+        "updated: 2026-11-01T00:00:00Z",
+        "updated: 2026-11-22T12:00:00Z",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{front}\nRun migrations with the lock timeout set.\nThen deploy.\n")
+    );
+    assert_eq!(
+        env.git(&["log", "-1", "--format=%s"]),
+        "memtree: edit ops/deploy/order\n"
+    );
+    env.ok(&["edit", "ops/deploy/order", "--append", "Never on Fridays."]);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!(
+            "{front}\nRun migrations with the lock timeout set.\nThen deploy.\n\nNever on Fridays.\n"
+        )
+    );
+    assert_eq!(env.hits(&["lock timeout"])[0], "ops/deploy/order");
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+    // Replacing the body with the text it has changes nothing and commits nothing.
+    let head = env.git(&["rev-parse", "HEAD"]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let v = env.json(&[
+        "edit",
+        "ops/deploy/order",
+        "--body",
+        text.split_once("---\n\n").unwrap().1,
+    ]);
+    assert_eq!(v["changed"], json!([]), "{v}");
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
+}
+
+/// `--base` with the `hash` of `get --json` makes the write fail with `conflict` when the file
+/// changed since it was read; the file is left as the other writer made it.
+#[test]
+fn a_stale_base_is_a_conflict() {
+    let env = TestEnv::repo(true);
+    let path = entry(&env);
+    let read = env.json(&["get", "ops/deploy/order"]);
+    let hash = read["hash"].as_str().unwrap().to_string();
+    assert_eq!(hash.len(), 16);
+    // Someone else edits it meanwhile.
+    let theirs = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("then deploy", "then deploy twice");
+    std::fs::write(&path, &theirs).unwrap();
+    let (out, err) = env.fails(
+        &[
+            "edit",
+            "ops/deploy/order",
+            "--body",
+            "Mine.",
+            "--base",
+            &hash,
+            "--json",
+        ],
+        1,
+    );
+    assert!(out.contains("\"kind\":\"conflict\""), "{out}");
+    assert!(err.contains("it is no longer the version read"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), theirs);
+    // Read again, write with the new hash.
+    let hash = env.json(&["get", "ops/deploy/order"])["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.ok(&[
+        "edit",
+        "ops/deploy/order",
+        "--body",
+        "Mine.",
+        "--base",
+        &hash,
+    ]);
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .ends_with("\nMine.\n")
+    );
+}
+
+/// A secret in the new text is refused as `add` refuses it; an empty text is an error.
+#[test]
+fn edit_refuses_secrets_and_empty_text() {
+    let env = TestEnv::repo(true);
+    let path = entry(&env);
+    let before = std::fs::read_to_string(&path).unwrap();
+    let token = format!("ghp_{}", "R3n9xQ2mK8vL5tY1wZ7cB4nH6jD0fA2sE9uP");
+    let (out, _) = env.fails(
+        &[
+            "edit",
+            "ops/deploy/order",
+            "--append",
+            &format!("token = {token}"),
+            "--json",
+        ],
+        1,
+    );
+    assert!(out.contains("\"kind\":\"secret\""), "{out}");
+    let (out, _) = env.fails(&["edit", "ops/deploy/order", "--body", "  ", "--json"], 1);
+    assert!(out.contains("\"kind\":\"invalid_value\""), "{out}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+}
+
+/// MCP `memory_write` on an existing id updates fields and the body in one commit, and honours
+/// `base`.
+#[test]
+fn memory_write_updates_the_body_over_mcp() {
+    use rmcp::ServiceExt;
+    use rmcp::model::CallToolRequestParams;
+    let env = TestEnv::repo(true);
+    let path = entry(&env);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_memtree"));
+        cmd.current_dir(env.root())
+            .env_clear()
+            .env("HOME", env.root())
+            .env("MEMTREE_NOW", crate::env::NOW)
+            .envs(crate::env::GIT_ENV.iter().copied())
+            .arg("mcp");
+        let client = ().serve(rmcp::transport::TokioChildProcess::new(cmd).unwrap()).await.unwrap();
+        let call = |args: serde_json::Value| {
+            CallToolRequestParams::new("memory_write").with_arguments(args.as_object().unwrap().clone())
+        };
+        let r = client
+            .call_tool(call(json!({"id": "ops/deploy/order", "importance": 0.9, "body": "Migrations first, always."})))
+            .await
+            .unwrap();
+        let v = r.structured_content.unwrap();
+        assert_eq!(v["changed"], json!(["importance", "updated", "body"]), "{v}");
+        let r = client
+            .call_tool(call(json!({"id": "ops/deploy/order", "body": "Stale.", "base": "0000000000000000"})))
+            .await
+            .unwrap();
+        assert_eq!(r.is_error, Some(true));
+        assert_eq!(r.structured_content.unwrap()["kind"], "conflict");
+        client.cancel().await.unwrap();
+    });
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("importance: 0.9\n") && text.ends_with("\nMigrations first, always.\n"),
+        "{text}"
+    );
+    assert_eq!(
+        env.git(&["log", "-1", "--format=%s"]),
+        "memtree: edit ops/deploy/order\n"
+    );
+}
