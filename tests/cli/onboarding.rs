@@ -185,3 +185,62 @@ fn memory_write_updates_the_body_over_mcp() {
         "memtree: edit ops/deploy/order\n"
     );
 }
+
+/// Issue 16, item 7: README's quick tour runs as written, command by command, in a fresh git
+/// repository with the memtree under test on PATH (its `link` line used to fail: it linked to
+/// an entry the tour never created).
+#[test]
+fn the_readme_quick_tour_runs_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let tour = readme.split_once("## Quick tour").unwrap().1;
+    let block = tour
+        .split_once("```sh\n")
+        .unwrap()
+        .1
+        .split_once("```")
+        .unwrap()
+        .0;
+    // Join continuation lines, then drop comments (none of the tour's `#` sit inside quotes).
+    let joined = block.replace("\\\n", " ");
+    let commands: Vec<String> = joined
+        .lines()
+        .map(|l| l.split_once("  #").map_or(l, |(c, _)| c).trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(commands.len() >= 10, "{commands:?}");
+    let env = TestEnv::bare();
+    env.git(&["init", "-q", "-b", "main"]);
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_memtree"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
+    for c in &commands {
+        assert!(c.starts_with("memtree "), "{c}");
+        let out = std::process::Command::new("sh")
+            .args(["-c", c])
+            .current_dir(env.root())
+            .env_clear()
+            .env("HOME", env.root())
+            .env("PATH", &path)
+            .env("MEMTREE_NOW", crate::env::NOW)
+            .envs(crate::env::GIT_ENV.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "`{c}` failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let moved = env.read("architecture/index/derived.md");
+    assert!(
+        moved.contains("to: architecture/storage/segment-merges"),
+        "{moved}"
+    );
+    assert!(moved.contains("A rebuild takes about a second"), "{moved}");
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+}
