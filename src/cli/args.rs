@@ -235,6 +235,23 @@ pub enum Command {
     },
     /// Count entries by kind, status, maturity and domain.
     Stats,
+    /// Draw the entries under a folder and their relations, links and supersessions, as
+    /// Mermaid (renders in GitHub pull requests) or Graphviz dot.
+    Graph {
+        /// Folder id (all entries when absent).
+        prefix: Option<String>,
+        /// mermaid (default) or dot.
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: GraphFormatArg,
+    },
+    /// Print a shell completion script, e.g. `memtree completions bash >
+    /// ~/.local/share/bash-completion/completions/memtree`, or `memtree completions fish >
+    /// ~/.config/fish/completions/memtree.fish`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `memtree add`.
@@ -366,4 +383,13 @@ pub enum LlmArg {
     Always,
     /// Never.
     Never,
+}
+
+/// `graph --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormatArg {
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// A Graphviz digraph.
+    Dot,
 }

@@ -377,3 +377,17 @@ pub(super) fn cmd_stats(cli: &Cli) -> Result<ExitCode, Error> {
     emit(json, &stats, render::stats);
     Ok(ExitCode::SUCCESS)
 }
+
+pub(super) fn cmd_graph(
+    cli: &Cli,
+    prefix: Option<&str>,
+    format: args::GraphFormatArg,
+) -> Result<ExitCode, Error> {
+    let format = match format {
+        args::GraphFormatArg::Mermaid => memtree::memory::GraphFormat::Mermaid,
+        args::GraphFormatArg::Dot => memtree::memory::GraphFormat::Dot,
+    };
+    let report = open(cli)?.graph(prefix.unwrap_or(""), format)?;
+    emit(cli.json, &report, |r| r.text.clone());
+    Ok(ExitCode::SUCCESS)
+}

@@ -269,5 +269,17 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Recover { discard } => cmd_recover(&cli, discard),
         Command::Index { full } => cmd_index(&cli, full),
         Command::Stats => cmd_stats(&cli),
+        Command::Graph { prefix, format } => cmd_graph(&cli, prefix.as_deref(), *format),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                *shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "memtree",
+                &mut out,
+            );
+            self::out(&String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! - `write.rs`: `add`, `set`, `link`, `unlink`, `mv`, `rm`, `supersede`;
 //! - `check.rs`: `check`;
 //! - `prime.rs`: `prime`, the session-start bundle;
+//! - `graph.rs`: `graph`, the entries and edges of a subtree as Mermaid or Graphviz;
 //! - `consolidate.rs`: `consolidate` (dry run, apply, the git hook) and `confirm`;
 //! - `versions.rs`: `history`, `diff`, `get --at`, `restore` (git);
 //! - `assign.rs`: the `KEY=VALUE` language of `set`;
@@ -19,6 +20,7 @@
 mod assign;
 mod check;
 mod consolidate;
+mod graph;
 mod prime;
 mod read;
 mod reports;
@@ -30,6 +32,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub use consolidate::{ConsolidateReport, Mode};
+pub use graph::{GraphEdge, GraphFormat, GraphNode, GraphReport};
 pub use prime::{ChangedEntry, Changes, OutlineRow, PrimeReport};
 pub use reports::*;
 pub use write::{BodyChange, NewEntry};

@@ -244,3 +244,77 @@ fn the_readme_quick_tour_runs_as_written() {
     assert!(moved.contains("A rebuild takes about a second"), "{moved}");
     assert_eq!(env.git(&["status", "--porcelain"]), "");
 }
+
+/// Issue 16, item 5: `memtree completions SHELL` prints a script for each shell that names every
+/// command; the bash one parses.
+#[test]
+fn completions_name_every_command() {
+    let env = TestEnv::bare();
+    for (shell, start) in [
+        ("bash", "_memtree() {"),
+        ("zsh", "#compdef memtree"),
+        ("fish", "# Print an optspec"),
+    ] {
+        let script = env.ok(&["completions", shell]);
+        assert!(script.starts_with(start), "{shell}: {}", &script[..80]);
+        for command in ["supersede", "recover", "trust", "edit", "merge-driver"] {
+            assert!(script.contains(command), "{shell} lacks {command}");
+        }
+        if shell == "bash" {
+            let file = env.root().join("memtree.bash");
+            std::fs::write(&file, &script).unwrap();
+            let ok = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(&file)
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+    }
+}
+
+/// Issue 16, item 5: `graph` draws a subtree's relations, body links, supersessions and
+/// dangling targets, as Mermaid (default) and Graphviz; a title cannot break out of its label.
+#[test]
+fn graph_draws_relations_links_and_supersession() {
+    let env = TestEnv::new();
+    env.add("db/engine/sqlite", "We use SQLite", &[], "Local state.");
+    env.add(
+        "db/engine/postgres",
+        "We use \"Postgres\"",
+        &[],
+        "See [[ops/deploy/gone]].",
+    );
+    env.ok(&[
+        "link",
+        "db/engine/postgres",
+        "db/engine/sqlite",
+        "--type",
+        "refines",
+    ]);
+    env.ok(&["supersede", "db/engine/sqlite", "db/engine/postgres"]);
+    env.add("notes/misc/other", "Elsewhere", &[], "Not drawn.");
+    assert_eq!(
+        env.ok(&["graph", "db"]),
+        "flowchart LR\n  \
+         n0[\"We use 'Postgres'<br/>db/engine/postgres\"]\n  \
+         n1[\"We use SQLite<br/>db/engine/sqlite\"]:::superseded\n  \
+         n2[\"ops/deploy/gone (missing)\"]:::missing\n  \
+         n0 -->|refines| n1\n  \
+         n0 -->|see-also| n2\n  \
+         n1 -.->|superseded-by| n0\n  \
+         classDef superseded stroke-dasharray: 5 5,color:#888\n  \
+         classDef archived color:#888\n  \
+         classDef missing stroke:#c00,color:#c00\n"
+    );
+    let v = env.json(&["graph", "db", "--format", "dot"]);
+    assert_eq!(v["schema"], "memtree.graph/v1");
+    assert_eq!(v["edges"].as_array().unwrap().len(), 3);
+    let text = v["text"].as_str().unwrap();
+    assert!(text.starts_with("digraph memtree {\n"), "{text}");
+    assert!(
+        text.contains("\"db/engine/sqlite\" -> \"db/engine/postgres\" [label=\"superseded-by\", style=dashed];"),
+        "{text}"
+    );
+    assert!(!text.contains("notes/misc/other"));
+}
