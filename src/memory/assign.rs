@@ -138,6 +138,20 @@ fn split_list(key: &str, value: &str) -> Result<Vec<String>> {
         .collect())
 }
 
+/// Applies parsed assignments in order; returns the keys they touch (the caller keeps those
+/// whose value really changed).
+///
+/// # Errors
+/// As [`apply`].
+pub(super) fn apply_all(meta: &mut Meta, ops: Vec<(String, Op, String)>) -> Result<Vec<String>> {
+    let mut changed = Vec::new();
+    for (key, op, value) in ops {
+        apply(meta, &key, op, &value)?;
+        changed.push(key);
+    }
+    Ok(changed)
+}
+
 pub(super) fn apply(meta: &mut Meta, key: &str, op: Op, value: &str) -> Result<()> {
     let empty = value.is_empty();
     if !empty && !LIST_KEYS.contains(&key) {

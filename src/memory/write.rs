@@ -382,12 +382,7 @@ impl Memory {
             ops.push(assign::parse_assignment(a)?);
         }
         let (changed, commit) = self.edit_one(format!("set {id}"), &path, |meta, _| {
-            let mut changed = Vec::new();
-            for (key, op, value) in ops {
-                assign::apply(meta, &key, op, &value)?;
-                changed.push(key);
-            }
-            Ok(changed)
+            assign::apply_all(meta, ops)
         })?;
         let warnings = if changed.is_empty() {
             vec![format!(
@@ -452,13 +447,8 @@ impl Memory {
             return Err(e);
         }
         let edit = self.plan_edit(&path, true, |meta, body| {
-            let mut changed = Vec::new();
-            for (key, op, value) in ops {
-                assign::apply(meta, &key, op, &value)?;
-                changed.push(key);
-            }
             *body = change.apply(body);
-            Ok(changed)
+            assign::apply_all(meta, ops)
         })?;
         // The plan must come from the version the caller read, too.
         if let Some(e) = edit.as_ref().and_then(|e| stale(e.base)) {

@@ -396,6 +396,26 @@ impl Tree {
         }
     }
 
+    /// Whether `p` exists as a file memtree may remove or move away: `false` when it does not
+    /// exist.
+    ///
+    /// # Errors
+    /// [`Error::UnsafePath`] when it is a link or a folder.
+    fn removable(&self, p: &SafePath) -> Result<bool> {
+        match fs::symlink_metadata(&p.abs) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                Err(self.link_error(&p.rel, &p.rel, &p.abs))
+            }
+            Ok(meta) if meta.is_dir() => Err(unsafe_path(
+                self,
+                &p.rel,
+                "it is a folder, and memtree removes single entry files only".into(),
+            )),
+            Ok(_) => Ok(true),
+            Err(_) => Ok(false),
+        }
+    }
+
     /// Moves the file `p` to `aside` (in `.cache/staging`): how a changeset deletes, so that
     /// whatever was there last can still be compared and put back.
     ///
@@ -403,24 +423,11 @@ impl Tree {
     /// [`Error::Conflict`] when `p` no longer exists; [`Error::UnsafePath`] when it is a link
     /// or a folder; [`Error::Io`].
     pub(crate) fn move_aside(&self, p: &SafePath, aside: &Path) -> Result<()> {
-        match fs::symlink_metadata(&p.abs) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(self.link_error(&p.rel, &p.rel, &p.abs));
-            }
-            Ok(meta) if meta.is_dir() => {
-                return Err(unsafe_path(
-                    self,
-                    &p.rel,
-                    "it is a folder, and memtree removes single entry files only".into(),
-                ));
-            }
-            Ok(_) => {}
-            Err(_) => {
-                return Err(Error::Conflict {
-                    file: PathBuf::from(self.display_path(&p.rel)),
-                    reason: "it was deleted by someone else meanwhile".into(),
-                });
-            }
+        if !self.removable(p)? {
+            return Err(Error::Conflict {
+                file: PathBuf::from(self.display_path(&p.rel)),
+                reason: "it was deleted by someone else meanwhile".into(),
+            });
         }
         crate::failpoint::hit("rename");
         fs::rename(&p.abs, aside).map_err(|e| self.io_error("cannot remove", p, e))?;
@@ -465,19 +472,7 @@ impl Tree {
     /// # Errors
     /// [`Error::UnsafePath`] when `p` is a link or a folder; [`Error::Io`].
     pub fn remove(&self, p: &SafePath) -> Result<()> {
-        match fs::symlink_metadata(&p.abs) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(self.link_error(&p.rel, &p.rel, &p.abs));
-            }
-            Ok(meta) if meta.is_dir() => {
-                return Err(unsafe_path(
-                    self,
-                    &p.rel,
-                    "it is a folder, and memtree removes single entry files only".into(),
-                ));
-            }
-            _ => {}
-        }
+        self.removable(p)?;
         fs::remove_file(&p.abs).map_err(|e| self.io_error("cannot remove", p, e))?;
         sync_dir(p.abs.parent().unwrap_or(&self.root));
         self.prune_empty_folders(p);

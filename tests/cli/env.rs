@@ -276,3 +276,28 @@ pub fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A current-thread tokio runtime, for the tests that drive `memtree mcp` with rmcp's client.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// rmcp's own client, connected to `memtree mcp` started in `env`'s project (hermetic).
+pub async fn mcp_client(
+    env: &TestEnv,
+) -> rmcp::service::RunningService<rmcp::service::RoleClient, ()> {
+    use rmcp::ServiceExt as _;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_memtree"));
+    cmd.current_dir(env.root())
+        .env_clear()
+        .env("HOME", env.root())
+        .env("MEMTREE_NOW", NOW)
+        .envs(GIT_ENV.iter().copied())
+        .arg("mcp");
+    ().serve(rmcp::transport::TokioChildProcess::new(cmd).unwrap())
+        .await
+        .unwrap()
+}

@@ -2,33 +2,11 @@
 //! tools/list, every tool, resources, the prime prompt, a bad id, a write followed by a query
 //! that finds it, and a hand edit seen by the next call.
 
-use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, GetPromptRequestParams, ReadResourceRequestParams};
 use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
-use crate::env::{GIT_ENV, NOW, TestEnv};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn connect(env: &TestEnv) -> RunningService<RoleClient, ()> {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_memtree"));
-    cmd.current_dir(env.root())
-        .env_clear()
-        .env("HOME", env.root())
-        .env("MEMTREE_NOW", NOW)
-        .envs(GIT_ENV.iter().copied())
-        .arg("mcp");
-    ().serve(TokioChildProcess::new(cmd).unwrap())
-        .await
-        .unwrap()
-}
+use crate::env::{TestEnv, mcp_client as connect, runtime};
 
 async fn call(
     client: &RunningService<RoleClient, ()>,

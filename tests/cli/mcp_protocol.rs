@@ -6,7 +6,6 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
@@ -117,19 +116,9 @@ fn writes_take_ids_exactly_and_type_errors_are_memtree_errors() {
     let env = TestEnv::new();
     env.add("a/b/c/d", "Deep entry", &[], "Body.");
     let deep = env.read("a/b/c/d.md");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::env::runtime();
     rt.block_on(async {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_memtree"));
-        cmd.current_dir(env.root())
-            .env_clear()
-            .env("HOME", env.root())
-            .env("MEMTREE_NOW", NOW)
-            .envs(GIT_ENV.iter().copied())
-            .arg("mcp");
-        let client = ().serve(rmcp::transport::TokioChildProcess::new(cmd).unwrap()).await.unwrap();
+        let client = crate::env::mcp_client(&env).await;
         let (err, v) = call(
             &client,
             "memory_write",

@@ -141,23 +141,12 @@ fn edit_refuses_secrets_and_empty_text() {
 /// `base`.
 #[test]
 fn memory_write_updates_the_body_over_mcp() {
-    use rmcp::ServiceExt;
     use rmcp::model::CallToolRequestParams;
     let env = TestEnv::repo(true);
     let path = entry(&env);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::env::runtime();
     rt.block_on(async {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_memtree"));
-        cmd.current_dir(env.root())
-            .env_clear()
-            .env("HOME", env.root())
-            .env("MEMTREE_NOW", crate::env::NOW)
-            .envs(crate::env::GIT_ENV.iter().copied())
-            .arg("mcp");
-        let client = ().serve(rmcp::transport::TokioChildProcess::new(cmd).unwrap()).await.unwrap();
+        let client = crate::env::mcp_client(&env).await;
         let call = |args: serde_json::Value| {
             CallToolRequestParams::new("memory_write").with_arguments(args.as_object().unwrap().clone())
         };

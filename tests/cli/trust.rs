@@ -90,23 +90,13 @@ fn a_cloned_config_runs_no_program_until_trusted() {
 /// See: issue 14, item 12. The same through the MCP server.
 #[test]
 fn a_cloned_config_runs_no_program_over_mcp() {
-    use rmcp::ServiceExt;
     use rmcp::model::CallToolRequestParams;
     let env = sample();
     let (script, ran) = marker_script(&env);
     env.write("memtree.yaml", &command_config(&script));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::env::runtime();
     let v = rt.block_on(async {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_memtree"));
-        cmd.current_dir(env.root())
-            .env_clear()
-            .env("HOME", env.root())
-            .env("MEMTREE_NOW", crate::env::NOW)
-            .arg("mcp");
-        let client = ().serve(rmcp::transport::TokioChildProcess::new(cmd).unwrap()).await.unwrap();
+        let client = crate::env::mcp_client(&env).await;
         let args = serde_json::json!({"query": VAGUE});
         let params = CallToolRequestParams::new("memory_query")
             .with_arguments(args.as_object().unwrap().clone());
