@@ -301,3 +301,19 @@ pub async fn mcp_client(
         .await
         .unwrap()
 }
+
+/// Calls `tool` with `args` through `client`: whether it is a tool error, and its structured
+/// content.
+pub async fn mcp_call(
+    client: &rmcp::service::RunningService<rmcp::service::RoleClient, ()>,
+    tool: &'static str,
+    args: Value,
+) -> (bool, Value) {
+    let params = rmcp::model::CallToolRequestParams::new(tool)
+        .with_arguments(args.as_object().unwrap().clone());
+    let r = client.call_tool(params).await.unwrap();
+    (
+        r.is_error == Some(true),
+        r.structured_content.unwrap_or(Value::Null),
+    )
+}

@@ -2,24 +2,10 @@
 //! tools/list, every tool, resources, the prime prompt, a bad id, a write followed by a query
 //! that finds it, and a hand edit seen by the next call.
 
-use rmcp::model::{CallToolRequestParams, GetPromptRequestParams, ReadResourceRequestParams};
-use rmcp::service::{RoleClient, RunningService};
-use serde_json::{Value, json};
+use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams};
+use serde_json::json;
 
-use crate::env::{TestEnv, mcp_client as connect, runtime};
-
-async fn call(
-    client: &RunningService<RoleClient, ()>,
-    tool: &'static str,
-    args: Value,
-) -> (bool, Value) {
-    let params = CallToolRequestParams::new(tool).with_arguments(args.as_object().unwrap().clone());
-    let r = client.call_tool(params).await.unwrap();
-    (
-        r.is_error == Some(true),
-        r.structured_content.unwrap_or(Value::Null),
-    )
-}
+use crate::env::{TestEnv, mcp_call as call, mcp_client as connect, runtime};
 
 #[test]
 fn an_agent_uses_every_tool_through_rmcp() {

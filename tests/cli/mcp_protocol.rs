@@ -6,10 +6,9 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
-use crate::env::{GIT_ENV, NOW, TestEnv};
+use crate::env::{GIT_ENV, NOW, TestEnv, mcp_call as call};
 
 /// `memtree mcp` with raw pipes.
 struct Raw {
@@ -93,19 +92,6 @@ fn every_line_gets_an_answer() {
     let v = raw.reply();
     assert_eq!(v["id"], 8);
     assert!(v["result"]["tools"].as_array().unwrap().len() >= 8, "{v}");
-}
-
-async fn call(
-    client: &rmcp::service::RunningService<rmcp::service::RoleClient, ()>,
-    tool: &'static str,
-    args: Value,
-) -> (bool, Value) {
-    let params = CallToolRequestParams::new(tool).with_arguments(args.as_object().unwrap().clone());
-    let r = client.call_tool(params).await.unwrap();
-    (
-        r.is_error == Some(true),
-        r.structured_content.unwrap_or(Value::Null),
-    )
 }
 
 /// See: issue 14, items 14 and 15. `memory_write` with a new id `b/c/d` edited the existing
