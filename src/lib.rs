@@ -46,6 +46,7 @@ pub mod error;
 mod failpoint;
 pub mod git;
 pub mod hooks;
+pub mod import;
 pub mod index;
 pub mod lifecycle;
 pub mod llm;

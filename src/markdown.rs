@@ -125,6 +125,52 @@ pub fn first_heading(body: &str) -> Option<String> {
     None
 }
 
+/// A heading of a markdown text and where its section lies (`import` splits files by them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heading {
+    /// 1 for `#`, 2 for `##`, ...
+    pub level: usize,
+    /// The heading's text, markup removed.
+    pub text: String,
+    /// Byte offset where the heading starts.
+    pub start: usize,
+    /// Byte offset just after the heading (its section's text starts here).
+    pub end: usize,
+}
+
+/// Every heading of `text` up to `max_level` (`#` is 1), in order; headings inside code blocks
+/// are not headings.
+pub fn headings(text: &str, max_level: usize) -> Vec<Heading> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, usize, String)> = None;
+    for (event, range) in Parser::new_ext(text, options()).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Heading { level, .. }) => {
+                current = Some((level as usize, range.start, String::new()));
+            }
+            Event::Text(t) | Event::Code(t) => {
+                if let Some((_, _, s)) = current.as_mut() {
+                    s.push_str(&t);
+                }
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some((level, start, s)) = current.take()
+                    && level <= max_level
+                {
+                    out.push(Heading {
+                        level,
+                        text: s.trim().to_string(),
+                        start,
+                        end: range.end,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The body as plain text (markup removed, code kept), for indexing and snippets.
 pub fn plain_text(body: &str) -> String {
     let mut out = String::with_capacity(body.len());

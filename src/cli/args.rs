@@ -233,6 +233,17 @@ pub enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Make entries of what agents already keep: AGENTS.md, CLAUDE.md (and its @imports),
+    /// .cursor/rules/*.mdc, .cursorrules, Copilot instructions, a memory-bank/ folder, a
+    /// ByteRover .brv/context-tree. One entry per section or rule, one commit; a second run
+    /// changes only what changed in the sources.
+    Import {
+        /// Files or folders to read (default: every known source in the project).
+        paths: Vec<std::path::PathBuf>,
+        /// Print the plan and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Count entries by kind, status, maturity and domain.
     Stats,
     /// Draw the entries under a folder and their relations, links and supersessions, as

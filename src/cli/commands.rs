@@ -391,3 +391,21 @@ pub(super) fn cmd_graph(
     emit(cli.json, &report, |r| r.text.clone());
     Ok(ExitCode::SUCCESS)
 }
+
+pub(super) fn cmd_import(
+    cli: &Cli,
+    paths: &[std::path::PathBuf],
+    dry_run: bool,
+) -> Result<ExitCode, Error> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::io("cannot read the current directory", ".", e))?;
+    let paths: Vec<std::path::PathBuf> = paths.iter().map(|p| cwd.join(p)).collect();
+    let report = open(cli)?.import(&paths, dry_run)?;
+    for s in &report.skipped {
+        warn(&format!("{}: skipped: {}", s.file, s.reason));
+    }
+    emit(cli.json, &report, |r| {
+        render::import(r, &commit_note(&r.commit))
+    });
+    Ok(ExitCode::SUCCESS)
+}

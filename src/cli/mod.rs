@@ -269,6 +269,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Recover { discard } => cmd_recover(&cli, discard),
         Command::Index { full } => cmd_index(&cli, full),
         Command::Stats => cmd_stats(&cli),
+        Command::Import { paths, dry_run } => cmd_import(&cli, paths, *dry_run),
         Command::Graph { prefix, format } => cmd_graph(&cli, prefix.as_deref(), *format),
         Command::Completions { shell } => {
             let mut out = Vec::new();

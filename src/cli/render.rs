@@ -238,3 +238,33 @@ pub fn trust(r: &memtree::trust::TrustReport) -> String {
     let state = if r.trusted { "trusted" } else { "not trusted" };
     format!("{} (sha256 {}): {state}; {needs}\n", r.file, &hash[..12])
 }
+
+/// The plan (and outcome) of `import`.
+pub fn import(r: &memtree::memory::ImportReport, commit: &str) -> String {
+    let mut s = String::new();
+    if r.files.is_empty() {
+        s.push_str("no source found (AGENTS.md, CLAUDE.md, .cursor/rules, .cursorrules, Copilot instructions, memory-bank/, .brv/context-tree)\n");
+    }
+    for row in &r.plan {
+        let from = match &row.heading {
+            Some(h) => format!("{}: {h}", row.file),
+            None => row.file.clone(),
+        };
+        let _ = write!(s, "{:<7}{}  ({from})", row.action, row.id);
+        if let Some(why) = &row.reason {
+            let _ = write!(s, ": {why}");
+        }
+        s.push('\n');
+    }
+    let count = |a: &str| r.plan.iter().filter(|p| p.action == a).count();
+    let _ = writeln!(
+        s,
+        "{}{} to add, {} to update, {} unchanged, {} skipped{commit}",
+        if r.dry_run { "dry run: " } else { "" },
+        count("add"),
+        count("update"),
+        count("noop"),
+        count("skip"),
+    );
+    s
+}

@@ -42,6 +42,8 @@ pub const NO_COMMIT_FLAG: &str = "--no-commit";
 pub const AUTO_COMMIT_OFF: &str = "git.auto_commit is off in memtree.yaml";
 /// The skip reason of a write that changed nothing.
 pub const NOTHING_CHANGED: &str = "nothing changed";
+/// The skip reason of a dry run.
+pub const DRY_RUN: &str = "--dry-run";
 /// The skip reason outside a git repository.
 pub const NOT_IN_A_REPOSITORY: &str = "not inside a git repository";
 
@@ -72,7 +74,8 @@ impl CommitReport {
     /// commit (`--no-commit`, `git.auto_commit: false`), nothing changed, or there is no
     /// repository at all.
     pub fn notable_skip(&self) -> Option<&str> {
-        const QUIET: [&str; 4] = [
+        const QUIET: [&str; 5] = [
+            DRY_RUN,
             NO_COMMIT_FLAG,
             AUTO_COMMIT_OFF,
             NOTHING_CHANGED,

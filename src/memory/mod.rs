@@ -6,6 +6,8 @@
 //! - `write.rs`: `add`, `set`, `link`, `unlink`, `mv`, `rm`, `supersede`;
 //! - `check.rs`: `check`;
 //! - `prime.rs`: `prime`, the session-start bundle;
+//! - `import.rs`: `import`, entries from AGENTS.md, CLAUDE.md, Cursor and Copilot rules, a
+//!   memory bank, a ByteRover context tree (one commit; idempotent);
 //! - `graph.rs`: `graph`, the entries and edges of a subtree as Mermaid or Graphviz;
 //! - `consolidate.rs`: `consolidate` (dry run, apply, the git hook) and `confirm`;
 //! - `versions.rs`: `history`, `diff`, `get --at`, `restore` (git);
@@ -21,6 +23,7 @@ mod assign;
 mod check;
 mod consolidate;
 mod graph;
+mod import;
 mod prime;
 mod read;
 mod reports;
@@ -33,6 +36,7 @@ use std::time::{Duration, Instant};
 
 pub use consolidate::{ConsolidateReport, Mode};
 pub use graph::{GraphEdge, GraphFormat, GraphNode, GraphReport};
+pub use import::{ImportReport, ImportRow};
 pub use prime::{ChangedEntry, Changes, OutlineRow, PrimeReport};
 pub use reports::*;
 pub use write::{BodyChange, NewEntry};

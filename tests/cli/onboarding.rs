@@ -307,3 +307,213 @@ fn graph_draws_relations_links_and_supersession() {
     );
     assert!(!text.contains("notes/misc/other"));
 }
+
+/// A fresh repository holding a copy of `tests/fixtures/import/NAME`, with memtree's
+/// scaffold committed.
+fn project_from(name: &str) -> TestEnv {
+    let env = TestEnv::repo(true);
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import")
+        .join(name);
+    let ok = std::process::Command::new("cp")
+        .args(["-a", "--"])
+        .arg(format!("{}/.", from.display()))
+        .arg(env.root())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    env
+}
+
+/// Every file below `.memory` except the cache, with its bytes.
+fn snapshot(env: &TestEnv) -> Vec<(String, Vec<u8>)> {
+    let root = env.mem("");
+    let mut out: Vec<(String, Vec<u8>)> = crate::env::walk(&root)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
+        .filter(|rel| !rel.starts_with(".cache/"))
+        .map(|rel| {
+            let bytes = std::fs::read(root.join(&rel)).unwrap();
+            (rel, bytes)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Issue 16, item 2: one fixture per format (AGENTS.md, CLAUDE.md with nested @imports,
+/// .cursorrules, Copilot instructions and an instructions file, Cursor rules with globs as a
+/// list and as a string, a memory bank, a ByteRover context tree with and without front
+/// matter) and a malformed rule, reported and skipped. One commit; a second import leaves the
+/// tree byte-identical; a changed section updates its entry only.
+#[test]
+fn import_reads_every_format_and_is_idempotent() {
+    let env = project_from("project");
+    let dry = env.json(&["import", "--dry-run"]);
+    assert!(!env.mem("conventions").exists(), "a dry run wrote");
+    let v = env.json(&["import"]);
+    assert_eq!(v["plan"], dry["plan"]);
+    let ids: Vec<(&str, &str)> = v["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap(), r["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("add", "conventions/agents/orders-service"),
+            ("add", "conventions/agents/build-and-test"),
+            ("add", "conventions/agents/database/migrations"),
+            ("add", "conventions/agents/database/pitfalls-to-avoid"),
+            ("add", "conventions/claude/code-style"),
+            ("add", "conventions/claude/logging"),
+            ("add", "conventions/claude/reviews"),
+            ("add", "conventions/cursor/general"),
+            ("add", "conventions/copilot/naming"),
+            ("add", "conventions/cursor/frontend"),
+            ("add", "conventions/cursor/rust"),
+            ("add", "conventions/copilot/tests"),
+            ("add", "project/brief/project-brief"),
+            ("add", "architecture/patterns/event-sourcing"),
+            ("add", "architecture/storage/postgres"),
+            ("add", "ops/general/deploy"),
+        ]
+    );
+    assert_eq!(v["skipped"][0]["file"], ".cursor/rules/broken.mdc");
+    assert!(
+        v["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("its front matter does not parse"),
+        "{v}"
+    );
+    assert_eq!(
+        env.git(&["log", "-1", "--format=%s"]).trim(),
+        "memtree: import 16 entries from AGENTS.md, CLAUDE.md, .cursorrules, \
+         .github/copilot-instructions.md, .cursor/rules/broken.mdc, .cursor/rules/frontend.mdc, \
+         .cursor/rules/rust.mdc, .github/instructions/tests.instructions.md, \
+         memory-bank/projectbrief.md, memory-bank/systemPatterns.md, \
+         .brv/context-tree/architecture/storage/postgres.md, .brv/context-tree/ops/deploy.md"
+    );
+    assert_eq!(
+        env.read("conventions/cursor/rust.md"),
+        "---\ntitle: Rust conventions for the orders service.\nkind: convention\naliases: [rust]\n\
+         tags: [cursor]\nscope: [\"crates/**/*.rs\", \"src/**/*.rs\"]\nimportance: 0.8\nsource:\n  \
+         by: import\n  file: .cursor/rules/rust.mdc\ncreated: 2026-11-22T12:00:00Z\nupdated: \
+         2026-11-22T12:00:00Z\n---\n\nUse `anyhow` in binaries and `thiserror` in libraries.\n"
+    );
+    assert!(
+        env.read("conventions/cursor/frontend.md")
+            .contains("scope: [\"web/**/*.tsx\", \"web/**/*.ts\"]\n")
+    );
+    assert!(
+        env.read("conventions/copilot/tests.md")
+            .contains("scope: [\"tests/**/*.rs\", \"benches/**/*.rs\"]\n")
+    );
+    let pg = env.read("architecture/storage/postgres.md");
+    for line in [
+        "title: Orders live in PostgreSQL\n",
+        "aliases: [postgres, primary database]\n",
+        "tags: [storage, database]\n",
+        "importance: 0.8\n",
+        "maturity: validated\n",
+        "  - {type: see-also, to: ops/general/deploy}\n",
+    ] {
+        assert!(pg.contains(line), "{line}: {pg}");
+    }
+    // CLAUDE.md's nested @imports were followed.
+    assert!(
+        env.read("conventions/claude/logging.md")
+            .contains("never println! in library code")
+    );
+    assert_eq!(
+        env.read("conventions/agents/database/pitfalls-to-avoid.md")
+            .lines()
+            .nth(2),
+        Some("kind: pitfall")
+    );
+    env.ok(&["check"]);
+    assert_eq!(
+        env.hits(&["backfill in batches"])[0],
+        "conventions/agents/database/migrations"
+    );
+    // Idempotent: byte-identical, no commit.
+    let (before, head) = (snapshot(&env), env.git(&["rev-parse", "HEAD"]));
+    let again = env.json(&["import"]);
+    assert!(
+        again["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["action"] == "noop"),
+        "{again}"
+    );
+    assert_eq!(snapshot(&env), before);
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
+    // A changed section updates its entry, and only it.
+    let agents = std::fs::read_to_string(env.root().join("AGENTS.md")).unwrap();
+    std::fs::write(
+        env.root().join("AGENTS.md"),
+        agents.replace("in batches", "in batches of 10k"),
+    )
+    .unwrap();
+    let v = env.json(&["import", "AGENTS.md"]);
+    let actions: Vec<&str> = v["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["noop", "noop", "update", "noop"]);
+    assert!(
+        env.read("conventions/agents/database/migrations.md")
+            .contains("backfill in batches of 10k")
+    );
+    assert_eq!(env.git(&["status", "--porcelain", ".memory"]), "");
+}
+
+/// A hand-written entry with an imported entry's id is never overwritten.
+#[test]
+fn import_leaves_entries_it_did_not_write() {
+    let env = project_from("project");
+    env.add(
+        "conventions/agents/build-and-test",
+        "Our own build notes",
+        &[],
+        "Written by hand.",
+    );
+    let before = env.read("conventions/agents/build-and-test.md");
+    let v = env.json(&["import", "AGENTS.md"]);
+    let row = &v["plan"][1];
+    assert_eq!(row["action"], "skip", "{v}");
+    assert_eq!(
+        row["reason"],
+        "the entry exists and was not imported: memtree leaves it"
+    );
+    assert_eq!(env.read("conventions/agents/build-and-test.md"), before);
+}
+
+/// The plan a real public AGENTS.md produces (openai/codex, Apache-2.0; see the fixture's
+/// NOTICE): one entry per section, nested sections under their parent.
+#[test]
+fn import_of_a_real_agents_md() {
+    let env = project_from("codex");
+    let v = env.json(&["import", "AGENTS.md"]);
+    let ids: Vec<&str> = v["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 14, "{ids:?}");
+    assert_eq!(ids[0], "conventions/agents/rust-codex-rs");
+    assert!(ids.contains(&"conventions/agents/tests/snapshot-tests"));
+    assert!(ids.contains(&"conventions/agents/tui-code-conventions/text-wrapping"));
+    env.ok(&["check"]);
+    assert_eq!(
+        env.hits(&["insta snapshot"])[0],
+        "conventions/agents/tests/snapshot-tests"
+    );
+}

@@ -1,0 +1,607 @@
+//! Reading the files agents already keep, as entries: what `memtree import` plans from.
+//!
+//! Sources, found in the project when no path is given (and recognised by name when one is):
+//! - `AGENTS.md`, `CLAUDE.md` (its `@path` lines are replaced by the file they name, relative
+//!   to the importing file, at most 5 levels deep), `.cursorrules`,
+//!   `.github/copilot-instructions.md`: one entry per section (headings of level 1 to 3), under
+//!   `conventions/<agent>/`; a level-3 section under a level-2 one becomes
+//!   `conventions/<agent>/<section>/<subsection>` with a `part-of` relation to it;
+//! - `.cursor/rules/*.mdc` (front matter `description`, `globs` as a string or a list,
+//!   `alwaysApply`) and `.github/instructions/*.instructions.md` (`applyTo`): one entry per
+//!   rule, the globs as `scope`;
+//! - a Cline or Roo `memory-bank/` folder: each file's sections, placed by the file
+//!   (`systemPatterns.md` under `architecture/patterns`, `activeContext.md` under
+//!   `project/active`, ...);
+//! - a ByteRover `.brv/context-tree/`: one entry per file, its folders as domain and topic,
+//!   `title`, `tags`, `keywords` (aliases), `related` (relations), `importance` (0–100, read
+//!   as 0–1) and `maturity` from its front matter; any of them may be missing.
+//!
+//! Every entry records where it came from (`source: {by: import, file, heading}`), which is
+//! how a second import recognises its own entries. This module only reads and plans; nothing
+//! here writes (see `Memory::import`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::entry::Relation;
+use crate::markdown;
+
+/// How deep `@path` imports of CLAUDE.md are followed.
+pub const MAX_IMPORT_DEPTH: usize = 5;
+
+/// One entry planned from a source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// The entry id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Kind.
+    pub kind: String,
+    /// Aliases.
+    pub aliases: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Scope globs.
+    pub scope: Vec<String>,
+    /// Importance in 0..1, when the source says.
+    pub importance: Option<f64>,
+    /// Maturity, when the source says.
+    pub maturity: Option<String>,
+    /// Relations to other planned entries.
+    pub relations: Vec<Relation>,
+    /// The markdown body.
+    pub body: String,
+    /// The source file, relative to the project.
+    pub file: String,
+    /// The heading path of the section (`Tests > Snapshot tests`), when the entry is one.
+    pub heading: Option<String>,
+}
+
+/// A source file that could not be read, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    /// The file, relative to the project.
+    pub file: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// `text` as an id segment: lower-case kebab-case, at most 64 characters, never empty.
+pub fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let mut out: String = out.trim_end_matches('-').chars().take(64).collect();
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() {
+        "section".into()
+    } else {
+        out
+    }
+}
+
+/// The source files of the formats above that exist in `project`, in a fixed order.
+pub fn discover(project: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for name in [
+        "AGENTS.md",
+        "CLAUDE.md",
+        ".cursorrules",
+        ".github/copilot-instructions.md",
+    ] {
+        if project.join(name).is_file() {
+            out.push(project.join(name));
+        }
+    }
+    let listed = |dir: &str, suffix: &str| -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(project.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().ends_with(suffix))
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    out.extend(listed(".cursor/rules", ".mdc"));
+    out.extend(listed(".github/instructions", ".instructions.md"));
+    out.extend(listed("memory-bank", ".md"));
+    let brv = project.join(".brv/context-tree");
+    if brv.is_dir() {
+        let mut files: Vec<PathBuf> = walk_md(&brv);
+        files.sort();
+        out.extend(files);
+    }
+    out
+}
+
+fn walk_md(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(t) = e.file_type() else { continue };
+        if t.is_dir() {
+            out.extend(walk_md(&e.path()));
+        } else if t.is_file() && e.path().extension().is_some_and(|x| x == "md") {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+/// The entries `file` (absolute, inside `project`) holds.
+///
+/// # Errors
+/// A sentence: the file cannot be read, is not UTF-8, has front matter that does not parse, or
+/// is of no format this module knows.
+pub fn read(project: &Path, file: &Path) -> Result<Vec<Item>, String> {
+    let rel = file
+        .strip_prefix(project)
+        .map_err(|_| "it is outside the project".to_string())?
+        .to_string_lossy()
+        .replace('\\', "/");
+    let text = read_text(file)?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if rel.starts_with(".brv/context-tree/") {
+        return byterover(&rel, &text);
+    }
+    if rel.starts_with("memory-bank/") {
+        let stem = name.trim_end_matches(".md");
+        let (domain, topic, kind) = memory_bank_place(stem);
+        return Ok(sections(&rel, &text, domain, &topic, kind));
+    }
+    if name.ends_with(".mdc") {
+        return cursor_rule(&rel, &name, &text).map(|i| vec![i]);
+    }
+    if name.ends_with(".instructions.md") {
+        return copilot_rule(&rel, &name, &text).map(|i| vec![i]);
+    }
+    let agent = match name.as_str() {
+        "AGENTS.md" => "agents",
+        "CLAUDE.md" => "claude",
+        ".cursorrules" => "cursor",
+        "copilot-instructions.md" => "copilot",
+        _ if name.ends_with(".md") => {
+            return Ok(sections(
+                &rel,
+                &text,
+                "conventions",
+                &slug(name.trim_end_matches(".md")),
+                "convention",
+            ));
+        }
+        _ => {
+            return Err(
+                "not a format memtree imports (a markdown file, .mdc, .cursorrules)".into(),
+            );
+        }
+    };
+    let text = if agent == "claude" {
+        expand_imports(project, file, &text, 0)?
+    } else {
+        text
+    };
+    Ok(sections(&rel, &text, "conventions", agent, "convention"))
+}
+
+fn read_text(file: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot be read: {e}"))?;
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())
+}
+
+/// CLAUDE.md's `@path` lines, replaced by the files they name (relative to the importing file;
+/// only files inside the project; at most [`MAX_IMPORT_DEPTH`] levels).
+fn expand_imports(project: &Path, file: &Path, text: &str, depth: usize) -> Result<String, String> {
+    let dir = file.parent().unwrap_or(project);
+    let mut out = String::with_capacity(text.len());
+    let mut in_code = false;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") {
+            in_code = !in_code;
+        }
+        let target = (!in_code)
+            .then(|| trimmed.strip_prefix('@'))
+            .flatten()
+            .filter(|t| !t.is_empty() && !t.contains(char::is_whitespace));
+        let Some(target) = target else {
+            out.push_str(line);
+            continue;
+        };
+        if depth >= MAX_IMPORT_DEPTH {
+            return Err(format!(
+                "its @imports go deeper than {MAX_IMPORT_DEPTH} levels (at @{target})"
+            ));
+        }
+        let path = if let Some(home) = target.strip_prefix("~/") {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(home)
+        } else {
+            dir.join(target)
+        };
+        let resolved = std::fs::canonicalize(&path)
+            .map_err(|_| format!("@{target} names a file that does not exist"))?;
+        let root = std::fs::canonicalize(project).unwrap_or_else(|_| project.to_path_buf());
+        if !resolved.starts_with(&root) {
+            return Err(format!("@{target} leads outside the project"));
+        }
+        let inner = read_text(&resolved).map_err(|e| format!("@{target}: {e}"))?;
+        out.push_str(&expand_imports(project, &resolved, &inner, depth + 1)?);
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// The kind a section's heading suggests (`convention` unless it reads as something else).
+fn kind_of(heading: &str, default: &str) -> String {
+    let h = heading.to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| h.contains(w));
+    if has(&[
+        "pitfall",
+        "gotcha",
+        "caveat",
+        "avoid",
+        "don't",
+        "do not",
+        "never",
+        "warning",
+        "known issue",
+    ]) {
+        "pitfall".into()
+    } else if has(&[
+        "setup",
+        "set up",
+        "install",
+        "build",
+        "deploy",
+        "release",
+        "workflow",
+        "getting started",
+        "how to",
+        "running",
+    ]) {
+        "procedure".into()
+    } else if has(&["reference", "links", "resources", "glossary"]) {
+        "reference".into()
+    } else {
+        default.into()
+    }
+}
+
+/// One entry per section of `text` (headings of level 1 to 3) under `domain/topic`; the text
+/// before the first heading, when there is any, is `overview`.
+fn sections(rel: &str, text: &str, domain: &str, topic: &str, kind: &str) -> Vec<Item> {
+    let heads = markdown::headings(text, 3);
+    let mut items: Vec<Item> = Vec::new();
+    let mut used: HashMap<String, usize> = HashMap::new();
+    let mut unique = |id: String| {
+        let n = used.entry(id.clone()).or_insert(0);
+        *n += 1;
+        if *n == 1 { id } else { format!("{id}-{n}") }
+    };
+    let preamble = &text[..heads.first().map_or(text.len(), |h| h.start)];
+    if !preamble.trim().is_empty() {
+        items.push(Item {
+            id: unique(format!("{domain}/{topic}/overview")),
+            title: format!("{} overview", rel.rsplit('/').next().unwrap_or(rel)),
+            kind: kind.into(),
+            aliases: Vec::new(),
+            tags: vec![topic.to_string()],
+            scope: Vec::new(),
+            importance: None,
+            maturity: None,
+            relations: Vec::new(),
+            body: preamble.trim().to_string(),
+            file: rel.into(),
+            heading: None,
+        });
+    }
+    // The section a level-3 heading belongs to: the last level-1 or level-2 heading before it.
+    let mut parent: Option<(String, String)> = None;
+    for (i, h) in heads.iter().enumerate() {
+        let end = heads.get(i + 1).map_or(text.len(), |n| n.start);
+        let body = text[h.end..end].trim().to_string();
+        let (id, heading_path, part_of) = match (&parent, h.level) {
+            (Some((pid, ptext)), 3) => (
+                unique(format!("{pid}/{}", slug(&h.text))),
+                format!("{ptext} > {}", h.text),
+                Some(pid.clone()),
+            ),
+            _ => {
+                let id = unique(format!("{domain}/{topic}/{}", slug(&h.text)));
+                (id, h.text.clone(), None)
+            }
+        };
+        if h.level < 3 {
+            parent = Some((id.clone(), h.text.clone()));
+        }
+        if body.is_empty() && h.level < 3 && heads.get(i + 1).is_some_and(|n| n.level > h.level) {
+            // A heading that only introduces its subsections is their parent, not an entry.
+            continue;
+        }
+        let aliases = match &part_of {
+            Some(_) => vec![heading_path.replace(" > ", " ")],
+            None => Vec::new(),
+        };
+        items.push(Item {
+            id,
+            title: h.text.clone(),
+            kind: kind_of(&h.text, kind),
+            aliases,
+            tags: vec![topic.to_string()],
+            scope: Vec::new(),
+            importance: None,
+            maturity: None,
+            relations: part_of
+                .map(|to| {
+                    vec![Relation {
+                        kind: "part-of".into(),
+                        to,
+                    }]
+                })
+                .unwrap_or_default(),
+            body: if body.is_empty() {
+                h.text.clone()
+            } else {
+                body
+            },
+            file: rel.into(),
+            heading: Some(heading_path),
+        });
+    }
+    // A part-of relation to a parent that is not an entry points nowhere: drop it.
+    let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+    for item in &mut items {
+        item.relations.retain(|r| ids.contains(&r.to));
+    }
+    items
+}
+
+/// Where a Cline/Roo memory-bank file goes: `(domain, topic, kind)`.
+fn memory_bank_place(stem: &str) -> (&'static str, String, &'static str) {
+    match stem {
+        "projectbrief" | "projectBrief" => ("project", "brief".into(), "fact"),
+        "productContext" => ("project", "product".into(), "fact"),
+        "activeContext" => ("project", "active".into(), "fact"),
+        "progress" => ("project", "progress".into(), "fact"),
+        "systemPatterns" => ("architecture", "patterns".into(), "decision"),
+        "techContext" => ("architecture", "tech".into(), "fact"),
+        other => ("project", slug(other), "fact"),
+    }
+}
+
+/// The YAML front matter of `text` (a mapping) and the rest.
+fn front_matter(text: &str) -> Result<(serde_yaml::Mapping, String), String> {
+    let doc = crate::entry::Document::split(text)
+        .map_err(|_| "its front matter has no closing `---` line".to_string())?;
+    let map = match &doc.front {
+        Some(y) if !y.trim().is_empty() => match serde_yaml::from_str::<serde_yaml::Value>(y) {
+            Ok(serde_yaml::Value::Mapping(m)) => m,
+            Ok(serde_yaml::Value::Null) => serde_yaml::Mapping::new(),
+            Ok(_) => return Err("its front matter is not a mapping of keys".into()),
+            Err(e) => return Err(format!("its front matter does not parse: {e}")),
+        },
+        _ => serde_yaml::Mapping::new(),
+    };
+    Ok((map, doc.body.trim().to_string()))
+}
+
+fn text_of(m: &serde_yaml::Mapping, key: &str) -> Option<String> {
+    match m.get(key)? {
+        serde_yaml::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A string (comma-separated) or a list of strings.
+fn list_of(m: &serde_yaml::Mapping, key: &str) -> Vec<String> {
+    match m.get(key) {
+        Some(serde_yaml::Value::String(s)) => s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect(),
+        Some(serde_yaml::Value::Sequence(items)) => items
+            .iter()
+            .filter_map(|v| match v {
+                serde_yaml::Value::String(s) => Some(s.trim().to_string()),
+                serde_yaml::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .filter(|x| !x.is_empty())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn first_sentence(s: &str) -> String {
+    let line = s.lines().next().unwrap_or(s).trim();
+    let cut = line.find(". ").map_or(line.len(), |i| i + 1);
+    line[..cut].chars().take(120).collect()
+}
+
+/// A Cursor rule (`.cursor/rules/NAME.mdc`).
+fn cursor_rule(rel: &str, name: &str, text: &str) -> Result<Item, String> {
+    let (m, body) = front_matter(text)?;
+    let stem = name.trim_end_matches(".mdc");
+    let description = text_of(&m, "description");
+    let always = matches!(m.get("alwaysApply"), Some(serde_yaml::Value::Bool(true)));
+    let title = description
+        .as_deref()
+        .map(first_sentence)
+        .or_else(|| markdown::first_heading(&body))
+        .unwrap_or_else(|| stem.replace(['-', '_'], " "));
+    Ok(Item {
+        id: format!("conventions/cursor/{}", slug(stem)),
+        kind: kind_of(&title, "convention"),
+        title,
+        aliases: vec![stem.replace(['-', '_'], " ")],
+        tags: vec!["cursor".into()],
+        scope: list_of(&m, "globs"),
+        importance: Some(if always { 0.8 } else { 0.5 }),
+        maturity: None,
+        relations: Vec::new(),
+        body: if body.is_empty() {
+            description.unwrap_or_default()
+        } else {
+            body
+        },
+        file: rel.into(),
+        heading: None,
+    })
+}
+
+/// A Copilot instructions file (`.github/instructions/NAME.instructions.md`).
+fn copilot_rule(rel: &str, name: &str, text: &str) -> Result<Item, String> {
+    let (m, body) = front_matter(text)?;
+    let stem = name.trim_end_matches(".instructions.md");
+    let title = text_of(&m, "description")
+        .map(|d| first_sentence(&d))
+        .or_else(|| markdown::first_heading(&body))
+        .unwrap_or_else(|| stem.replace(['-', '_'], " "));
+    Ok(Item {
+        id: format!("conventions/copilot/{}", slug(stem)),
+        kind: kind_of(&title, "convention"),
+        title,
+        aliases: vec![stem.replace(['-', '_'], " ")],
+        tags: vec!["copilot".into()],
+        scope: list_of(&m, "applyTo"),
+        importance: None,
+        maturity: None,
+        relations: Vec::new(),
+        body,
+        file: rel.into(),
+        heading: None,
+    })
+}
+
+/// The id a ByteRover context-tree file maps to (`.brv/context-tree/a/b/c.md`).
+fn byterover_id(rel: &str) -> String {
+    let inner = rel
+        .trim_start_matches(".brv/context-tree/")
+        .trim_end_matches(".md");
+    let segs: Vec<String> = inner.split('/').map(slug).collect();
+    match segs.len() {
+        0 | 1 => format!(
+            "context/general/{}",
+            segs.first().cloned().unwrap_or_default()
+        ),
+        2 => format!("{}/general/{}", segs[0], segs[1]),
+        3 | 4 => segs.join("/"),
+        _ => format!(
+            "{}/{}/{}/{}",
+            segs[0],
+            segs[1],
+            segs[2],
+            slug(&segs[3..].join("-"))
+        ),
+    }
+}
+
+/// A ByteRover context-tree file.
+fn byterover(rel: &str, text: &str) -> Result<Vec<Item>, String> {
+    let (m, body) = front_matter(text)?;
+    let id = byterover_id(rel);
+    let title = text_of(&m, "title")
+        .or_else(|| markdown::first_heading(&body))
+        .unwrap_or_else(|| id.rsplit('/').next().unwrap_or(&id).replace('-', " "));
+    let importance = m.get("importance").and_then(|v| v.as_f64()).map(|i| {
+        if i > 1.0 {
+            (i / 100.0).clamp(0.0, 1.0)
+        } else {
+            i.clamp(0.0, 1.0)
+        }
+    });
+    let maturity = text_of(&m, "maturity")
+        .map(|s| s.to_lowercase())
+        .filter(|s| crate::entry::MATURITIES.contains(&s.as_str()));
+    let relations = list_of(&m, "related")
+        .into_iter()
+        .map(|r| {
+            let r = r.trim_start_matches("./").trim_end_matches(".md");
+            let r = r.trim_start_matches(".brv/context-tree/");
+            Relation {
+                kind: "see-also".into(),
+                to: byterover_id(&format!(".brv/context-tree/{r}.md")),
+            }
+        })
+        .collect();
+    Ok(vec![Item {
+        kind: text_of(&m, "kind")
+            .filter(|k| crate::entry::KINDS.contains(&k.as_str()))
+            .unwrap_or_else(|| "fact".into()),
+        id,
+        title,
+        aliases: list_of(&m, "keywords"),
+        tags: list_of(&m, "tags"),
+        scope: Vec::new(),
+        importance,
+        maturity,
+        relations,
+        body: if body.is_empty() {
+            "(no text)".into()
+        } else {
+            body
+        },
+        file: rel.into(),
+        heading: None,
+    }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_ids() {
+        assert_eq!(slug("Rust/codex-rs"), "rust-codex-rs");
+        assert_eq!(slug("  TUI Styling (ratatui) "), "tui-styling-ratatui");
+        assert_eq!(slug("!!!"), "section");
+        assert!(crate::tree::valid_segment(&slug(&"x".repeat(100))));
+    }
+
+    #[test]
+    fn sections_nest_one_level() {
+        let text = "Intro line.\n\n# Title\n\nTop.\n\n## Tests\n\nRun them.\n\n### Snapshots\n\nUse insta.\n\n## Empty parent\n\n### Child\n\nText.\n";
+        let items = sections("AGENTS.md", text, "conventions", "agents", "convention");
+        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "conventions/agents/overview",
+                "conventions/agents/title",
+                "conventions/agents/tests",
+                "conventions/agents/tests/snapshots",
+                "conventions/agents/empty-parent/child",
+            ]
+        );
+        assert_eq!(items[3].heading.as_deref(), Some("Tests > Snapshots"));
+        assert_eq!(items[3].body, "Use insta.");
+        assert_eq!(
+            items[3].relations,
+            [Relation {
+                kind: "part-of".into(),
+                to: "conventions/agents/tests".into()
+            }]
+        );
+        // The empty parent is not an entry, so its child has no relation to it.
+        assert!(items[4].relations.is_empty());
+    }
+}

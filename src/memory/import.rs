@@ -1,0 +1,253 @@
+//! `import`: entries from the files agents already keep ([`crate::import`] reads them), as one
+//! changeset and one commit.
+//!
+//! Each planned entry is `add` (new id), `update` (an entry this import wrote before from the
+//! same file, whose source text changed: title, kind, aliases, tags, scope, relations and body
+//! are rewritten, `updated` stamped; importance and maturity stay as curated), `noop` (already
+//! as the source says), or `skip` (an entry of that id that was written by hand or imported
+//! from another file, an invalid id, text that looks like a secret). So a second import of
+//! unchanged sources writes nothing: the tree stays byte-identical.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{Memory, timestamp};
+use crate::changeset::{Base, Changeset};
+use crate::entry::{self, Document, Meta};
+use crate::error::Result;
+use crate::git::CommitReport;
+use crate::import::{Item, Skipped};
+use crate::tree;
+
+/// One planned entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportRow {
+    /// `add`, `update`, `noop` or `skip`.
+    pub action: &'static str,
+    /// The entry id.
+    pub id: String,
+    /// The source file, relative to the project.
+    pub file: String,
+    /// The section's heading path, when the entry is a section.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heading: Option<String>,
+    /// Why, for `skip`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What `import` planned and did (`memtree.import/v1`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    /// Always `memtree.import/v1`.
+    pub schema: &'static str,
+    /// Nothing was written (`--dry-run`).
+    pub dry_run: bool,
+    /// The source files read, relative to the project.
+    pub files: Vec<String>,
+    /// Every planned entry, in source order.
+    pub plan: Vec<ImportRow>,
+    /// Source files that could not be read, and why (reported, never fatal).
+    pub skipped: Vec<Skipped>,
+    /// The commit, or why there is none.
+    pub commit: CommitReport,
+}
+
+/// The `source` front-matter value of an imported entry.
+fn source_value(item: &Item) -> serde_yaml::Value {
+    let mut m = serde_yaml::Mapping::new();
+    m.insert("by".into(), "import".into());
+    m.insert("file".into(), item.file.clone().into());
+    if let Some(h) = &item.heading {
+        m.insert("heading".into(), h.clone().into());
+    }
+    serde_yaml::Value::Mapping(m)
+}
+
+/// The file an entry says it was imported from, if it was.
+fn imported_from(meta: &Meta) -> Option<String> {
+    let (_, v) = meta.extra.iter().find(|(k, _)| k == "source")?;
+    let m = v.as_mapping()?;
+    (m.get("by")?.as_str()? == "import").then(|| m.get("file")?.as_str().map(str::to_string))?
+}
+
+fn body_text(item: &Item) -> String {
+    format!("\n{}\n", item.body.trim_end())
+}
+
+impl Memory {
+    /// Plans (and unless `dry_run`, applies as one commit) the entries of `paths` (absolute
+    /// files, or folders whose `.md` files are read), or of every known source in the project
+    /// when `paths` is empty (see [`crate::import`]).
+    ///
+    /// # Errors
+    /// Write errors; an unreadable source is reported in `skipped`, not raised.
+    pub fn import(&self, paths: &[PathBuf], dry_run: bool) -> Result<ImportReport> {
+        let project = self.tree.project().to_path_buf();
+        let files: Vec<PathBuf> = if paths.is_empty() {
+            crate::import::discover(&project)
+        } else {
+            paths.iter().flat_map(|p| expand(p)).collect()
+        };
+        let shown = |f: &Path| {
+            f.strip_prefix(&project)
+                .unwrap_or(f)
+                .to_string_lossy()
+                .replace('\\', "/")
+        };
+        let mut items: Vec<Item> = Vec::new();
+        let mut skipped = Vec::new();
+        for f in &files {
+            match crate::import::read(&project, f) {
+                Ok(found) => items.extend(found),
+                Err(reason) => skipped.push(Skipped {
+                    file: shown(f),
+                    reason,
+                }),
+            }
+        }
+        let lock = self.lock()?;
+        let mut changeset = Changeset::new(String::new());
+        let mut plan = Vec::new();
+        let mut planned = std::collections::HashSet::new();
+        for item in &items {
+            let row = |action, reason: Option<String>| ImportRow {
+                action,
+                id: item.id.clone(),
+                file: item.file.clone(),
+                heading: item.heading.clone(),
+                reason,
+            };
+            if let Err(e) = tree::validate_id(&item.id) {
+                plan.push(row("skip", Some(e.to_string())));
+                continue;
+            }
+            if !planned.insert(item.id.clone()) {
+                plan.push(row("skip", Some("another section has the same id".into())));
+                continue;
+            }
+            let text = format!("{}\n{}", item.title, item.body);
+            if let Some(f) = crate::secrets::secrets(&text).first() {
+                plan.push(row(
+                    "skip",
+                    Some(format!(
+                        "it holds what looks like {} ({})",
+                        f.what, f.redacted
+                    )),
+                ));
+                continue;
+            }
+            let path = self.tree.safe(&format!("{}.md", item.id))?;
+            if !self.exists(&item.id) {
+                changeset.write(path, self.render_import(item), Base::Absent);
+                plan.push(row("add", None));
+                continue;
+            }
+            let (record, _) = self.read_record(&path)?;
+            match imported_from(&record.meta) {
+                Some(file) if file == item.file => {}
+                Some(other) => {
+                    plan.push(row(
+                        "skip",
+                        Some(format!("the entry exists and was imported from {other}")),
+                    ));
+                    continue;
+                }
+                None => {
+                    plan.push(row(
+                        "skip",
+                        Some("the entry exists and was not imported: memtree leaves it".into()),
+                    ));
+                    continue;
+                }
+            }
+            let edit = self.plan_edit(&path, true, |meta, body| {
+                meta.title = Some(item.title.clone());
+                meta.kind = Some(item.kind.clone());
+                meta.aliases = item.aliases.clone();
+                meta.tags = item.tags.clone();
+                meta.scope = item.scope.clone();
+                meta.relations = item.relations.clone();
+                *body = body_text(item);
+                Ok(["title", "kind", "aliases", "tags", "scope", "relations"]
+                    .map(String::from)
+                    .to_vec())
+            })?;
+            match edit {
+                Some(edit) => {
+                    changeset.write(path, edit.text, Base::Content(edit.base));
+                    plan.push(row("update", None));
+                }
+                None => plan.push(row("noop", None)),
+            }
+        }
+        let writes = plan
+            .iter()
+            .filter(|r| matches!(r.action, "add" | "update"))
+            .count();
+        let commit = if dry_run {
+            CommitReport::skipped(crate::git::DRY_RUN)
+        } else if changeset.is_empty() {
+            CommitReport::skipped(crate::git::NOTHING_CHANGED)
+        } else {
+            changeset.operation = format!(
+                "import {writes} entries from {}",
+                files
+                    .iter()
+                    .map(|f| shown(f))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            self.commit(&lock, changeset)?
+        };
+        Ok(ImportReport {
+            schema: "memtree.import/v1",
+            dry_run,
+            files: files.iter().map(|f| shown(f)).collect(),
+            plan,
+            skipped,
+            commit,
+        })
+    }
+
+    /// The file of a new imported entry.
+    fn render_import(&self, item: &Item) -> String {
+        let meta = Meta {
+            title: Some(item.title.clone()),
+            kind: Some(item.kind.clone()),
+            aliases: item.aliases.clone(),
+            tags: item.tags.clone(),
+            scope: item.scope.clone(),
+            importance: item.importance,
+            maturity: item.maturity.clone(),
+            relations: item.relations.clone(),
+            created: Some(timestamp(self.now)),
+            updated: Some(timestamp(self.now)),
+            extra: vec![("source".into(), source_value(item))],
+            ..Meta::default()
+        };
+        Document::new(Some(entry::render_meta(&meta)), body_text(item), "\n").join()
+    }
+}
+
+/// A path given to `import`: a file, or a folder's `.md` and `.mdc` files (sorted).
+fn expand(p: &Path) -> Vec<PathBuf> {
+    if !p.is_dir() {
+        return vec![p.to_path_buf()];
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "md" || x == "mdc") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
