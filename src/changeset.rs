@@ -190,6 +190,22 @@ fn hash_of(tree: &Tree, p: &SafePath) -> Result<Option<u64>> {
     }
 }
 
+/// A staged or aside path the journal names, checked: through the safe-path routine, and
+/// inside `.cache/staging` (a journal edited by hand cannot make recovery move other files).
+fn staging_path(tree: &Tree, rel: &str) -> Result<PathBuf> {
+    let p = tree.safe(rel)?;
+    if !rel.starts_with(&format!("{STAGING_DIR}/")) || rel[STAGING_DIR.len() + 1..].contains('/') {
+        return Err(Error::UnsafePath {
+            path: tree.display_path(rel).into(),
+            reason: format!(
+                "the journal names a staged file outside {}",
+                tree.display_path(STAGING_DIR)
+            ),
+        });
+    }
+    Ok(p.abs().to_path_buf())
+}
+
 fn journal_path(tree: &Tree) -> Result<SafePath> {
     tree.safe(&format!("{CACHE_DIR}/{JOURNAL}"))
 }
@@ -235,7 +251,8 @@ fn remove_leftovers_near(tree: &Tree, changes: &[Change]) {
         .filter_map(|c| c.path().rel().rsplit_once('/').map(|(d, _)| d))
         .collect();
     for folder in folders {
-        let Ok(rd) = fs::read_dir(tree.root.join(folder)) else {
+        let Ok(dir) = tree.safe(folder) else { continue };
+        let Ok(rd) = fs::read_dir(dir.abs()) else {
             continue;
         };
         for item in rd.flatten() {
@@ -794,7 +811,7 @@ pub fn recover(tree: &Tree, _lock: &WriteLock) -> Result<Option<Applied>> {
     // Every pending write needs its staged copy, whole.
     for (w, (_, state)) in j.writes.iter().zip(&states) {
         if *state == State::Pending {
-            let staged = fs::read(tree.root.join(&w.staged)).ok();
+            let staged = fs::read(staging_path(tree, &w.staged)?).ok();
             if staged.as_deref().map(content_hash) != Some(w.new) {
                 return Err(unresolved(format!(
                     "memtree's new version of {} is missing from {}",
@@ -808,13 +825,12 @@ pub fn recover(tree: &Tree, _lock: &WriteLock) -> Result<Option<Applied>> {
     for (w, (_, state)) in j.writes.iter().zip(&states) {
         let target = tree.safe(&w.target)?;
         if *state == State::Pending {
-            let staged = tree.root.join(&w.staged);
             let step = Step::Write {
-                tmp: staged,
+                tmp: staging_path(tree, &w.staged)?,
                 path: target.clone(),
                 base: w.base.map_or(Base::Absent, Base::Content),
                 new: w.new,
-                aside: tree.root.join(&w.aside),
+                aside: staging_path(tree, &w.aside)?,
             };
             step.install(tree)?;
         }
@@ -827,7 +843,7 @@ pub fn recover(tree: &Tree, _lock: &WriteLock) -> Result<Option<Applied>> {
             let step = Step::Delete {
                 path: target.clone(),
                 base: Base::Content(d.base),
-                aside: tree.root.join(&d.aside),
+                aside: staging_path(tree, &d.aside)?,
             };
             step.install(tree)?;
             tree.prune_empty_folders(&target);
@@ -877,7 +893,7 @@ pub fn discard(tree: &Tree, _lock: &WriteLock, stamp: &str) -> Result<Option<Dis
     };
     let mut kept = Vec::new();
     for w in &writes {
-        let staged = tree.root.join(&w.staged);
+        let staged = staging_path(tree, &w.staged)?;
         if fs::symlink_metadata(&staged).is_err() {
             continue;
         }
@@ -1100,5 +1116,22 @@ mod tests {
         assert_eq!(fs::read(t.root.join("a/c/ref.md")).unwrap(), edited);
         assert!(pending(&t).is_none());
         assert_eq!(staging_files(&t), 0);
+    }
+
+    /// A journal edited to name a "staged" file elsewhere in the tree cannot make recovery
+    /// move that file.
+    #[test]
+    fn a_journal_cannot_point_recovery_outside_staging() {
+        let (_d, t) = setup();
+        crash_at(&t, plan(&t), 1);
+        let jpath = t.root.join(".cache/journal");
+        let text = fs::read_to_string(&jpath).unwrap();
+        let mut j: Journal = serde_json::from_str(&text).unwrap();
+        j.writes[1].staged = "a/b/old.md".into();
+        fs::write(&jpath, serde_json::to_vec(&j).unwrap()).unwrap();
+        let before = snapshot(&t);
+        let err = recover(&t, &lock(&t)).unwrap_err();
+        assert!(matches!(err, Error::UnsafePath { .. }), "{err}");
+        assert_eq!(snapshot(&t), before);
     }
 }

@@ -178,13 +178,7 @@ impl Repo {
                 git2::Delta::Modified | git2::Delta::Typechange | git2::Delta::Copied => "modified",
                 _ => continue,
             };
-            let path = |f: git2::DiffFile| {
-                f.path().map(|p| {
-                    self.strip_prefix(&p.to_string_lossy().replace('\\', "/"))
-                        .to_string()
-                })
-            };
-            let (new, old) = (path(d.new_file()), path(d.old_file()));
+            let (new, old) = (self.diff_path(d.new_file()), self.diff_path(d.old_file()));
             let Some(file) = new.clone().or(old.clone()) else {
                 continue;
             };
@@ -221,13 +215,7 @@ impl Repo {
                 .deltas()
                 .filter(|d| d.status() == git2::Delta::Renamed)
                 .filter_map(|d| {
-                    let path = |f: git2::DiffFile| {
-                        f.path().map(|p| {
-                            self.strip_prefix(&p.to_string_lossy().replace('\\', "/"))
-                                .to_string()
-                        })
-                    };
-                    Some((path(d.old_file())?, path(d.new_file())?))
+                    Some((self.diff_path(d.old_file())?, self.diff_path(d.new_file())?))
                 })
                 .collect())
         };
@@ -285,5 +273,13 @@ impl Repo {
             return Some("HEAD is detached (a tag or commit is checked out)".into());
         }
         None
+    }
+
+    /// A diff side's path relative to `.memory/`.
+    fn diff_path(&self, f: git2::DiffFile) -> Option<String> {
+        f.path().map(|p| {
+            self.strip_prefix(&p.to_string_lossy().replace('\\', "/"))
+                .to_string()
+        })
     }
 }

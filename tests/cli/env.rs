@@ -317,3 +317,20 @@ pub async fn mcp_call(
         r.structured_content.unwrap_or(Value::Null),
     )
 }
+
+/// Every file below `.memory` except the cache, with its bytes.
+pub fn memory_files(env: &TestEnv) -> Vec<(String, Vec<u8>)> {
+    let root = env.mem("");
+    let mut out: Vec<(String, Vec<u8>)> = walk(&root)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
+        .filter(|rel| !rel.starts_with(".cache/"))
+        .map(|rel| {
+            let bytes = std::fs::read(root.join(&rel)).unwrap();
+            (rel, bytes)
+        })
+        .collect();
+    out.sort();
+    out
+}

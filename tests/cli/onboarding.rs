@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::env::TestEnv;
+use crate::env::{TestEnv, memory_files};
 
 const FRONT: &str = "---\ntitle: Deploys run migrations first\nkind: procedure\n# keep this comment\naliases: [deploy order]\ncreated: 2026-11-01T00:00:00Z\nupdated: 2026-11-01T00:00:00Z\n---\n";
 
@@ -325,23 +325,6 @@ fn project_from(name: &str) -> TestEnv {
     env
 }
 
-/// Every file below `.memory` except the cache, with its bytes.
-fn snapshot(env: &TestEnv) -> Vec<(String, Vec<u8>)> {
-    let root = env.mem("");
-    let mut out: Vec<(String, Vec<u8>)> = crate::env::walk(&root)
-        .into_iter()
-        .filter(|p| p.is_file())
-        .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
-        .filter(|rel| !rel.starts_with(".cache/"))
-        .map(|rel| {
-            let bytes = std::fs::read(root.join(&rel)).unwrap();
-            (rel, bytes)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 /// Issue 16, item 2: one fixture per format (AGENTS.md, CLAUDE.md with nested @imports,
 /// .cursorrules, Copilot instructions and an instructions file, Cursor rules with globs as a
 /// list and as a string, a memory bank, a ByteRover context tree with and without front
@@ -440,7 +423,7 @@ fn import_reads_every_format_and_is_idempotent() {
         "conventions/agents/database/migrations"
     );
     // Idempotent: byte-identical, no commit.
-    let (before, head) = (snapshot(&env), env.git(&["rev-parse", "HEAD"]));
+    let (before, head) = (memory_files(&env), env.git(&["rev-parse", "HEAD"]));
     let again = env.json(&["import"]);
     assert!(
         again["plan"]
@@ -450,7 +433,7 @@ fn import_reads_every_format_and_is_idempotent() {
             .all(|r| r["action"] == "noop"),
         "{again}"
     );
-    assert_eq!(snapshot(&env), before);
+    assert_eq!(memory_files(&env), before);
     assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
     // A changed section updates its entry, and only it.
     let agents = std::fs::read_to_string(env.root().join("AGENTS.md")).unwrap();

@@ -3,7 +3,7 @@
 //! debug build's failpoints (`MEMTREE_FAILPOINT`, src/failpoint.rs: the process aborts as a
 //! `kill -9` would), and every test asserts exact file contents and `git status`.
 
-use crate::env::TestEnv;
+use crate::env::{TestEnv, memory_files};
 
 /// The target of the moves below, and the entries that link to it.
 const REFERRERS: usize = 4;
@@ -54,23 +54,6 @@ fn status(env: &TestEnv) -> String {
 
 fn head_tree(env: &TestEnv) -> String {
     env.git(&["rev-parse", "HEAD^{tree}"]).trim().to_string()
-}
-
-/// Every file below `.memory` except the cache, with its bytes.
-fn memory_files(env: &TestEnv) -> Vec<(String, Vec<u8>)> {
-    let root = env.mem("");
-    let mut out: Vec<(String, Vec<u8>)> = crate::env::walk(&root)
-        .into_iter()
-        .filter(|p| p.is_file())
-        .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
-        .filter(|rel| !rel.starts_with(".cache/"))
-        .map(|rel| {
-            let bytes = std::fs::read(root.join(&rel)).unwrap();
-            (rel, bytes)
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 /// See: issue 14, item 1. `mv` killed at each of its renames in turn, then `memtree index`:
