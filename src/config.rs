@@ -44,6 +44,8 @@ pub struct Config {
     pub semantic: Semantic,
     /// The LLM for tier 5; absent means tier 5 never runs.
     pub llm: Option<Llm>,
+    /// `curate:` settings (what the agent session hooks do with a session).
+    pub curate: Curate,
 }
 
 impl Default for Config {
@@ -56,6 +58,7 @@ impl Default for Config {
             git: Git::default(),
             semantic: Semantic::default(),
             llm: None,
+            curate: Curate::default(),
         }
     }
 }
@@ -157,6 +160,15 @@ impl Default for Semantic {
             weight: 0.2,
         }
     }
+}
+
+/// `curate:` settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Curate {
+    /// `memtree curate --hook` applies its plan (one commit, new entries as `maturity:
+    /// draft`) instead of leaving it in `.memory/.cache/curate/` for review. Default false.
+    pub auto_apply: bool,
 }
 
 /// `llm:` settings for tier 5 (used by the LLM issue; parsed and validated now).

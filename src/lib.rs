@@ -41,6 +41,7 @@
 
 pub mod changeset;
 pub mod config;
+pub mod curate;
 pub mod entry;
 pub mod error;
 mod failpoint;

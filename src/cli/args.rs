@@ -167,6 +167,11 @@ pub enum Command {
         /// Token budget (default 1500).
         #[arg(long, value_name = "TOKENS")]
         budget: Option<usize>,
+        /// Run as an agent's SessionStart hook: read the hook's JSON on stdin (session_id,
+        /// cwd), send the bundle once per session and afterwards only what changed (Cursor
+        /// gets it as JSON `additional_context`), always exit 0.
+        #[arg(long, value_enum, value_name = "AGENT")]
+        hook: Option<AgentArg>,
     },
     /// Record a person's confirmation: a draft becomes validated and its decay restarts.
     Confirm {
@@ -244,6 +249,10 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Turn a session or a text into a plan of add / update / supersede / noop against the
+    /// entries that exist; --apply writes it as one commit (new entries are drafts). Text in
+    /// <private>…</private> is never stored.
+    Curate(CurateArgs),
     /// Count entries by kind, status, maturity and domain.
     Stats,
     /// Draw the entries under a folder and their relations, links and supersessions, as
@@ -403,4 +412,61 @@ pub enum GraphFormatArg {
     Mermaid,
     /// A Graphviz digraph.
     Dot,
+}
+
+/// `memtree curate`.
+#[derive(Debug, Args)]
+pub struct CurateArgs {
+    /// A file to curate, or `-` for stdin: a Claude Code or Codex session transcript (JSONL)
+    /// or markdown / plain text (recognised by content).
+    #[arg(conflicts_with_all = ["file", "transcript", "plan", "hook"])]
+    pub source: Option<std::path::PathBuf>,
+    /// A markdown or text file to curate.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["transcript", "plan", "hook"])]
+    pub file: Option<std::path::PathBuf>,
+    /// A session transcript: Claude Code (~/.claude/projects/*/*.jsonl) or Codex
+    /// (~/.codex/sessions/**/rollout-*.jsonl).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["plan", "hook"])]
+    pub transcript: Option<std::path::PathBuf>,
+    /// A plan saved by an earlier curate (`--json` output, or a hook's plan in
+    /// .memory/.cache/curate/): validate it, and with --apply write it.
+    #[arg(long, value_name = "FILE", conflicts_with = "hook")]
+    pub plan: Option<std::path::PathBuf>,
+    /// The session id recorded in new entries (default: the transcript's).
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Write the plan: one changeset, one commit.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub apply: bool,
+    /// Print the plan and write nothing (the default).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// When to ask the LLM for the plan: auto (when one is configured and trusted) or never.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub llm: CurateLlmArg,
+    /// Run as an agent's session hook: read the hook's JSON on stdin (transcript_path,
+    /// session_id, cwd), save the plan in .memory/.cache/curate/ (or apply it when
+    /// `curate.auto_apply: true`), always exit 0, within a time bound.
+    #[arg(long, value_enum, value_name = "AGENT")]
+    pub hook: Option<AgentArg>,
+}
+
+/// `curate --llm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CurateLlmArg {
+    /// Ask the configured, trusted LLM; the rules plan when there is none or it fails.
+    Auto,
+    /// Rules only.
+    Never,
+}
+
+/// An agent memtree sets up and serves hooks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AgentArg {
+    /// Claude Code.
+    Claude,
+    /// Cursor.
+    Cursor,
+    /// OpenAI Codex.
+    Codex,
 }

@@ -5,6 +5,7 @@
 //! A closed stdout (`memtree query … | head`) is not an error. No colour is ever printed, so
 //! `NO_COLOR` is honoured trivially.
 
+mod agents;
 mod args;
 mod commands;
 mod render;
@@ -253,6 +254,13 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             within,
             since,
             budget,
+            hook: Some(agent),
+        } => Ok(agents::prime_hook(&cli, *agent, within, since, budget)),
+        Command::Prime {
+            within,
+            since,
+            budget,
+            hook: None,
         } => cmd_prime(&cli, within, since, budget),
         Command::Confirm { id } => cmd_confirm(&cli, id),
         Command::Consolidate { apply, hook, .. } => cmd_consolidate(&cli, apply, hook),
@@ -269,6 +277,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Recover { discard } => cmd_recover(&cli, discard),
         Command::Index { full } => cmd_index(&cli, full),
         Command::Stats => cmd_stats(&cli),
+        Command::Curate(a) => agents::cmd_curate(&cli, a),
         Command::Import { paths, dry_run } => cmd_import(&cli, paths, *dry_run),
         Command::Graph { prefix, format } => cmd_graph(&cli, prefix.as_deref(), *format),
         Command::Completions { shell } => {

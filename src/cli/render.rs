@@ -268,3 +268,56 @@ pub fn import(r: &memtree::memory::ImportReport, commit: &str) -> String {
     );
     s
 }
+
+/// `2 to add, 1 to update, 0 to supersede, 3 already known, 0 skipped`.
+pub fn curate_counts(r: &memtree::memory::CurateReport) -> String {
+    let count = |op: &str| r.plan.iter().filter(|p| p.op == op).count();
+    format!(
+        "{} to add, {} to update, {} to supersede, {} already known, {} skipped",
+        count("add"),
+        count("update"),
+        count("supersede"),
+        count("noop"),
+        count("skip"),
+    )
+}
+
+/// The plan, a row per operation, then the counts.
+pub fn curate(r: &memtree::memory::CurateReport, commit: &str) -> String {
+    let mut s = String::new();
+    if r.llm.ran || r.llm.reason.starts_with("untrusted") {
+        let _ = writeln!(s, "llm: {}", r.llm.reason);
+    }
+    for row in &r.plan {
+        let target = row
+            .target
+            .as_deref()
+            .map(|t| format!(" (replaces {t})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "{:<10} {}{target}\n           {}: {}\n           {}",
+            row.op.to_uppercase(),
+            if row.id.is_empty() { "-" } else { &row.id },
+            row.kind,
+            row.text,
+            row.reason
+        );
+    }
+    for n in &r.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
+    let _ = writeln!(
+        s,
+        "{}{} (planner: {}){}{commit}",
+        if r.applied { "" } else { "dry run: " },
+        curate_counts(r),
+        r.planner,
+        if r.applied {
+            ""
+        } else {
+            "; run with --apply to write it"
+        }
+    );
+    s
+}

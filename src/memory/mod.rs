@@ -22,9 +22,11 @@
 mod assign;
 mod check;
 mod consolidate;
+mod curate;
 mod graph;
 mod import;
 mod prime;
+mod prime_session;
 mod read;
 mod reports;
 mod versions;
@@ -35,9 +37,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub use consolidate::{ConsolidateReport, Mode};
+pub use curate::{CurateInput, CurateLlm, CurateReport, CurateRow, SavedPlan, parse_plan};
 pub use graph::{GraphEdge, GraphFormat, GraphNode, GraphReport};
 pub use import::{ImportReport, ImportRow};
 pub use prime::{ChangedEntry, Changes, OutlineRow, PrimeReport};
+pub use prime_session::SessionPrime;
 pub use reports::*;
 pub use write::{BodyChange, NewEntry};
 

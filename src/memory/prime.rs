@@ -76,6 +76,46 @@ pub struct PrimeReport {
     pub markdown: String,
 }
 
+/// The *what changed* section of the bundle.
+pub(super) fn changes_markdown(changes: &Changes, since: &str) -> String {
+    let mut md = format!("## What changed since {since}\n\n");
+    if let Some(note) = &changes.note {
+        md.push_str(&format!("_{note}_\n\n"));
+    } else if changes.entries.is_empty() {
+        md.push_str("_Nothing._\n\n");
+    } else {
+        for c in &changes.entries {
+            md.push_str(&change_line(c));
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// One line of the *what changed* section.
+pub(super) fn change_line(c: &ChangedEntry) -> String {
+    match &c.renamed_from {
+        Some(from) => format!("- renamed `{from}` -> `{}`\n", c.id),
+        None => format!("- {} `{}`\n", c.status, c.id),
+    }
+}
+
+/// The *outline* section of the bundle.
+pub(super) fn outline_markdown(outline: &[OutlineRow]) -> String {
+    let mut md = String::from("## Outline\n\n");
+    for r in outline {
+        let depth = r.folder.matches('/').count();
+        md.push_str(&format!(
+            "{}- {} ({})\n",
+            "  ".repeat(depth),
+            r.folder.rsplit('/').next().unwrap_or(&r.folder),
+            r.entries
+        ));
+    }
+    md.push('\n');
+    md
+}
+
 impl Memory {
     /// Builds the session-start bundle within `budget` tokens.
     ///
@@ -153,33 +193,8 @@ impl Memory {
             md.push_str("## Open questions\n\n");
             open_questions.iter().for_each(|i| md.push_str(&i.text));
         }
-        let mut changed_md = format!("## What changed since {since}\n\n");
-        if let Some(note) = &changes.note {
-            changed_md.push_str(&format!("_{note}_\n\n"));
-        } else if changes.entries.is_empty() {
-            changed_md.push_str("_Nothing._\n\n");
-        } else {
-            for c in &changes.entries {
-                match &c.renamed_from {
-                    Some(from) => {
-                        changed_md.push_str(&format!("- renamed `{from}` -> `{}`\n", c.id))
-                    }
-                    None => changed_md.push_str(&format!("- {} `{}`\n", c.status, c.id)),
-                }
-            }
-            changed_md.push('\n');
-        }
-        let mut outline_md = String::from("## Outline\n\n");
-        for r in &outline {
-            let depth = r.folder.matches('/').count();
-            outline_md.push_str(&format!(
-                "{}- {} ({})\n",
-                "  ".repeat(depth),
-                r.folder.rsplit('/').next().unwrap_or(&r.folder),
-                r.entries
-            ));
-        }
-        outline_md.push('\n');
+        let changed_md = changes_markdown(&changes, since);
+        let outline_md = outline_markdown(&outline);
         for (section, text) in [("what changed", changed_md), ("outline", outline_md)] {
             let t = estimate_tokens(&text);
             if used + t <= budget {

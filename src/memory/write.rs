@@ -59,7 +59,7 @@ pub enum BodyChange {
 impl BodyChange {
     /// The new body from the current one. The blank line that separates front matter from
     /// body is kept; the result ends with a newline.
-    fn apply(&self, body: &str) -> String {
+    pub(super) fn apply(&self, body: &str) -> String {
         let end = |mut s: String| {
             if !s.ends_with('\n') {
                 s.push('\n');
@@ -223,7 +223,7 @@ impl Memory {
     }
 
     /// The file of a new entry `id`, refusing an id that exists (as a file or a folder note).
-    fn new_path(&self, id: &str) -> Result<SafePath> {
+    pub(super) fn new_path(&self, id: &str) -> Result<SafePath> {
         let rel = format!("{id}.md");
         let path = self.tree.safe(&rel)?;
         let note = self.tree.safe(&format!("{id}/{}", tree::FOLDER_NOTE))?;

@@ -91,7 +91,7 @@ pub struct Reply {
 }
 
 /// The first balanced `{...}` of `text` (models like to wrap JSON in prose or code fences).
-fn json_object(text: &str) -> Option<&str> {
+pub(crate) fn json_object(text: &str) -> Option<&str> {
     let start = text.find('{')?;
     let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
     for (i, c) in text[start..].char_indices() {

@@ -9,7 +9,7 @@ use crate::env::{TestEnv, sample};
 
 /// How the test server answers.
 #[derive(Clone)]
-enum Answer {
+pub enum Answer {
     /// HTTP 200 with this message content.
     Content(String),
     /// HTTP 200 with this raw body.
@@ -22,7 +22,7 @@ enum Answer {
 
 /// A chat-completions server on 127.0.0.1; returns its base URL and a channel of the request
 /// bodies it received.
-fn server(answer: Answer) -> (String, mpsc::Receiver<String>) {
+pub fn server(answer: Answer) -> (String, mpsc::Receiver<String>) {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let port = server.server_addr().to_ip().unwrap().port();
     let (tx, rx) = mpsc::channel();

@@ -6,6 +6,7 @@ mod git;
 
 mod agents;
 mod commands;
+mod curate;
 mod index;
 mod llm;
 mod mcp;

@@ -1,0 +1,258 @@
+//! The commands that connect memtree to coding agents' sessions: `curate` (and its session
+//! hook).
+
+use std::io::{Read as _, Seek as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use memtree::curate::transcript;
+use memtree::memory::{CurateInput, CurateReport, SavedPlan};
+use memtree::retrieve::llm::LlmMode;
+use memtree::{Error, Memory, Tree};
+
+use super::args::{AgentArg, Cli, CurateArgs, CurateLlmArg};
+use super::{commit_note, emit, find_tree, now, open, read_stdin, render};
+
+/// How long a session hook may plan before it stops taking candidates (the LLM call's
+/// timeout is bounded by it too), in seconds.
+pub const HOOK_BOUND_S: u64 = 20;
+/// The most of a transcript a hook reads: its last 8 MiB.
+pub const HOOK_TRANSCRIPT_BYTES: u64 = 8 << 20;
+/// The most of a hook's stdin read: 1 MiB.
+const HOOK_STDIN_BYTES: u64 = 1 << 20;
+
+fn read_file(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+    String::from_utf8(bytes).map_err(|_| Error::InvalidValue {
+        key: path.display().to_string(),
+        reason: "the file is not UTF-8 text".into(),
+    })
+}
+
+/// The last `limit` bytes of a file, from the first whole line (a transcript can be large;
+/// its end is the part a hook has not seen).
+fn read_tail(path: &Path, limit: u64) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let skip = len.saturating_sub(limit);
+    f.seek(std::io::SeekFrom::Start(skip))?;
+    let mut bytes = Vec::new();
+    f.take(limit).read_to_end(&mut bytes)?;
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if skip > 0 {
+        let cut = text.find('\n').map_or(text.len(), |i| i + 1);
+        text.drain(..cut);
+    }
+    Ok(text)
+}
+
+pub(super) fn cmd_curate(cli: &Cli, a: &CurateArgs) -> Result<ExitCode, Error> {
+    if let Some(agent) = a.hook {
+        return Ok(curate_hook(cli, agent, a));
+    }
+    let memory = open(cli)?;
+    let llm = match a.llm {
+        CurateLlmArg::Auto => LlmMode::Auto,
+        CurateLlmArg::Never => LlmMode::Never,
+    };
+    let report = if let Some(plan) = &a.plan {
+        let text = read_file(plan)?;
+        let mut saved: SavedPlan =
+            serde_json::from_str(&text).map_err(|e| Error::InvalidValue {
+                key: plan.display().to_string(),
+                reason: format!("not a plan saved by memtree curate: {e}"),
+            })?;
+        if a.session.is_some() {
+            saved.session = a.session.clone();
+        }
+        memory.curate_plan(saved, &plan.display().to_string(), a.apply)?
+    } else {
+        let (text, source) = match (&a.source, &a.file, &a.transcript) {
+            (Some(p), _, _) if p == Path::new("-") => (read_stdin()?, "-".to_string()),
+            (Some(p), _, _) | (_, Some(p), _) | (_, _, Some(p)) => {
+                (read_file(p)?, p.display().to_string())
+            }
+            (None, None, None) => {
+                return Err(Error::InvalidValue {
+                    key: "source".into(),
+                    reason: "say what to curate: a FILE, `-` for stdin, --transcript FILE, \
+                             --file FILE or --plan FILE"
+                        .into(),
+                });
+            }
+        };
+        let input = CurateInput {
+            transcript: transcript::parse(&text),
+            source,
+            session: a.session.clone(),
+            llm,
+            deadline: None,
+        };
+        memory.curate(&input, a.apply)?
+    };
+    emit(cli.json, &report, |r| {
+        render::curate(r, &commit_note(&r.commit))
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What an agent's hook sends on stdin (the fields memtree reads; the rest is ignored).
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct HookInput {
+    /// Claude Code, Codex.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// Cursor.
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    #[serde(default)]
+    pub transcript_path: Option<PathBuf>,
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// Cursor.
+    #[serde(default)]
+    pub workspace_roots: Vec<PathBuf>,
+}
+
+impl HookInput {
+    /// Reads the hook's JSON from stdin (at most 1 MiB); nothing or garbage is an empty input.
+    pub(super) fn read() -> HookInput {
+        let mut raw = String::new();
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            return HookInput::default();
+        }
+        let _ = std::io::stdin()
+            .take(HOOK_STDIN_BYTES)
+            .read_to_string(&mut raw);
+        serde_json::from_str(&raw).unwrap_or_default()
+    }
+
+    pub(super) fn session(&self) -> Option<String> {
+        self.session_id
+            .clone()
+            .or_else(|| self.conversation_id.clone())
+            .filter(|s| !s.trim().is_empty())
+    }
+
+    /// The tree: `--root`, else found from the hook's `cwd` (or Cursor's first workspace root),
+    /// else from the current directory.
+    pub(super) fn tree(&self, cli: &Cli) -> Result<Tree, Error> {
+        if cli.root.is_some() {
+            return find_tree(cli);
+        }
+        let dir = self
+            .cwd
+            .clone()
+            .or_else(|| self.workspace_roots.first().cloned())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Tree::discover(&dir)
+    }
+}
+
+/// `curate --hook AGENT`: never fails the agent and never blocks it (exit 0 always, one line
+/// on stderr), bounded in time ([`HOOK_BOUND_S`]) and in what it reads.
+fn curate_hook(cli: &Cli, agent: AgentArg, a: &CurateArgs) -> ExitCode {
+    let input = HookInput::read();
+    match curate_hook_run(cli, agent, a, &input) {
+        Ok(line) => eprintln!("memtree: {line}"),
+        Err(e) => eprintln!("memtree: curate skipped: {e}"),
+    }
+    ExitCode::SUCCESS
+}
+
+fn curate_hook_run(
+    cli: &Cli,
+    agent: AgentArg,
+    a: &CurateArgs,
+    input: &HookInput,
+) -> Result<String, Error> {
+    let tree = input.tree(cli)?;
+    let memory = Memory::open(tree, now()?)?.commit_writes(!cli.no_commit);
+    let Some(path) = &input.transcript_path else {
+        return Ok(format!(
+            "no transcript_path in the {agent:?} hook's input; nothing to curate"
+        ));
+    };
+    let text = read_tail(path, HOOK_TRANSCRIPT_BYTES)
+        .map_err(|e| Error::io("cannot read", path.as_path(), e))?;
+    let session = a.session.clone().or_else(|| input.session());
+    let curate_input = CurateInput {
+        transcript: transcript::parse(&text),
+        source: path.display().to_string(),
+        session: session.clone(),
+        llm: match a.llm {
+            CurateLlmArg::Auto => LlmMode::Auto,
+            CurateLlmArg::Never => LlmMode::Never,
+        },
+        deadline: Some(Duration::from_secs(HOOK_BOUND_S)),
+    };
+    let apply = memory.config().curate.auto_apply;
+    let report = memory.curate(&curate_input, apply)?;
+    let summary = render::curate_counts(&report);
+    if apply {
+        return Ok(format!(
+            "curated {summary}{}",
+            report
+                .commit
+                .id
+                .as_deref()
+                .map(|c| format!(" [commit {}]", &c[..c.len().min(7)]))
+                .unwrap_or_default()
+        ));
+    }
+    let name = memtree::import::slug(
+        report
+            .session
+            .as_deref()
+            .unwrap_or(&format!("{agent:?}").to_lowercase()),
+    );
+    let rel = format!(".cache/curate/{name}.json");
+    let saved = save_plan(&memory, &rel, &report)?;
+    Ok(format!(
+        "planned {summary}; review it with `memtree curate --plan {saved}` and write it with \
+         `memtree curate --plan {saved} --apply`"
+    ))
+}
+
+/// Writes a plan into the tree's cache (atomically) and returns its path for display.
+fn save_plan(memory: &Memory, rel: &str, report: &CurateReport) -> Result<String, Error> {
+    let tree = memory.tree();
+    let p = tree.safe(rel)?;
+    tree.create_parents(&p)?;
+    let json = serde_json::to_string_pretty(report).unwrap_or_default();
+    tree.write_atomic(&p, format!("{json}\n").as_bytes())?;
+    Ok(tree.display_path(rel))
+}
+
+/// `prime --hook AGENT`: the session-start bundle once per session, then only what changed
+/// ([`Memory::prime_for_session`]). Claude Code and Codex add the hook's stdout to the
+/// context; Cursor reads `additional_context` from a JSON reply. Never fails the agent: an
+/// error is one line on stderr and exit 0.
+pub(super) fn prime_hook(
+    cli: &Cli,
+    agent: AgentArg,
+    within: &Option<String>,
+    since: &Option<String>,
+    budget: &Option<usize>,
+) -> ExitCode {
+    let input = HookInput::read();
+    let run = || -> Result<String, Error> {
+        let memory = Memory::open(input.tree(cli)?, now()?)?;
+        let budget = budget.unwrap_or(memtree::retrieve::context::DEFAULT_BUDGET);
+        let report = memory.prime(within.as_deref(), since.as_deref(), budget)?;
+        Ok(match input.session() {
+            Some(session) => memory.prime_for_session(&report, &session)?.markdown,
+            None => report.markdown,
+        })
+    };
+    match run() {
+        Ok(markdown) if agent == AgentArg::Cursor => {
+            let doc = serde_json::json!({ "additional_context": markdown });
+            super::out(&format!("{doc}\n"));
+        }
+        Ok(markdown) => super::out(&markdown),
+        Err(e) => eprintln!("memtree: prime skipped: {e}"),
+    }
+    ExitCode::SUCCESS
+}

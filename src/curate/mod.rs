@@ -1,0 +1,441 @@
+//! Candidate memories from text: what `memtree curate` plans from when no LLM is asked.
+//!
+//! The text is a session ([`transcript`]) or a markdown file. Text inside
+//! `<private>…</private>` is removed before anything else reads it (an unclosed element runs to
+//! the end), and fenced code is never read as statements. A candidate is a statement someone
+//! marked, or wrote the way a project's rules are written:
+//! - `remember: …`, `remember that …`, `note to self: …` (a fact, unless it reads as a rule);
+//! - `decision: …`, `decided: …`, `we decided to/that …`, `ADR: …` (a decision);
+//! - `gotcha: …`, `pitfall: …`, `caveat: …`, `watch out: …` (a pitfall);
+//! - `convention: …`, `rule: …` (a convention); `question: …`, `open question: …`;
+//! - a sentence that starts `we use / we always / we never / we prefer / we don't / we must /
+//!   we no longer / we switched …`, or `always …` / `never …` (a convention);
+//! - in markdown only, a heading with the paragraph under it, when the paragraph holds none of
+//!   the above (a fact titled by the heading).
+//!
+//! A statement that says it replaces something (`no longer`, `instead of`, `switched`,
+//! `replaced`, `not anymore`, `moved from`) is marked [`Candidate::replaces`]: the plan may
+//! supersede an entry with it. The operation set (add, update, supersede, noop) is Mem0's
+//! (Chhikara et al., 2025, "Mem0: Building Production-Ready AI Agents with Scalable Long-Term
+//! Memory") and Memory-R1's (Yan et al., 2025).
+
+pub mod transcript;
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use transcript::Transcript;
+
+/// One statement worth remembering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// One of the entry kinds (`fact`, `decision`, `convention`, `pitfall`, `question`).
+    pub kind: &'static str,
+    /// A short title (at most about 72 characters).
+    pub title: String,
+    /// The statement itself, marker removed, private text never included.
+    pub text: String,
+    /// What made it a candidate: `remember`, `decision`, `pitfall`, `convention`, `question`,
+    /// `rule-sentence` or `heading`.
+    pub marker: &'static str,
+    /// It says it replaces an earlier belief.
+    pub replaces: bool,
+    /// Who said it: `user`, `assistant` or `text`.
+    pub role: String,
+}
+
+/// Removes `<private>…</private>` (see the module documentation).
+pub fn strip_private(text: &str) -> String {
+    transcript::strip_element(text, "private")
+}
+
+/// Removes fenced code blocks (``` and ~~~), keeping the lines around them.
+fn strip_fences(text: &str) -> String {
+    let mut out = String::new();
+    let mut fence: Option<&str> = None;
+    for line in text.lines() {
+        let t = line.trim_start();
+        match fence {
+            Some(f) if t.starts_with(f) => fence = None,
+            Some(_) => {}
+            None if t.starts_with("```") => fence = Some("```"),
+            None if t.starts_with("~~~") => fence = Some("~~~"),
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+static MARKED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^(remember(?:\s+that)?|note to self|decision|decided|we decided(?:\s+to|\s+that)?|adr|gotcha|pitfall|caveat|watch out|convention|rule|open question|question)\s*[:\-–]?\s+(.+)$",
+    )
+    .expect("valid regex")
+});
+static RULE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^(?:we|the team|this (?:project|repo|repository|codebase))\s+(?:always|never|use|uses|prefer|prefers|don't|do not|must|should(?:n't| not)?|no longer|switched|moved|only)\b|^(?:always|never)\s+\w",
+    )
+    .expect("valid regex")
+});
+static REPLACES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b(no longer|instead of|switched (?:from|to)|replaced|replaces|not anymore|any ?more\b|moved (?:from|to)|migrated (?:from|to)|now use)\b",
+    )
+    .expect("valid regex")
+});
+static RULEISH: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(always|never|must|do not|don't)\b").expect("valid"));
+
+/// `line` without a list marker, a task box or a quote marker.
+fn unlist(line: &str) -> &str {
+    let mut t = line.trim();
+    loop {
+        let before = t;
+        for p in ["> ", "- ", "* ", "+ ", "[ ] ", "[x] ", "[X] "] {
+            if let Some(rest) = t.strip_prefix(p) {
+                t = rest.trim_start();
+            }
+        }
+        let digits = t.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 && t[digits..].starts_with(". ") {
+            t = t[digits + 2..].trim_start();
+        }
+        if t == before {
+            return t.trim_matches(|c| c == '*' || c == '_').trim();
+        }
+    }
+}
+
+/// The sentences of a line (split after `.`, `!` or `?` followed by a space), each with the
+/// byte offset where it starts.
+fn sentences(line: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let b = line.as_bytes();
+    for i in 0..b.len() {
+        if matches!(b[i], b'.' | b'!' | b'?') && b.get(i + 1) == Some(&b' ') {
+            out.push((start, line[start..=i].trim()));
+            start = i + 2;
+        }
+    }
+    if start < line.len() {
+        out.push((start, line[start..].trim()));
+    }
+    out.into_iter().filter(|(_, s)| !s.is_empty()).collect()
+}
+
+static CONNECTOR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(?:also|and|so|but|ok|okay|btw|by the way|note that|fyi)\b[,:]?\s+")
+        .expect("valid regex")
+});
+
+/// A sentence without a leading connective (`Also, we no longer …` reads as `we no longer …`).
+fn unconnected(s: &str) -> &str {
+    CONNECTOR.find(s).map_or(s, |m| &s[m.end()..])
+}
+
+/// A title from a statement: its first clause, at most about 72 characters at a word
+/// boundary, first letter upper-case, no final punctuation.
+pub fn title_of(text: &str) -> String {
+    let first = text
+        .split(['\n', ';'])
+        .next()
+        .unwrap_or(text)
+        .trim()
+        .trim_end_matches(['.', '!', ':', ',']);
+    let mut out = String::new();
+    for word in first.split_whitespace() {
+        if out.len() + word.len() + 1 > 72 && !out.is_empty() {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    let out = out.trim_end_matches([',', ':', ';', '-']).to_string();
+    let mut chars = out.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => out,
+    }
+}
+
+/// The words of `text` that carry meaning: lower-case, three letters or more, not a stop
+/// word, a final `s` removed (`tests` and `test` meet).
+pub fn content_words(text: &str) -> HashSet<String> {
+    const STOP: &[&str] = &[
+        "the", "and", "for", "that", "this", "with", "are", "was", "were", "our", "you", "your",
+        "from", "have", "has", "had", "not", "but", "all", "any", "can", "will", "into", "its",
+        "use", "uses", "using", "used", "always", "never", "we", "they", "them", "their", "there",
+        "here", "what", "when", "which", "who", "how", "why", "should", "must", "don", "does",
+        "did", "also", "just", "only", "then", "than", "now", "longer", "instead", "remember",
+        "decision", "decided",
+    ];
+    text.split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .filter(|w| w.chars().count() >= 3 && !STOP.contains(&w.as_str()))
+        .map(|w| {
+            if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") {
+                w[..w.len() - 1].to_string()
+            } else {
+                w
+            }
+        })
+        .collect()
+}
+
+/// The share of `a`'s content words that `b` has too (0 when `a` has none).
+pub fn containment(a: &HashSet<String>, b: &HashSet<String>) -> f64 {
+    if a.is_empty() {
+        return 0.0;
+    }
+    a.intersection(b).count() as f64 / a.len() as f64
+}
+
+fn marked(line: &str, role: &str) -> Option<Candidate> {
+    let caps = MARKED.captures(line)?;
+    let marker = caps[1].to_lowercase();
+    let text = caps[2].trim().to_string();
+    let (kind, marker) = match marker.as_str() {
+        m if m.starts_with("remember") || m == "note to self" => {
+            if RULEISH.is_match(&text) {
+                ("convention", "remember")
+            } else {
+                ("fact", "remember")
+            }
+        }
+        "decision" | "decided" | "adr" => ("decision", "decision"),
+        m if m.starts_with("we decided") => ("decision", "decision"),
+        "gotcha" | "pitfall" | "caveat" | "watch out" => ("pitfall", "pitfall"),
+        "convention" | "rule" => ("convention", "convention"),
+        _ => ("question", "question"),
+    };
+    // "We decided to …" is the statement itself; other markers are labels.
+    let text = if caps[1].to_lowercase().starts_with("we decided") {
+        line.trim().to_string()
+    } else {
+        text
+    };
+    Some(candidate(kind, marker, text, role))
+}
+
+fn candidate(kind: &'static str, marker: &'static str, text: String, role: &str) -> Candidate {
+    // Removed private text leaves runs of spaces; an entry's text starts upper-case.
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut chars = text.chars();
+    let text: String = match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => text,
+    };
+    Candidate {
+        kind,
+        title: title_of(&text),
+        replaces: REPLACES.is_match(&text),
+        text,
+        marker,
+        role: role.to_string(),
+    }
+}
+
+/// Candidates of one turn's text (`markdown`: headings with their paragraphs count too).
+fn of_text(text: &str, role: &str, markdown: bool) -> Vec<Candidate> {
+    let text = strip_fences(&strip_private(text));
+    let mut out = Vec::new();
+    let mut heading: Option<String> = None;
+    let mut paragraph: Vec<String> = Vec::new();
+    let mut section_found = false;
+    let flush = |heading: &Option<String>,
+                 paragraph: &mut Vec<String>,
+                 found: bool,
+                 out: &mut Vec<Candidate>| {
+        if let Some(h) = heading
+            && markdown
+            && !found
+            && !paragraph.is_empty()
+        {
+            let body = paragraph.join(" ");
+            let body: String = body.chars().take(600).collect();
+            let mut c = candidate("fact", "heading", body, role);
+            c.title = title_of(h);
+            out.push(c);
+        }
+        paragraph.clear();
+    };
+    for raw in text.lines() {
+        let trimmed = raw.trim();
+        if let Some(h) = trimmed.strip_prefix('#') {
+            flush(&heading, &mut paragraph, section_found, &mut out);
+            heading = Some(h.trim_start_matches('#').trim().to_string());
+            section_found = false;
+            continue;
+        }
+        if trimmed.is_empty() {
+            // The heading's first paragraph only.
+            if !paragraph.is_empty() {
+                flush(&heading, &mut paragraph, section_found, &mut out);
+                heading = None;
+            }
+            continue;
+        }
+        let line = unlist(trimmed);
+        let mut any = false;
+        for (at, s) in sentences(line) {
+            // A marker takes the rest of the line; a rule is one sentence.
+            if let Some(c) = marked(unconnected(line[at..].trim()), role) {
+                out.push(c);
+                any = true;
+                break;
+            }
+            let s = unconnected(s);
+            let words = s.split_whitespace().count();
+            if RULE.is_match(s) && !s.ends_with('?') && (4..=80).contains(&words) {
+                out.push(candidate(
+                    "convention",
+                    "rule-sentence",
+                    s.to_string(),
+                    role,
+                ));
+                any = true;
+            }
+        }
+        section_found |= any;
+        if heading.is_some() {
+            paragraph.push(line.to_string());
+        }
+    }
+    flush(&heading, &mut paragraph, section_found, &mut out);
+    out
+}
+
+/// The candidates of a session, in order, each statement once (a statement whose content
+/// words another earlier candidate covers is dropped: the assistant repeating the user).
+pub fn candidates(session: &Transcript) -> Vec<Candidate> {
+    let markdown = session.format == "markdown";
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut seen: Vec<HashSet<String>> = Vec::new();
+    for turn in &session.turns {
+        for c in of_text(&turn.text, &turn.role, markdown) {
+            let words = content_words(&c.text);
+            if words.is_empty()
+                || seen
+                    .iter()
+                    .any(|s| containment(&words, s) >= 0.8 && containment(s, &words) >= 0.5)
+            {
+                continue;
+            }
+            seen.push(words);
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transcript::parse;
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<(&'static str, String, bool)> {
+        candidates(&parse(text))
+            .into_iter()
+            .map(|c| (c.kind, c.text, c.replaces))
+            .collect()
+    }
+
+    #[test]
+    fn markers_and_rule_sentences_become_candidates() {
+        let got = kinds(
+            "Some chatter here.\n\
+             - Remember: the staging database is reset every Monday.\n\
+             Decision: we ship the CLI as a wheel.\n\
+             We always run cargo fmt before a commit. Then we go home.\n\
+             Gotcha: tantivy's writer holds a lock file.\n\
+             We no longer use Travis; we switched to GitHub Actions.\n\
+             Do we always need this?\n\
+             ```\nwe always ignore code\n```\n",
+        );
+        assert_eq!(
+            got,
+            [
+                (
+                    "fact",
+                    "The staging database is reset every Monday.".into(),
+                    false
+                ),
+                ("decision", "We ship the CLI as a wheel.".into(), false),
+                (
+                    "convention",
+                    "We always run cargo fmt before a commit.".into(),
+                    false
+                ),
+                (
+                    "pitfall",
+                    "Tantivy's writer holds a lock file.".into(),
+                    false
+                ),
+                (
+                    "convention",
+                    "We no longer use Travis; we switched to GitHub Actions.".into(),
+                    true
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn private_text_never_reaches_a_candidate() {
+        let got = kinds(
+            "remember: the deploy key is <private>hunter2 on host x</private> rotated monthly\n\
+             <private>remember: we always log in as root</private>\n\
+             remember: <private>unclosed, so everything after is dropped\nwe always x y z\n",
+        );
+        assert_eq!(
+            got,
+            [("fact", "The deploy key is rotated monthly".into(), false)]
+        );
+    }
+
+    #[test]
+    fn headings_count_in_markdown_when_their_paragraph_has_no_marker() {
+        let got = candidates(&parse(
+            "# Release\n\nTags are signed with the team key.\nThey go to crates.io.\n\n\
+             More text, not under a heading.\n\n## Tests\n\nWe always run the suite twice.\n",
+        ));
+        let rows: Vec<(&str, &str, &str)> = got
+            .iter()
+            .map(|c| (c.marker, c.title.as_str(), c.text.as_str()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    "heading",
+                    "Release",
+                    "Tags are signed with the team key. They go to crates.io."
+                ),
+                (
+                    "rule-sentence",
+                    "We always run the suite twice",
+                    "We always run the suite twice."
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn titles_are_short_and_start_upper_case() {
+        assert_eq!(title_of("we use pnpm, not npm."), "We use pnpm, not npm");
+        let long = "the quick brown fox jumps over the lazy dog and then keeps running far away \
+                    into the night";
+        let t = title_of(long);
+        assert!(t.len() <= 72, "{t}");
+        assert!(t.starts_with("The quick brown fox"));
+    }
+}

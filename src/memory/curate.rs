@@ -1,0 +1,741 @@
+//! `curate`: a session (or any text) as a plan of `add` / `update` / `supersede` / `noop`
+//! against the entries that exist, and, with `--apply`, that plan as one changeset and one
+//! commit.
+//!
+//! Without an LLM ([`crate::curate`] finds the candidates), each candidate is compared with
+//! the live entries BM25 finds for it (the share of the candidate's content words that an
+//! entry's title, aliases and body hold, [`crate::curate::containment`]):
+//! - **noop** when an entry already holds [`KNOWN`] of it;
+//! - **supersede** when the candidate says it replaces something (`no longer`, `switched to`)
+//!   and covers at least half of the title words of an entry of a kind that states a belief;
+//! - **update** (the statement appended to the entry) when an entry holds [`RELATED`] of it
+//!   and the candidate adds to it;
+//! - **add** otherwise, in the folder of the best BM25 match (or a folder by kind:
+//!   `decisions/general`, `conventions/general`, `pitfalls/general`, `notes/general`,
+//!   `questions/general`), id from the title.
+//!
+//! With tier 5's provider (configured and trusted) one call asks for the plan; each row is
+//! validated against the tree (operation, ids, kinds, no secrets) and invalid rows are listed
+//! as `skip` with the reason. A failed call falls back to the rules above and says why.
+//!
+//! New entries are drafts (`maturity: draft`) with `source: {by: agent, session}`. Text that
+//! looks like a secret is never planned.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Memory, timestamp};
+use crate::changeset::{Base, Changeset};
+use crate::curate::{self, Candidate, containment, content_words, transcript::Transcript};
+use crate::entry::{self, Document, Meta};
+use crate::error::Result;
+use crate::git::CommitReport;
+use crate::index::SearchIndex;
+use crate::retrieve::{self, Query, llm::LlmMode};
+
+/// Share of a candidate's content words an entry must hold for the candidate to be known.
+pub const KNOWN: f64 = 0.8;
+/// Share of a candidate's content words an entry must hold for an update to it.
+pub const RELATED: f64 = 0.5;
+/// Most candidates planned from one source (the rest are named in `notes`).
+pub const MAX_CANDIDATES: usize = 200;
+/// Kinds whose entries a `supersede` may replace.
+const BELIEF_KINDS: &[&str] = &["fact", "decision", "convention", "preference", "pitfall"];
+
+/// One planned operation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CurateRow {
+    /// `add`, `update`, `supersede`, `noop` or `skip`.
+    pub op: String,
+    /// The entry written (`add`, `supersede`: the new entry; `update`: the entry changed;
+    /// `noop`: the entry that already holds it). Empty for a `skip` without one.
+    pub id: String,
+    /// `supersede`: the entry replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The entry kind.
+    pub kind: String,
+    /// Title of a new entry.
+    pub title: String,
+    /// The statement.
+    pub text: String,
+    /// Why this operation (a sentence).
+    pub reason: String,
+    /// Content-word overlap with the entry named, 0..1, when one was compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f64>,
+}
+
+/// The LLM's part in a plan.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CurateLlm {
+    /// The provider was called.
+    pub ran: bool,
+    /// Why it ran or not, or why its plan was not used.
+    pub reason: String,
+    /// Provider name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Wall time of the call, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+/// A plan `curate` saved (the `plan`, `source` and `session` of its report), read back by
+/// `curate --plan FILE`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct SavedPlan {
+    /// Where the plan came from.
+    #[serde(default)]
+    pub source: String,
+    /// The session id for new entries.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// The rows.
+    pub plan: Vec<CurateRow>,
+}
+
+/// What `curate` planned and did (`memtree.curate/v1`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CurateReport {
+    /// Always `memtree.curate/v1`.
+    pub schema: String,
+    /// The source: a file (relative to the project when inside it), `-` for stdin, or a
+    /// saved plan.
+    pub source: String,
+    /// `claude-code`, `codex`, `markdown` or `plan`.
+    pub format: String,
+    /// The session id recorded in new entries, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// `rules` or `llm`.
+    pub planner: String,
+    /// The LLM's part.
+    pub llm: CurateLlm,
+    /// The plan, in source order.
+    pub plan: Vec<CurateRow>,
+    /// Things the user should know (candidates cut, time ran out).
+    pub notes: Vec<String>,
+    /// The plan was written (`--apply`).
+    pub applied: bool,
+    /// The commit, or why there is none.
+    pub commit: CommitReport,
+}
+
+/// Where a session comes from, for [`Memory::curate`].
+#[derive(Debug, Clone)]
+pub struct CurateInput {
+    /// The session.
+    pub transcript: Transcript,
+    /// How to name the source in the report.
+    pub source: String,
+    /// The session id for new entries (overrides the transcript's).
+    pub session: Option<String>,
+    /// Ask the LLM (`Auto`: when one is configured and trusted; `Never`: rules only).
+    pub llm: LlmMode,
+    /// Stop planning new candidates after this long (the hooks' bound); `None`: no bound.
+    pub deadline: Option<Duration>,
+}
+
+/// An entry compared with a candidate.
+struct Near {
+    id: String,
+    kind: String,
+    title_words: HashSet<String>,
+    words: HashSet<String>,
+    coverage: f64,
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The folder a kind's new entries go to when nothing related exists.
+fn default_folder(kind: &str) -> &'static str {
+    match kind {
+        "decision" => "decisions/general",
+        "convention" | "preference" | "procedure" => "conventions/general",
+        "pitfall" => "pitfalls/general",
+        "question" => "questions/general",
+        _ => "notes/general",
+    }
+}
+
+fn parent(id: &str) -> Option<&str> {
+    id.rsplit_once('/')
+        .map(|(p, _)| p)
+        .filter(|p| p.contains('/'))
+}
+
+impl Memory {
+    /// The live entries BM25 (and the alias tier) find for `text`, best first, with their
+    /// words (read from their files).
+    fn nearest(&self, index: &SearchIndex, text: &str) -> Vec<Near> {
+        let query = Query {
+            text: text.chars().take(500).collect(),
+            k: Some(5),
+            llm: LlmMode::Never,
+            ..Query::default()
+        };
+        let ctx = self.ctx(index, &query);
+        let ranked = retrieve::run(&ctx);
+        ranked
+            .hits
+            .iter()
+            .filter(|(c, _)| c.meta.is_live())
+            .take(5)
+            .filter_map(|(c, _)| {
+                let path = self.tree.safe(&c.meta.rel).ok()?;
+                let (record, _) = self.read_record(&path).ok()?;
+                let mut all = c.meta.title.clone();
+                for a in &c.meta.aliases {
+                    all.push(' ');
+                    all.push_str(a);
+                }
+                let title_words = content_words(&all);
+                all.push(' ');
+                all.push_str(&record.plain);
+                Some(Near {
+                    id: c.meta.id.clone(),
+                    kind: c.meta.kind.clone().unwrap_or_else(|| "fact".into()),
+                    title_words,
+                    words: content_words(&all),
+                    coverage: c.coverage.unwrap_or(0.0),
+                })
+            })
+            .collect()
+    }
+
+    /// The rules' operation for one candidate.
+    fn plan_candidate(
+        &self,
+        index: &SearchIndex,
+        c: &Candidate,
+        taken: &mut HashSet<String>,
+        touched: &mut HashSet<String>,
+    ) -> CurateRow {
+        let words = content_words(&c.text);
+        let near = self.nearest(index, &format!("{} {}", c.title, c.text));
+        let row = |op: &str, id: String, reason: String, sim: Option<f64>| CurateRow {
+            op: op.into(),
+            id,
+            target: None,
+            kind: c.kind.into(),
+            title: c.title.clone(),
+            text: c.text.clone(),
+            reason,
+            similarity: sim.map(round),
+        };
+        let best = near
+            .iter()
+            .map(|n| (n, containment(&words, &n.words)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((n, sim)) = &best
+            && *sim >= KNOWN
+        {
+            return row(
+                "noop",
+                n.id.clone(),
+                format!("already known: {} holds {:.0}% of it", n.id, sim * 100.0),
+                Some(*sim),
+            );
+        }
+        if c.replaces
+            && let Some(n) = near.iter().find(|n| {
+                BELIEF_KINDS.contains(&n.kind.as_str())
+                    && !touched.contains(&n.id)
+                    && containment(&n.title_words, &words) >= 0.5
+            })
+        {
+            let id = self.new_id(parent(&n.id).unwrap_or(default_folder(c.kind)), c, taken);
+            touched.insert(n.id.clone());
+            let mut r = row(
+                "supersede",
+                id,
+                format!("it says it replaces something, and {} is about it", n.id),
+                Some(containment(&words, &n.words)),
+            );
+            r.target = Some(n.id.clone());
+            // The new belief is of the old one's kind (a fact replaces a fact).
+            r.kind = n.kind.clone();
+            return r;
+        }
+        if let Some((n, sim)) = &best
+            && *sim >= RELATED
+            && !touched.contains(&n.id)
+        {
+            touched.insert(n.id.clone());
+            return row(
+                "update",
+                n.id.clone(),
+                format!("adds to {} ({:.0}% of it is there)", n.id, sim * 100.0),
+                Some(*sim),
+            );
+        }
+        // Placement: the folder of the best BM25 match that covers enough of it.
+        let folder = near
+            .iter()
+            .find(|n| n.coverage >= 0.3)
+            .and_then(|n| parent(&n.id))
+            .unwrap_or(default_folder(c.kind))
+            .to_string();
+        let id = self.new_id(&folder, c, taken);
+        let sim = best.as_ref().map(|(_, s)| *s);
+        row("add", id, format!("new; placed in {folder}"), sim)
+    }
+
+    /// A free id in `folder` from the candidate's title (`-2`, `-3`, ... when taken).
+    fn new_id(&self, folder: &str, c: &Candidate, taken: &mut HashSet<String>) -> String {
+        let mut slug = crate::import::slug(&c.title);
+        if slug.len() > 48 {
+            // At a word boundary.
+            let cut = slug[..=48].rfind('-').unwrap_or(48);
+            slug.truncate(cut);
+        }
+        let base = format!("{folder}/{slug}");
+        let mut id = base.clone();
+        let mut n = 2;
+        while taken.contains(&id) || self.exists(&id) {
+            id = format!("{base}-{n}");
+            n += 1;
+        }
+        taken.insert(id.clone());
+        id
+    }
+
+    /// Plans a session against the tree and, when `apply`, writes the plan as one changeset
+    /// and one commit (new entries as drafts with `source: {by: agent, session}`).
+    ///
+    /// # Errors
+    /// Index and write errors. The LLM never makes it fail (its failures are reported in
+    /// `llm.reason`, and the rules plan instead).
+    pub fn curate(&self, input: &CurateInput, apply: bool) -> Result<CurateReport> {
+        let start = Instant::now();
+        let mut notes = Vec::new();
+        let mut cands = curate::candidates(&input.transcript);
+        if cands.len() > MAX_CANDIDATES {
+            notes.push(format!(
+                "{} candidates found; the first {MAX_CANDIDATES} were planned",
+                cands.len()
+            ));
+            cands.truncate(MAX_CANDIDATES);
+        }
+        let session = input
+            .session
+            .clone()
+            .or_else(|| input.transcript.session.clone());
+        let lock = self.lock()?;
+        let index = self.refresh(&lock)?;
+        let mut plan = Vec::new();
+        let mut taken = HashSet::new();
+        let mut touched = HashSet::new();
+        for (i, c) in cands.iter().enumerate() {
+            if let Some(limit) = input.deadline
+                && start.elapsed() > limit
+            {
+                notes.push(format!(
+                    "time ran out after {i} of {} candidates ({} ms bound)",
+                    cands.len(),
+                    limit.as_millis()
+                ));
+                break;
+            }
+            if let Some(f) = crate::secrets::secrets(&c.text).first() {
+                plan.push(CurateRow {
+                    op: "skip".into(),
+                    id: String::new(),
+                    target: None,
+                    kind: c.kind.into(),
+                    title: f.redacted.clone(),
+                    text: f.redacted.clone(),
+                    reason: format!("it holds what looks like {}", f.what),
+                    similarity: None,
+                });
+                continue;
+            }
+            plan.push(self.plan_candidate(&index, c, &mut taken, &mut touched));
+        }
+        let mut llm = self.curate_llm(input, &index, &cands, &plan);
+        let planner = if let Some(rows) = llm.1.take() {
+            plan = rows;
+            "llm"
+        } else {
+            "rules"
+        };
+        drop(index);
+        let mut report = CurateReport {
+            schema: "memtree.curate/v1".into(),
+            source: input.source.clone(),
+            format: input.transcript.format.into(),
+            session,
+            planner: planner.into(),
+            llm: llm.0,
+            plan,
+            notes,
+            applied: false,
+            commit: CommitReport::skipped(crate::git::DRY_RUN),
+        };
+        if apply {
+            self.apply_curate(&lock, &mut report)?;
+        }
+        Ok(report)
+    }
+
+    /// Validates and applies a plan saved by `curate` (`--plan FILE --apply`), or only
+    /// validates it when `!apply`: rows that no longer fit the tree become `skip`.
+    ///
+    /// # Errors
+    /// As [`Memory::curate`].
+    pub fn curate_plan(&self, saved: SavedPlan, source: &str, apply: bool) -> Result<CurateReport> {
+        let lock = self.lock()?;
+        let mut report = CurateReport {
+            schema: "memtree.curate/v1".into(),
+            source: source.to_string(),
+            format: "plan".into(),
+            session: saved.session,
+            planner: "plan".into(),
+            llm: CurateLlm {
+                reason: "a saved plan".into(),
+                ..CurateLlm::default()
+            },
+            plan: saved.plan,
+            notes: Vec::new(),
+            applied: false,
+            commit: CommitReport::skipped(crate::git::DRY_RUN),
+        };
+        if apply {
+            self.apply_curate(&lock, &mut report)?;
+        } else {
+            let mut seen = HashSet::new();
+            for row in &mut report.plan {
+                self.validate_row(row, &mut seen);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Checks one row against the tree; an invalid one becomes `skip` with the reason.
+    fn validate_row(&self, row: &mut CurateRow, seen: &mut HashSet<String>) {
+        let fail = |row: &mut CurateRow, why: String| {
+            row.op = "skip".into();
+            row.reason = why;
+        };
+        if !matches!(
+            row.op.as_str(),
+            "add" | "update" | "supersede" | "noop" | "skip"
+        ) {
+            let why = format!("unknown operation `{}`", row.op);
+            return fail(row, why);
+        }
+        if row.op == "skip" || row.op == "noop" {
+            return;
+        }
+        if !entry::KINDS.contains(&row.kind.as_str()) {
+            let why = format!("unknown kind `{}`", row.kind);
+            return fail(row, why);
+        }
+        if row.text.trim().is_empty() {
+            return fail(row, "the text is empty".into());
+        }
+        if let Some(f) = crate::secrets::secrets(&format!("{}\n{}", row.title, row.text)).first() {
+            let why = format!("it holds what looks like {}", f.what);
+            row.text = f.redacted.clone();
+            row.title = f.redacted.clone();
+            return fail(row, why);
+        }
+        if row.text.to_ascii_lowercase().contains("<private") {
+            return fail(row, "it holds <private> text".into());
+        }
+        let new = matches!(row.op.as_str(), "add" | "supersede");
+        let id = crate::tree::normalize_id(&row.id);
+        if let Err(e) = crate::tree::validate_id(&id) {
+            return fail(row, e.to_string());
+        }
+        if !seen.insert(id.clone()) {
+            return fail(row, format!("{id} is planned twice"));
+        }
+        row.id = id.clone();
+        if new && self.exists(&id) {
+            return fail(row, format!("{id} exists already"));
+        }
+        if new && id.matches('/').count() < 2 {
+            return fail(row, format!("{id} is not domain/topic/entry"));
+        }
+        if row.op == "update" && !self.exists(&id) {
+            return fail(row, format!("{id} does not exist"));
+        }
+        if row.op == "supersede" {
+            let target = row.target.clone().unwrap_or_default();
+            match self.resolve(&target) {
+                Ok((t, _)) if seen.insert(t.clone()) => row.target = Some(t),
+                Ok((t, _)) => return fail(row, format!("{t} is planned twice")),
+                Err(_) => return fail(row, format!("`{target}` does not exist")),
+            }
+        }
+        if new && row.title.trim().is_empty() {
+            row.title = curate::title_of(&row.text);
+        }
+    }
+
+    /// Writes the plan's rows as one changeset and one commit; invalid rows become `skip`.
+    fn apply_curate(&self, lock: &crate::tree::WriteLock, report: &mut CurateReport) -> Result<()> {
+        let mut changeset = Changeset::new(String::new());
+        let mut seen = HashSet::new();
+        let mut counts = [0usize; 3];
+        for i in 0..report.plan.len() {
+            let mut row = report.plan[i].clone();
+            self.validate_row(&mut row, &mut seen);
+            match row.op.as_str() {
+                "add" => {
+                    let path = self.new_path(&row.id)?;
+                    changeset.write(
+                        path,
+                        self.render_draft(&row, &report.session, None),
+                        Base::Absent,
+                    );
+                    counts[0] += 1;
+                }
+                "update" => {
+                    let (_, path) = self.resolve(&row.id)?;
+                    let text = row.text.clone();
+                    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+                    match self.plan_edit(&path, true, |_, body| {
+                        // Said already (a plan applied twice): nothing to add.
+                        if !flat(body).contains(&flat(&text)) {
+                            *body = super::BodyChange::Append(text).apply(body);
+                        }
+                        Ok(Vec::new())
+                    })? {
+                        Some(edit) => {
+                            changeset.write(path, edit.text, Base::Content(edit.base));
+                            counts[1] += 1;
+                        }
+                        None => {
+                            row.op = "noop".into();
+                            row.reason = format!("{} already reads so", row.id);
+                        }
+                    }
+                }
+                "supersede" => {
+                    let target = row.target.clone().unwrap_or_default();
+                    let (_, old_path) = self.resolve(&target)?;
+                    let path = self.new_path(&row.id)?;
+                    changeset.write(
+                        path,
+                        self.render_draft(&row, &report.session, Some(&target)),
+                        Base::Absent,
+                    );
+                    let new_id = row.id.clone();
+                    if let Some(edit) = self.plan_edit(&old_path, true, |meta, _| {
+                        meta.status = Some("superseded".into());
+                        meta.superseded_by = Some(new_id);
+                        Ok(vec!["status".into(), "superseded_by".into()])
+                    })? {
+                        changeset.write(old_path, edit.text, Base::Content(edit.base));
+                    }
+                    counts[2] += 1;
+                }
+                _ => {}
+            }
+            report.plan[i] = row;
+        }
+        report.applied = true;
+        report.commit = if changeset.is_empty() {
+            CommitReport::skipped(crate::git::NOTHING_CHANGED)
+        } else {
+            changeset.operation = format!(
+                "curate {}: {} added, {} updated, {} superseded",
+                report.session.as_deref().unwrap_or(&report.source),
+                counts[0],
+                counts[1],
+                counts[2]
+            );
+            self.commit(lock, changeset)?
+        };
+        Ok(())
+    }
+
+    /// The file of a new agent-written entry: a draft that says where it came from.
+    fn render_draft(
+        &self,
+        row: &CurateRow,
+        session: &Option<String>,
+        supersedes: Option<&str>,
+    ) -> String {
+        let mut source = serde_yaml::Mapping::new();
+        source.insert("by".into(), "agent".into());
+        if let Some(s) = session {
+            source.insert("session".into(), s.clone().into());
+        }
+        let meta = Meta {
+            title: Some(row.title.clone()),
+            kind: Some(row.kind.clone()),
+            maturity: Some("draft".into()),
+            supersedes: supersedes.map(|s| vec![s.to_string()]).unwrap_or_default(),
+            created: Some(timestamp(self.now)),
+            updated: Some(timestamp(self.now)),
+            extra: vec![("source".into(), serde_yaml::Value::Mapping(source))],
+            ..Meta::default()
+        };
+        let body = format!("\n{}\n", row.text.trim());
+        Document::new(Some(entry::render_meta(&meta)), body, "\n").join()
+    }
+
+    /// Tier 5's plan, when an LLM is configured, trusted and asked for: the report of the call
+    /// and, when its reply was usable, the validated rows.
+    fn curate_llm(
+        &self,
+        input: &CurateInput,
+        index: &SearchIndex,
+        cands: &[Candidate],
+        rules: &[CurateRow],
+    ) -> (CurateLlm, Option<Vec<CurateRow>>) {
+        let skip = |why: &str| {
+            (
+                CurateLlm {
+                    reason: why.into(),
+                    ..CurateLlm::default()
+                },
+                None,
+            )
+        };
+        if input.llm == LlmMode::Never {
+            return skip("--llm never");
+        }
+        let Some(cfg) = &self.config.llm else {
+            return if self.trust.ignored.iter().any(|s| s == "llm") {
+                skip(crate::trust::UNTRUSTED_REASON)
+            } else {
+                skip("no llm configured")
+            };
+        };
+        let provider = match crate::llm::from_config(cfg) {
+            Ok(p) => p,
+            Err(e) => return skip(&format!("the llm is misconfigured: {e}")),
+        };
+        let prompt = curate_prompt(&input.transcript, index, self, cands, rules);
+        let timeout = Duration::from_secs(
+            cfg.timeout_s
+                .unwrap_or(retrieve::llm::DEFAULT_TIMEOUT_S)
+                .min(input.deadline.map_or(u64::MAX, |d| d.as_secs().max(1))),
+        );
+        let start = Instant::now();
+        let outcome = provider.complete(&prompt, timeout);
+        let mut report = CurateLlm {
+            ran: true,
+            reason: "asked for a plan".into(),
+            provider: Some(provider.name().into()),
+            latency_ms: Some(round(start.elapsed().as_secs_f64() * 1000.0)),
+        };
+        let rows = match outcome.and_then(|c| parse_plan(&c.text)) {
+            Ok(rows) => rows,
+            Err(e) => {
+                report.reason =
+                    format!("the rules planned, because the llm's plan was not usable: {e}");
+                return (report, None);
+            }
+        };
+        let mut seen = HashSet::new();
+        let rows = rows
+            .into_iter()
+            .map(|mut r| {
+                self.validate_row(&mut r, &mut seen);
+                if r.op == "noop" && !self.exists(&r.id) {
+                    r.op = "skip".into();
+                    r.reason = format!("{} does not exist", r.id);
+                }
+                r
+            })
+            .collect();
+        (report, Some(rows))
+    }
+}
+
+/// The plan an LLM returns: `{"plan": [{"op", "id", "target", "kind", "title", "text",
+/// "reason"}]}` (in prose or a code fence is fine).
+///
+/// # Errors
+/// A sentence saying what is wrong with the reply.
+pub fn parse_plan(text: &str) -> std::result::Result<Vec<CurateRow>, String> {
+    let obj = retrieve::llm::json_object(text).ok_or("the reply holds no JSON object")?;
+    let v: serde_json::Value =
+        serde_json::from_str(obj).map_err(|e| format!("the reply's JSON does not parse ({e})"))?;
+    let rows = v["plan"]
+        .as_array()
+        .ok_or("the reply's JSON has no `plan` list")?;
+    let s = |r: &serde_json::Value, k: &str| {
+        r.get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    Ok(rows
+        .iter()
+        .map(|r| CurateRow {
+            op: s(r, "op").to_lowercase(),
+            id: s(r, "id"),
+            target: Some(s(r, "target")).filter(|t| !t.is_empty()),
+            kind: Some(s(r, "kind"))
+                .filter(|k| !k.is_empty())
+                .unwrap_or_else(|| "fact".into()),
+            title: s(r, "title"),
+            text: s(r, "text"),
+            reason: Some(s(r, "reason"))
+                .filter(|k| !k.is_empty())
+                .unwrap_or_else(|| "planned by the llm".into()),
+            similarity: None,
+        })
+        .collect())
+}
+
+/// The prompt: the session (private text already removed, the last 12,000 characters), the
+/// rules' candidates with the entries nearest to each, and the folders.
+fn curate_prompt(
+    t: &Transcript,
+    index: &SearchIndex,
+    memory: &Memory,
+    cands: &[Candidate],
+    rules: &[CurateRow],
+) -> String {
+    let mut session = String::new();
+    for turn in &t.turns {
+        session.push_str(&format!(
+            "[{}] {}\n\n",
+            turn.role,
+            curate::strip_private(&turn.text)
+        ));
+    }
+    let chars: Vec<char> = session.chars().collect();
+    let session: String = chars[chars.len().saturating_sub(12_000)..].iter().collect();
+    let mut known = String::new();
+    for (c, r) in cands.iter().zip(rules) {
+        known.push_str(&format!(
+            "- candidate ({}): {}\n  rules say: {} {} ({})\n",
+            c.kind, c.text, r.op, r.id, r.reason
+        ));
+    }
+    let query = Query::default();
+    let ctx = memory.ctx(index, &query);
+    let mut folders = String::new();
+    for (f, n) in index.folder_counts(&ctx.searcher, 2).iter().take(100) {
+        folders.push_str(&format!("- {f} ({n})\n"));
+    }
+    format!(
+        "You curate a software project's memory: markdown entries with ids like \
+         domain/topic/entry. From the session below, plan what to remember: decisions, \
+         conventions, pitfalls, facts about the project that will matter in later sessions. \
+         Not chit-chat, not what is only true for this session.\n\
+         Operations: add (a new entry: id, kind, title, text), update (append text to the \
+         existing entry id), supersede (a new entry id replacing the existing entry target, \
+         when the session says the old belief no longer holds), noop (id: the existing entry \
+         that already says it). Kinds: {kinds}.\n\
+         Answer with one JSON object only: {{\"plan\": [{{\"op\": \"add\", \"id\": \"...\", \
+         \"target\": \"...\", \"kind\": \"...\", \"title\": \"...\", \"text\": \"...\", \
+         \"reason\": \"...\"}}]}}\n\n\
+         Folders:\n{folders}\nCandidates found by rules, with what they planned:\n{known}\n\
+         Session:\n{session}",
+        kinds = entry::KINDS.join(", "),
+    )
+}

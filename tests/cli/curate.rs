@@ -1,0 +1,470 @@
+//! `memtree curate` (issue 16, item 3): a Claude Code-shaped session transcript, a Codex
+//! rollout and markdown become a plan of add / update / supersede / noop against the example
+//! project's tree; `--apply` is one commit; private text is never stored; the session hook
+//! saves a plan (or applies it with `curate.auto_apply`) and never fails the agent.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::env::{TestEnv, memory_files};
+use crate::llm::{Answer, server, trusted_config};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/curate")
+        .join(name)
+}
+
+const SESSION: &str = "5f0c7a2e-3b1d-4c8e-9a57-2d6e1f4b8c90";
+
+/// The example project's tree (examples/project/.memory), committed in a fresh repository.
+fn example_repo() -> TestEnv {
+    let env = TestEnv::bare();
+    env.git(&["init", "-q", "-b", "main"]);
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/project/.memory");
+    let status = std::process::Command::new("cp")
+        .args(["-a", "--"])
+        .arg(&from)
+        .arg(env.root())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = std::fs::remove_dir_all(env.mem(".cache"));
+    // HOME is the project: the user's configuration (trust) is not the project's.
+    std::fs::write(env.root().join(".git/info/exclude"), ".config/\n").unwrap();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-q", "-m", "example tree"]);
+    env
+}
+
+/// (op, id, target) of each row.
+fn rows(report: &Value) -> Vec<(String, String, String)> {
+    report["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["op"].as_str().unwrap().to_string(),
+                r["id"].as_str().unwrap().to_string(),
+                r["target"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn row(op: &str, id: &str, target: &str) -> (String, String, String) {
+    (op.into(), id.into(), target.into())
+}
+
+/// The plan for the fixture session against the example tree.
+fn expected_plan() -> Vec<(String, String, String)> {
+    vec![
+        row("noop", "conventions/testing/integration-tests", ""),
+        row(
+            "add",
+            "pitfalls/db/the-orders-backfill-must-run-in-batches-of-10k",
+            "",
+        ),
+        row(
+            "supersede",
+            "architecture/storage/we-no-longer-cache-session-tokens-in-redis",
+            "architecture/storage/redis-cache",
+        ),
+        row(
+            "add",
+            "notes/general/the-staging-admin-login-is-kept-in-the-team",
+            "",
+        ),
+        row("skip", "", ""),
+        row(
+            "add",
+            "decisions/general/we-deploy-on-tuesdays-and-thursdays-only-never",
+            "",
+        ),
+        row("update", "procedures/release/deploy", ""),
+    ]
+}
+
+fn transcript_arg() -> String {
+    fixture("claude-session.jsonl").display().to_string()
+}
+
+#[test]
+fn a_claude_code_session_becomes_a_plan_against_the_tree() {
+    let env = example_repo();
+    let before = memory_files(&env);
+    let t = transcript_arg();
+    let plan = env.json(&["curate", "--transcript", &t]);
+    assert_eq!(plan["schema"], "memtree.curate/v1");
+    assert_eq!(plan["format"], "claude-code");
+    assert_eq!(plan["session"], SESSION);
+    assert_eq!(plan["planner"], "rules");
+    assert_eq!(plan["applied"], false);
+    assert_eq!(rows(&plan), expected_plan());
+    // The private login never reaches the plan; the token is shown redacted only.
+    let text = plan.to_string();
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(!text.contains("ghp_R4nd0m"), "{text}");
+    assert_eq!(plan["plan"][4]["title"], "ghp_…00");
+    assert_eq!(
+        plan["plan"][3]["text"],
+        "The staging admin login is kept in the team vault."
+    );
+    assert_eq!(
+        plan["plan"][4]["reason"],
+        "it holds what looks like a GitHub token"
+    );
+    // A plan writes nothing.
+    assert_eq!(memory_files(&env), before);
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+}
+
+#[test]
+fn apply_is_one_commit_and_a_second_run_knows_everything() {
+    let env = example_repo();
+    let t = transcript_arg();
+    let applied = env.json(&["curate", "--transcript", &t, "--apply"]);
+    assert_eq!(applied["applied"], true);
+    assert_eq!(rows(&applied), expected_plan());
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+    assert_eq!(
+        env.git(&["log", "--format=%s", "-1"]).trim(),
+        format!("memtree: curate {SESSION}: 3 added, 1 updated, 1 superseded")
+    );
+    assert_eq!(env.git(&["rev-list", "--count", "HEAD"]).trim(), "2");
+    let created = "2026-11-22T12:00:00Z";
+    assert_eq!(
+        env.read("architecture/storage/we-no-longer-cache-session-tokens-in-redis.md"),
+        format!(
+            "---\ntitle: We no longer cache session tokens in Redis\nkind: fact\nmaturity: draft\n\
+             supersedes: [architecture/storage/redis-cache]\nsource:\n  by: agent\n  session: \
+             {SESSION}\ncreated: {created}\nupdated: {created}\n---\n\nWe no longer cache session \
+             tokens in Redis; we switched to signed cookies, so a Redis flush logs nobody out.\n"
+        )
+    );
+    assert_eq!(
+        env.read("architecture/storage/redis-cache.md"),
+        format!(
+            "---\ntitle: Redis caches session tokens only\nkind: fact\naliases: [session cache]\n\
+             scope: [\"src/cache/**\"]\nstatus: superseded\nsuperseded_by: \
+             architecture/storage/we-no-longer-cache-session-tokens-in-redis\nrelations:\n  - \
+             {{type: depends-on, to: architecture/storage/postgres}}\ncreated: \
+             2026-11-20T10:00:00Z\nupdated: {created}\n---\n\nSession tokens expire after 24h. \
+             Nothing in Redis is authoritative: a flush logs everyone out and loses nothing \
+             else.\n"
+        )
+    );
+    assert!(env.read("procedures/release/deploy.md").ends_with(
+        "after the smoke test passes.\n\nThe smoke test for a deploy is ./scripts/smoke.sh, \
+             and it must pass before ./scripts/promote.sh promotes the staging image.\n"
+    ));
+    // Private text is in no file and in no commit.
+    let history = env.git(&["log", "-p", "--all"]);
+    assert!(!history.contains("hunter2"));
+    assert!(!history.contains("ghp_R4nd0m"));
+    // Queries now answer with the new belief.
+    let top = env.top(&["query", "redis session tokens"]);
+    assert_eq!(
+        top["id"],
+        "architecture/storage/we-no-longer-cache-session-tokens-in-redis"
+    );
+    // Curating the same session again: everything is known, nothing is written.
+    let again = env.json(&["curate", "--transcript", &t, "--apply"]);
+    let ops: Vec<String> = rows(&again).into_iter().map(|r| r.0).collect();
+    assert_eq!(
+        ops,
+        ["noop", "noop", "noop", "noop", "skip", "noop", "noop"]
+    );
+    assert_eq!(again["commit"]["skipped"], "nothing changed");
+    assert_eq!(env.git(&["rev-list", "--count", "HEAD"]).trim(), "2");
+}
+
+#[test]
+fn codex_rollouts_and_markdown_on_stdin_are_curated_too() {
+    let env = example_repo();
+    let rollout = [
+        json!({"timestamp": "t", "type": "session_meta", "payload": {"id": "codex-7", "cwd": "/x"}}),
+        json!({"timestamp": "t", "type": "response_item", "payload": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "<environment_context>we always run as root</environment_context>"}]}}),
+        json!({"timestamp": "t", "type": "response_item", "payload": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Pitfall: sqlx offline mode needs cargo sqlx prepare after every query change."}]}}),
+        json!({"timestamp": "t", "type": "response_item", "payload": {"type": "function_call", "name": "shell", "arguments": "{}"}}),
+    ]
+    .iter()
+    .map(|v| format!("{v}\n"))
+    .collect::<String>();
+    std::fs::write(
+        env.root().join("rollout-2026-11-30T10-00-00-codex-7.jsonl"),
+        rollout,
+    )
+    .unwrap();
+    let plan = env.json(&["curate", "rollout-2026-11-30T10-00-00-codex-7.jsonl"]);
+    assert_eq!(plan["format"], "codex");
+    assert_eq!(plan["session"], "codex-7");
+    assert_eq!(
+        rows(&plan),
+        [row(
+            "add",
+            "pitfalls/general/sqlx-offline-mode-needs-cargo-sqlx-prepare-after",
+            ""
+        )]
+    );
+    // Markdown on stdin: a heading with its paragraph, and a rule sentence.
+    let out = env
+        .cmd()
+        .args(["curate", "-", "--json", "--session", "notes-1"])
+        .write_stdin(
+            "# Feature flags\n\nFlags live in config/flags.toml and are read at startup.\n\n\
+             We never read flags from the environment in production.\n",
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["format"], "markdown");
+    assert_eq!(plan["session"], "notes-1");
+    let got: Vec<(String, String)> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().to_string(),
+                r["title"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("fact".to_string(), "Feature flags".to_string()),
+            (
+                "convention".to_string(),
+                "We never read flags from the environment in production".to_string()
+            ),
+        ]
+    );
+}
+
+/// The hook's stdin, as Claude Code sends it.
+fn hook_input(env: &TestEnv, event: &str) -> String {
+    json!({
+        "session_id": SESSION,
+        "transcript_path": transcript_arg(),
+        "cwd": env.root(),
+        "hook_event_name": event,
+        "trigger": "auto",
+    })
+    .to_string()
+}
+
+#[test]
+fn the_session_hook_saves_a_plan_to_review_and_never_fails() {
+    let env = example_repo();
+    let before = memory_files(&env);
+    let out = env
+        .cmd()
+        .args(["curate", "--hook", "claude"])
+        .write_stdin(hook_input(&env, "PreCompact"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "memtree: planned 3 to add, 1 to update, 1 to supersede, 1 already known, 1 skipped"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(memory_files(&env), before, "a plan writes no entry");
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+    let saved = format!(".memory/.cache/curate/{SESSION}.json");
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.root().join(&saved)).unwrap()).unwrap();
+    assert_eq!(rows(&plan), expected_plan());
+    // Reviewed, then written from the saved plan.
+    let applied = env.json(&["curate", "--plan", &saved, "--apply"]);
+    assert_eq!(applied["format"], "plan");
+    assert_eq!(rows(&applied), expected_plan());
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+    assert!(
+        env.mem("pitfalls/db/the-orders-backfill-must-run-in-batches-of-10k.md")
+            .is_file()
+    );
+    // Applying it twice: its adds now exist, so they are skipped, and nothing is written.
+    let twice = env.json(&["curate", "--plan", &saved, "--apply"]);
+    assert_eq!(twice["plan"][1]["op"], "skip");
+    assert_eq!(twice["commit"]["skipped"], "nothing changed");
+    // Garbage, an empty input, a transcript that is gone, no tree: exit 0 and one line.
+    for stdin in [
+        "not json".to_string(),
+        String::new(),
+        json!({"transcript_path": "/nonexistent/x.jsonl", "cwd": env.root()}).to_string(),
+        json!({"transcript_path": transcript_arg(), "cwd": "/"}).to_string(),
+    ] {
+        let out = env
+            .cmd()
+            .current_dir("/")
+            .args(["curate", "--hook", "claude"])
+            .write_stdin(stdin.clone())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{stdin}");
+        assert!(out.stdout.is_empty());
+        assert!(String::from_utf8_lossy(&out.stderr).starts_with("memtree: "));
+    }
+}
+
+#[test]
+fn auto_apply_makes_the_hook_write_one_commit() {
+    let env = example_repo();
+    env.write(
+        "memtree.yaml",
+        "schema_version: 1\ncurate:\n  auto_apply: true\n",
+    );
+    env.git(&["commit", "-qam", "auto apply"]);
+    let out = env
+        .cmd()
+        .args(["curate", "--hook", "claude"])
+        .write_stdin(hook_input(&env, "SessionEnd"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("memtree: curated 3 to add"));
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+    assert_eq!(
+        env.git(&["log", "--format=%s", "-1"]).trim(),
+        format!("memtree: curate {SESSION}: 3 added, 1 updated, 1 superseded")
+    );
+}
+
+#[test]
+fn an_llm_plan_is_validated_row_by_row_against_the_tree() {
+    let env = example_repo();
+    let reply = json!({"plan": [
+        {"op": "add", "id": "pitfalls/db/backfill-batches", "kind": "pitfall",
+         "title": "Backfills run in batches of 10k", "text": "Run the orders backfill in batches of 10k rows."},
+        {"op": "add", "id": "Not An Id!", "kind": "fact", "title": "x", "text": "y"},
+        {"op": "update", "id": "nowhere/at/all", "kind": "fact", "text": "z"},
+        {"op": "supersede", "id": "architecture/storage/signed-cookies", "target": "architecture/storage/redis-cache",
+         "kind": "fact", "title": "Sessions are signed cookies", "text": "Sessions are signed cookies; Redis holds none."},
+        {"op": "add", "id": "notes/general/token", "kind": "fact", "title": "CI token",
+         "text": "The CI token is ghp_R4nd0mL00k1ngT0k3nV4lu3F0rT3st1ng0001"},
+        {"op": "noop", "id": "conventions/testing/integration-tests"},
+        {"op": "add", "id": "notes/general/odd", "kind": "gossip", "title": "x", "text": "y"},
+    ]})
+    .to_string();
+    let (url, requests) = server(Answer::Content(reply));
+    trusted_config(
+        &env,
+        &format!(
+            "schema_version: 1\nllm:\n  provider: openai\n  base_url: {url}\n  model: tiny-test\n  timeout_s: 10\n"
+        ),
+    );
+    env.git(&["commit", "-qam", "llm"]);
+    let plan = env.json(&["curate", "--transcript", &transcript_arg()]);
+    assert_eq!(plan["planner"], "llm");
+    assert_eq!(plan["llm"]["ran"], true);
+    let got: Vec<(String, String)> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["op"].as_str().unwrap().to_string(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let reasons: Vec<&str> = got.iter().map(|(_, r)| r.as_str()).collect();
+    let ops: Vec<&str> = got.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(
+        ops,
+        ["add", "skip", "skip", "supersede", "skip", "noop", "skip"]
+    );
+    assert_eq!(
+        reasons[1],
+        "invalid id `Not An Id!`: segment `Not An Id!` must be lower-case kebab-case \
+         ([a-z0-9][a-z0-9-]*, at most 64 characters)"
+    );
+    assert_eq!(reasons[2], "nowhere/at/all does not exist");
+    assert_eq!(reasons[4], "it holds what looks like a GitHub token");
+    assert_eq!(reasons[6], "unknown kind `gossip`");
+    // The prompt carried the session without its private text.
+    let request = requests.recv().unwrap();
+    assert!(request.contains("orders backfill must run in batches"));
+    assert!(
+        !request.contains("hunter2"),
+        "private text went to the model"
+    );
+    // Applied: the valid rows only, one commit.
+    let applied = env.json(&["curate", "--transcript", &transcript_arg(), "--apply"]);
+    assert_eq!(applied["planner"], "llm");
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+    assert!(env.mem("pitfalls/db/backfill-batches.md").is_file());
+    assert!(
+        env.read("architecture/storage/redis-cache.md")
+            .contains("superseded_by: architecture/storage/signed-cookies\n")
+    );
+    assert!(!env.mem("notes/general/token.md").exists());
+    // --llm never: the rules plan, the model is not asked.
+    let rules = env.json(&[
+        "curate",
+        "--transcript",
+        &transcript_arg(),
+        "--llm",
+        "never",
+    ]);
+    assert_eq!(rules["planner"], "rules");
+    assert_eq!(rules["llm"]["reason"], "--llm never");
+}
+
+/// `prime --hook AGENT` with this stdin; returns stdout.
+fn prime_hook(env: &TestEnv, agent: &str, stdin: Value) -> String {
+    let out = env
+        .cmd()
+        .args(["prime", "--hook", agent])
+        .write_stdin(stdin.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_session_gets_the_bundle_once_and_then_only_what_changed() {
+    let env = example_repo();
+    let start = |source: &str| json!({"session_id": "s-1", "source": source, "cwd": env.root()});
+    let full = prime_hook(&env, "claude", start("startup"));
+    assert_eq!(full, env.ok(&["prime"]), "the first start gets the whole bundle");
+    assert!(full.contains("## Pinned (core)"));
+    // Resumed, compacted: the same bundle is not sent again.
+    let unchanged = "_Project memory: unchanged since it was loaded in this session._\n";
+    assert_eq!(prime_hook(&env, "claude", start("resume")), unchanged);
+    assert_eq!(prime_hook(&env, "claude", start("compact")), unchanged);
+    // An entry becomes core: only it, and the line saying it changed, are sent.
+    env.ok(&["set", "conventions/testing/integration-tests", "maturity=core"]);
+    let delta = prime_hook(&env, "claude", start("compact"));
+    assert_eq!(
+        delta,
+        "# Project memory: changed since it was loaded in this session\n\n\
+         ## Pinned (core): new or changed\n\n\
+         ### Integration tests run against a real database \
+         (`conventions/testing/integration-tests`)\n*convention*\n\nTests start PostgreSQL in \
+         a temporary data directory (see tests/common/db.rs). Mocks of the database are not \
+         accepted in review.\n\n\
+         ## What changed (not yet shown in this session)\n\n\
+         - modified `conventions/testing/integration-tests`\n\n"
+    );
+    assert_eq!(prime_hook(&env, "claude", start("compact")), unchanged);
+    // Another session gets the whole bundle; Cursor gets it as additional_context.
+    let cursor = prime_hook(
+        &env,
+        "cursor",
+        json!({"conversation_id": "c-2", "workspace_roots": [env.root()]}),
+    );
+    let doc: Value = serde_json::from_str(&cursor).unwrap();
+    assert_eq!(doc["additional_context"], env.ok(&["prime"]));
+    // No tree: nothing on stdout, exit 0.
+    assert_eq!(prime_hook(&env, "claude", json!({"session_id": "x", "cwd": "/"})), "");
+}
