@@ -60,6 +60,7 @@ pub mod record;
 pub mod retrieve;
 pub mod secrets;
 pub mod semantic;
+pub mod setup;
 pub mod templates;
 pub mod text;
 pub mod tree;

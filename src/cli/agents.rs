@@ -256,3 +256,35 @@ pub(super) fn prime_hook(
     }
     ExitCode::SUCCESS
 }
+
+pub(super) fn cmd_setup(
+    cli: &Cli,
+    agent: AgentArg,
+    print: bool,
+    remove: bool,
+    global: bool,
+) -> Result<ExitCode, Error> {
+    use memtree::setup;
+    let agent = match agent {
+        AgentArg::Claude => setup::Agent::Claude,
+        AgentArg::Cursor => setup::Agent::Cursor,
+        AgentArg::Codex => setup::Agent::Codex,
+    };
+    let base = if global {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .ok_or_else(|| Error::InvalidValue {
+                key: "HOME".into(),
+                reason: "is not set, so --global has no home folder to write in".into(),
+            })?
+    } else {
+        find_tree(cli)?.project().to_path_buf()
+    };
+    let mut report = setup::plan(agent, &base, global, remove)?;
+    if !print {
+        setup::apply(&mut report)?;
+    }
+    emit(cli.json, &report, render::setup);
+    Ok(ExitCode::SUCCESS)
+}

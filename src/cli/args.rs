@@ -253,6 +253,26 @@ pub enum Command {
     /// entries that exist; --apply writes it as one commit (new entries are drafts). Text in
     /// <private>…</private> is never stored.
     Curate(CurateArgs),
+    /// Connect an agent to memtree: its MCP server entry and session hooks (prime at
+    /// session start, curate before compaction and at the end), in the project's files, to
+    /// be committed (.mcp.json and .claude/settings.json; .cursor/mcp.json and
+    /// .cursor/hooks.json; .codex/config.toml and .codex/hooks.json). Existing files are
+    /// merged; a second run changes nothing.
+    Setup {
+        /// claude, cursor or codex.
+        #[arg(value_enum)]
+        agent: AgentArg,
+        /// Print the files as they would be and write nothing.
+        #[arg(long)]
+        print: bool,
+        /// Take out exactly what setup adds.
+        #[arg(long)]
+        remove: bool,
+        /// The user's own files (~/.claude.json, ~/.claude/settings.json, ~/.cursor/,
+        /// ~/.codex/) instead of the project's.
+        #[arg(long)]
+        global: bool,
+    },
     /// Count entries by kind, status, maturity and domain.
     Stats,
     /// Draw the entries under a folder and their relations, links and supersessions, as

@@ -278,6 +278,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Index { full } => cmd_index(&cli, full),
         Command::Stats => cmd_stats(&cli),
         Command::Curate(a) => agents::cmd_curate(&cli, a),
+        Command::Setup {
+            agent,
+            print,
+            remove,
+            global,
+        } => agents::cmd_setup(&cli, *agent, *print, *remove, *global),
         Command::Import { paths, dry_run } => cmd_import(&cli, paths, *dry_run),
         Command::Graph { prefix, format } => cmd_graph(&cli, prefix.as_deref(), *format),
         Command::Completions { shell } => {

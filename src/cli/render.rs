@@ -321,3 +321,32 @@ pub fn curate(r: &memtree::memory::CurateReport, commit: &str) -> String {
     );
     s
 }
+
+/// The files setup wrote (or, with --print, would write, with their content).
+pub fn setup(r: &memtree::setup::SetupReport) -> String {
+    let mut s = String::new();
+    for f in &r.files {
+        if r.written {
+            let verb = match f.action {
+                "create" => "created",
+                "update" => "updated",
+                "delete" => "deleted",
+                _ => "unchanged",
+            };
+            let _ = writeln!(s, "{verb:<10} {}", f.file);
+        } else {
+            let _ = writeln!(s, "# {} ({})", f.file, f.action);
+            if let Some(c) = &f.content {
+                s.push_str(c);
+            }
+            s.push('\n');
+        }
+    }
+    if r.files.is_empty() {
+        s.push_str("nothing to do\n");
+    }
+    for n in &r.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
+    s
+}

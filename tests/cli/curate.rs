@@ -436,14 +436,22 @@ fn a_session_gets_the_bundle_once_and_then_only_what_changed() {
     let env = example_repo();
     let start = |source: &str| json!({"session_id": "s-1", "source": source, "cwd": env.root()});
     let full = prime_hook(&env, "claude", start("startup"));
-    assert_eq!(full, env.ok(&["prime"]), "the first start gets the whole bundle");
+    assert_eq!(
+        full,
+        env.ok(&["prime"]),
+        "the first start gets the whole bundle"
+    );
     assert!(full.contains("## Pinned (core)"));
     // Resumed, compacted: the same bundle is not sent again.
     let unchanged = "_Project memory: unchanged since it was loaded in this session._\n";
     assert_eq!(prime_hook(&env, "claude", start("resume")), unchanged);
     assert_eq!(prime_hook(&env, "claude", start("compact")), unchanged);
     // An entry becomes core: only it, and the line saying it changed, are sent.
-    env.ok(&["set", "conventions/testing/integration-tests", "maturity=core"]);
+    env.ok(&[
+        "set",
+        "conventions/testing/integration-tests",
+        "maturity=core",
+    ]);
     let delta = prime_hook(&env, "claude", start("compact"));
     assert_eq!(
         delta,
@@ -466,5 +474,8 @@ fn a_session_gets_the_bundle_once_and_then_only_what_changed() {
     let doc: Value = serde_json::from_str(&cursor).unwrap();
     assert_eq!(doc["additional_context"], env.ok(&["prime"]));
     // No tree: nothing on stdout, exit 0.
-    assert_eq!(prime_hook(&env, "claude", json!({"session_id": "x", "cwd": "/"})), "");
+    assert_eq!(
+        prime_hook(&env, "claude", json!({"session_id": "x", "cwd": "/"})),
+        ""
+    );
 }

@@ -16,6 +16,7 @@ mod query;
 mod reliability;
 mod robustness;
 mod semantic;
+mod setup;
 mod team;
 mod trust;
 

@@ -1,0 +1,227 @@
+//! `memtree setup claude|cursor|codex` (issue 16, item 4): existing files are merged without
+//! losing a key, an order or a TOML comment; a second run changes nothing; `--remove` takes
+//! out exactly what setup added; a file that does not parse stops everything before anything
+//! is written.
+
+use serde_json::Value;
+
+use crate::env::TestEnv;
+
+fn write(env: &TestEnv, rel: &str, text: &str) {
+    let path = env.root().join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn read(env: &TestEnv, rel: &str) -> String {
+    std::fs::read_to_string(env.root().join(rel)).unwrap()
+}
+
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+/// The keys of a JSON object, in file order.
+fn keys(v: &Value) -> Vec<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+const MCP_BEFORE: &str = r#"{
+  "mcpServers": {
+    "github": {"command": "gh-mcp", "args": ["--read-only"], "env": {"GH_HOST": "github.com"}}
+  },
+  "zeta": true,
+  "alpha": [3, 1, 2]
+}
+"#;
+
+const SETTINGS_BEFORE: &str = r#"{
+  "permissions": {"allow": ["Bash(cargo test:*)"], "deny": ["Read(./.env)"]},
+  "hooks": {
+    "SessionStart": [
+      {"matcher": "startup", "hooks": [{"type": "command", "command": "./scripts/banner.sh"}]}
+    ],
+    "PostToolUse": [
+      {"matcher": "Edit|Write", "hooks": [{"type": "command", "command": "cargo fmt"}]}
+    ]
+  },
+  "env": {"RUST_LOG": "info"}
+}
+"#;
+
+#[test]
+fn claude_setup_merges_into_existing_files_and_remove_restores_them() {
+    let env = TestEnv::new();
+    write(&env, ".mcp.json", MCP_BEFORE);
+    write(&env, ".claude/settings.json", SETTINGS_BEFORE);
+    let report = env.json(&["setup", "claude"]);
+    assert_eq!(report["schema"], "memtree.setup/v1");
+    let actions: Vec<(&str, &str)> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["file"].as_str().unwrap(), f["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [(".mcp.json", "update"), (".claude/settings.json", "update")]
+    );
+    // .mcp.json: every key kept, in its order, memtree's server added last.
+    let mcp = parse(&read(&env, ".mcp.json"));
+    assert_eq!(keys(&mcp), ["mcpServers", "zeta", "alpha"]);
+    assert_eq!(keys(&mcp["mcpServers"]), ["github", "memtree"]);
+    assert_eq!(
+        mcp["mcpServers"]["github"],
+        parse(MCP_BEFORE)["mcpServers"]["github"]
+    );
+    assert_eq!(
+        mcp["mcpServers"]["memtree"],
+        serde_json::json!({"command": "memtree", "args": ["mcp"]})
+    );
+    assert_eq!(mcp["alpha"], serde_json::json!([3, 1, 2]));
+    // settings.json: the user's hooks and keys kept; memtree's three hooks added.
+    let settings = parse(&read(&env, ".claude/settings.json"));
+    assert_eq!(keys(&settings), ["permissions", "hooks", "env"]);
+    assert_eq!(
+        keys(&settings["hooks"]),
+        ["SessionStart", "PostToolUse", "PreCompact", "SessionEnd"]
+    );
+    assert_eq!(
+        settings["hooks"]["SessionStart"],
+        serde_json::json!([
+            {"matcher": "startup", "hooks": [{"type": "command", "command": "./scripts/banner.sh"}]},
+            {"matcher": "startup|resume|clear|compact", "hooks": [
+                {"type": "command", "command": "memtree prime --hook claude", "timeout": 15}]}
+        ])
+    );
+    for event in ["PreCompact", "SessionEnd"] {
+        assert_eq!(
+            settings["hooks"][event],
+            serde_json::json!([{"hooks": [
+                {"type": "command", "command": "memtree curate --hook claude", "timeout": 60}]}])
+        );
+    }
+    assert_eq!(
+        settings["permissions"],
+        parse(SETTINGS_BEFORE)["permissions"]
+    );
+    // Idempotent: byte for byte.
+    let (mcp_text, settings_text) = (read(&env, ".mcp.json"), read(&env, ".claude/settings.json"));
+    let again = env.json(&["setup", "claude"]);
+    assert!(
+        again["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["action"] == "unchanged")
+    );
+    assert_eq!(read(&env, ".mcp.json"), mcp_text);
+    assert_eq!(read(&env, ".claude/settings.json"), settings_text);
+    // --remove: what was there before, every key in its order.
+    env.ok(&["setup", "claude", "--remove"]);
+    let mcp = parse(&read(&env, ".mcp.json"));
+    assert_eq!(mcp, parse(MCP_BEFORE));
+    assert_eq!(keys(&mcp), ["mcpServers", "zeta", "alpha"]);
+    let settings = parse(&read(&env, ".claude/settings.json"));
+    assert_eq!(settings, parse(SETTINGS_BEFORE));
+    assert_eq!(keys(&settings["hooks"]), ["SessionStart", "PostToolUse"]);
+}
+
+#[test]
+fn cursor_setup_creates_its_files_and_remove_deletes_them() {
+    let env = TestEnv::new();
+    let out = env.ok(&["setup", "cursor"]);
+    assert_eq!(
+        out,
+        "created    .cursor/mcp.json\ncreated    .cursor/hooks.json\nnote: commit them so the \
+         team gets the same setup: git add .cursor/mcp.json .cursor/hooks.json\n"
+    );
+    assert_eq!(
+        read(&env, ".cursor/hooks.json"),
+        "{\n  \"version\": 1,\n  \"hooks\": {\n    \"sessionStart\": [\n      {\n        \
+         \"command\": \"memtree prime --hook cursor\",\n        \"timeout\": 30\n      }\n    \
+         ],\n    \"sessionEnd\": [\n      {\n        \"command\": \"memtree curate --hook \
+         cursor\",\n        \"timeout\": 30\n      }\n    ]\n  }\n}\n"
+    );
+    assert_eq!(
+        parse(&read(&env, ".cursor/mcp.json")),
+        serde_json::json!({"mcpServers": {"memtree": {"command": "memtree", "args": ["mcp"]}}})
+    );
+    env.ok(&["setup", "cursor", "--remove"]);
+    assert!(!env.root().join(".cursor").exists(), "nothing left behind");
+}
+
+const CODEX_BEFORE: &str = "# Codex, tuned by hand\nmodel = \"gpt-5-codex\"   # the default\napproval_policy = \"on-request\"\n\n[mcp_servers.docs]\ncommand = \"docs-mcp\"\nargs = [\"serve\"]  # keep\n\n[profiles.fast]\nmodel = \"o4-mini\"\n";
+
+#[test]
+fn codex_setup_keeps_every_comment_of_config_toml() {
+    let env = TestEnv::new();
+    write(&env, ".codex/config.toml", CODEX_BEFORE);
+    let report = env.json(&["setup", "codex"]);
+    assert!(
+        report["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Codex reads a project's .codex/ only when the project is trusted")
+    );
+    assert_eq!(
+        read(&env, ".codex/config.toml"),
+        CODEX_BEFORE.replace(
+            "\n[profiles.fast]",
+            "\n[mcp_servers.memtree]\ncommand = \"memtree\"\nargs = [\"mcp\"]\n\n[profiles.fast]"
+        )
+    );
+    let hooks = parse(&read(&env, ".codex/hooks.json"));
+    assert_eq!(
+        keys(&hooks["hooks"]),
+        ["SessionStart", "PreCompact", "Stop"]
+    );
+    assert_eq!(
+        hooks["hooks"]["SessionStart"][0]["hooks"][0]["command"],
+        "memtree prime --hook codex"
+    );
+    env.ok(&["setup", "codex"]);
+    env.ok(&["setup", "codex", "--remove"]);
+    assert_eq!(
+        read(&env, ".codex/config.toml"),
+        CODEX_BEFORE,
+        "byte for byte"
+    );
+    assert!(!env.root().join(".codex/hooks.json").exists());
+}
+
+#[test]
+fn a_file_that_does_not_parse_stops_setup_before_anything_is_written() {
+    let env = TestEnv::new();
+    write(&env, ".claude/settings.json", "{\n  \"hooks\": {,\n}\n");
+    let (_, err) = env.fails(&["setup", "claude"], 1);
+    assert!(err.contains(".claude/settings.json"), "{err}");
+    assert!(err.contains("line 2"), "{err}");
+    assert!(
+        !env.root().join(".mcp.json").exists(),
+        "planned, never written"
+    );
+    // A symbolic link is not followed.
+    std::fs::remove_file(env.root().join(".claude/settings.json")).unwrap();
+    write(&env, "elsewhere.json", "{}\n");
+    std::os::unix::fs::symlink(
+        "../elsewhere.json",
+        env.root().join(".claude/settings.json"),
+    )
+    .unwrap();
+    let (_, err) = env.fails(&["setup", "claude"], 1);
+    assert!(err.contains("is a symbolic link"), "{err}");
+    assert_eq!(read(&env, "elsewhere.json"), "{}\n");
+    // --print writes nothing and shows the files.
+    std::fs::remove_file(env.root().join(".claude/settings.json")).unwrap();
+    let shown = env.ok(&["setup", "claude", "--print"]);
+    assert!(
+        shown.starts_with("# .mcp.json (create)\n{\n  \"mcpServers\": {\n"),
+        "{shown}"
+    );
+    assert!(!env.root().join(".mcp.json").exists());
+    // --global writes the user's files (HOME is the test's root here).
+    let home = env.json(&["setup", "claude", "--global"]);
+    assert_eq!(home["files"][0]["file"], "~/.claude.json");
+    assert!(env.root().join(".claude.json").is_file());
+}
