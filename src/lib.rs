@@ -56,6 +56,7 @@ pub mod markdown;
 pub mod mcp;
 pub mod memory;
 pub mod merge;
+pub mod progress;
 pub mod record;
 pub mod retrieve;
 pub mod secrets;

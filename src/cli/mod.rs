@@ -18,9 +18,51 @@ use memtree::{Error, Memory, NewEntry, Tree};
 
 use args::{Cli, Command};
 
+/// Progress on stderr, drawn by indicatif, plain (no colour).
+#[derive(Default)]
+struct Bar(std::sync::Mutex<Option<indicatif::ProgressBar>>);
+
+impl memtree::progress::Progress for Bar {
+    fn begin(&self, label: &str, total: u64) {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(label.to_string());
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(bar);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Ok(slot) = self.0.lock()
+            && let Some(bar) = slot.as_ref()
+        {
+            bar.inc(n);
+        }
+    }
+
+    fn end(&self) {
+        if let Ok(mut slot) = self.0.lock()
+            && let Some(bar) = slot.take()
+        {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Progress of long work, only for a person watching a terminal.
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        memtree::progress::install(Box::new(Bar::default()));
+    }
     let json = cli.json;
     match run(cli) {
         Ok(code) => code,

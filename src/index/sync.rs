@@ -323,7 +323,9 @@ impl SearchIndex {
         // `a/b/c/README.md`): `check` reports the clash, and both stay searchable.
         let mut clashing: Vec<String> = Vec::new();
         let mut seeds: Vec<String> = Vec::new();
+        let bar = crate::progress::begin("indexing", plan.changed.len() as u64);
         for rel in &plan.changed {
+            bar.advance(1);
             let Ok(bytes) = tree.read_entry(&SafePath::from_walk(tree, rel)) else {
                 continue; // vanished between the walk and now; the next check removes it
             };

@@ -331,7 +331,9 @@ impl Memory {
         let mut plan = Vec::new();
         let mut taken = HashSet::new();
         let mut touched = HashSet::new();
+        let bar = crate::progress::begin("curating", cands.len() as u64);
         for (i, c) in cands.iter().enumerate() {
+            bar.advance(1);
             if let Some(limit) = input.deadline
                 && start.elapsed() > limit
             {
@@ -357,6 +359,7 @@ impl Memory {
             }
             plan.push(self.plan_candidate(&index, c, &mut taken, &mut touched));
         }
+        drop(bar);
         let mut llm = self.curate_llm(input, &index, &cands, &plan);
         let planner = if let Some(rows) = llm.1.take() {
             plan = rows;

@@ -111,7 +111,9 @@ impl Memory {
         let mut changeset = Changeset::new(String::new());
         let mut plan = Vec::new();
         let mut planned = std::collections::HashSet::new();
+        let bar = crate::progress::begin("importing", items.len() as u64);
         for item in &items {
+            bar.advance(1);
             let row = |action, reason: Option<String>| ImportRow {
                 action,
                 id: item.id.clone(),

@@ -500,3 +500,42 @@ fn import_of_a_real_agents_md() {
         "conventions/agents/tests/snapshot-tests"
     );
 }
+
+#[test]
+fn long_work_shows_progress_on_a_terminal_and_nothing_otherwise() {
+    let env = TestEnv::new();
+    for i in 0..600 {
+        env.write(
+            &format!("bulk/part-{}/entry-{i}.md", i % 6),
+            &format!("---\ntitle: Entry {i}\n---\n\nBody {i}.\n"),
+        );
+    }
+    // stderr is a pipe: nothing but the result on stdout.
+    let out = env.cmd().args(["index", "--full"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    // Under a terminal (util-linux `script` gives the command one), indicatif draws a bar.
+    let log = env.root().join("tty.log");
+    let command = format!(
+        "{} --root {} index --full",
+        env!("CARGO_BIN_EXE_memtree"),
+        env.root().display()
+    );
+    let status = std::process::Command::new("script")
+        .args(["-qec", &command])
+        .arg(&log)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", env.root())
+        .env("SHELL", "/bin/sh")
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let drawn = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
+    assert!(drawn.contains("indexing ["), "{drawn}");
+    assert!(drawn.contains("/600 ("), "{drawn}");
+    assert!(!drawn.contains("\u{1b}[3"), "no colour: {drawn}");
+}
