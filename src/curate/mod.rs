@@ -140,6 +140,25 @@ fn unconnected(s: &str) -> &str {
     CONNECTOR.find(s).map_or(s, |m| &s[m.end()..])
 }
 
+/// `text` with its first letter upper-case, when its first word is a plain lower-case word
+/// (not an identifier such as `discount_cents`, `src/main.rs` or `eBPF`).
+fn capitalized(text: &str) -> String {
+    let first = text.split_whitespace().next().unwrap_or("");
+    let word = first.trim_end_matches([',', '.', ':', ';']);
+    if word.is_empty()
+        || !word
+            .chars()
+            .all(|c| c.is_lowercase() || c == '\'' || c == '-')
+    {
+        return text.to_string();
+    }
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// A title from a statement: its first clause, at most about 72 characters at a word
 /// boundary, first letter upper-case, no final punctuation.
 pub fn title_of(text: &str) -> String {
@@ -159,12 +178,7 @@ pub fn title_of(text: &str) -> String {
         }
         out.push_str(word);
     }
-    let out = out.trim_end_matches([',', ':', ';', '-']).to_string();
-    let mut chars = out.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => out,
-    }
+    capitalized(out.trim_end_matches([',', ':', ';', '-']))
 }
 
 /// The words of `text` that carry meaning: lower-case, three letters or more, not a stop
@@ -227,13 +241,10 @@ fn marked(line: &str, role: &str) -> Option<Candidate> {
 }
 
 fn candidate(kind: &'static str, marker: &'static str, text: String, role: &str) -> Candidate {
-    // Removed private text leaves runs of spaces; an entry's text starts upper-case.
+    // Removed private text leaves runs of spaces; an entry's text starts upper-case, unless
+    // its first word is a name (`discount_cents`, `npm`-like words are plain words).
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut chars = text.chars();
-    let text: String = match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => text,
-    };
+    let text = capitalized(&text);
     Candidate {
         kind,
         title: title_of(&text),

@@ -7,7 +7,8 @@
 //! entry's title, aliases and body hold, [`crate::curate::containment`]):
 //! - **noop** when an entry already holds [`KNOWN`] of it;
 //! - **supersede** when the candidate says it replaces something (`no longer`, `switched to`)
-//!   and covers at least half of the title words of an entry of a kind that states a belief;
+//!   and covers at least half of the title words of an entry (not a question): of those, the
+//!   one that holds most of the candidate;
 //! - **update** (the statement appended to the entry) when an entry holds [`RELATED`] of it
 //!   and the candidate adds to it;
 //! - **add** otherwise, in the folder of the best BM25 match (or a folder by kind:
@@ -41,8 +42,25 @@ pub const KNOWN: f64 = 0.8;
 pub const RELATED: f64 = 0.5;
 /// Most candidates planned from one source (the rest are named in `notes`).
 pub const MAX_CANDIDATES: usize = 200;
+/// Domains named for a kind of entry.
+const KIND_DOMAINS: &[&str] = &[
+    "decisions/",
+    "conventions/",
+    "pitfalls/",
+    "questions/",
+    "procedures/",
+    "notes/",
+];
 /// Kinds whose entries a `supersede` may replace.
-const BELIEF_KINDS: &[&str] = &["fact", "decision", "convention", "preference", "pitfall"];
+const BELIEF_KINDS: &[&str] = &[
+    "fact",
+    "decision",
+    "convention",
+    "procedure",
+    "preference",
+    "pitfall",
+    "reference",
+];
 
 /// One planned operation.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -242,12 +260,17 @@ impl Memory {
                 Some(*sim),
             );
         }
-        if c.replaces
-            && let Some(n) = near.iter().find(|n| {
+        // The entry it replaces: one it names (half of the title's words), the closest of them.
+        let replaced = near
+            .iter()
+            .filter(|n| {
                 BELIEF_KINDS.contains(&n.kind.as_str())
                     && !touched.contains(&n.id)
                     && containment(&n.title_words, &words) >= 0.5
             })
+            .max_by(|a, b| containment(&words, &a.words).total_cmp(&containment(&words, &b.words)));
+        if c.replaces
+            && let Some(n) = replaced
         {
             let id = self.new_id(parent(&n.id).unwrap_or(default_folder(c.kind)), c, taken);
             touched.insert(n.id.clone());
@@ -274,10 +297,12 @@ impl Memory {
                 Some(*sim),
             );
         }
-        // Placement: the folder of the best BM25 match that covers enough of it.
+        // Placement: the folder of the best BM25 match that covers enough of it, unless that
+        // folder is named for another kind (a decision does not go under `pitfalls/`).
         let folder = near
             .iter()
-            .find(|n| n.coverage >= 0.3)
+            .filter(|n| n.coverage >= 0.3)
+            .find(|n| n.kind == c.kind || !KIND_DOMAINS.iter().any(|d| n.id.starts_with(d)))
             .and_then(|n| parent(&n.id))
             .unwrap_or(default_folder(c.kind))
             .to_string();

@@ -539,3 +539,108 @@ fn long_work_shows_progress_on_a_terminal_and_nothing_otherwise() {
     assert!(drawn.contains("/600 ("), "{drawn}");
     assert!(!drawn.contains("\u{1b}[3"), "no colour: {drawn}");
 }
+
+/// Issue 16, item 7: examples/day/README.md's script runs as written, in a copy of
+/// examples/day/repo, and leaves the tree and the history it says.
+#[test]
+fn the_day_walkthrough_runs_as_written() {
+    let day = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/day");
+    let readme = std::fs::read_to_string(day.join("README.md")).unwrap();
+    let script = readme
+        .split_once("```sh\n")
+        .unwrap()
+        .1
+        .split_once("```")
+        .unwrap()
+        .0;
+    let env = TestEnv::bare();
+    let status = std::process::Command::new("cp")
+        .args(["-a", "--"])
+        .arg(day.join("repo"))
+        .arg(day.join("session.jsonl"))
+        .arg(env.root())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let repo = env.root().join("repo");
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_memtree"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
+    let out = std::process::Command::new("sh")
+        .args(["-ec", script])
+        .current_dir(&repo)
+        .env_clear()
+        .env("HOME", env.root())
+        .env("PATH", &path)
+        .env("MEMTREE_NOW", crate::env::NOW)
+        .envs(crate::env::GIT_ENV.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env_clear()
+            .envs(crate::env::GIT_ENV.iter().copied())
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    // The day in git, and nothing left uncommitted.
+    assert_eq!(
+        git(&["log", "--format=%s"]),
+        "memtree: curate day-1: 2 added, 0 updated, 1 superseded\n\
+         memtree: add pitfalls/db/discount-backfill\n\
+         Connect Claude Code to memtree\n\
+         memtree: import 6 entries from AGENTS.md, CLAUDE.md\n\
+         memtree: init\n\
+         Shop service\n"
+    );
+    assert_eq!(git(&["status", "--porcelain"]), "");
+    // The session start got the bundle once, then only "unchanged".
+    assert!(
+        stdout.contains("# Project memory: session start\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("_Project memory: unchanged since it was loaded in this session._\n"));
+    // MCP answered the query with the imported database section, and wrote the pitfall.
+    assert!(
+        stdout.contains(r#"{\"id\":\"conventions/agents/database\""#),
+        "{stdout}"
+    );
+    // The hook planned, the person reviewed and applied.
+    assert!(
+        stderr.contains(
+            "memtree: planned 2 to add, 0 to update, 1 to supersede, 1 already known, 0 skipped"
+        ),
+        "{stderr}"
+    );
+    let mem = |rel: &str| std::fs::read_to_string(repo.join(".memory").join(rel)).unwrap();
+    let old = mem("conventions/agents/build-and-test.md");
+    assert!(old.contains("\nstatus: superseded\nsuperseded_by: conventions/agents/we-no-longer-start-the-test-database-with-docker\n"), "{old}");
+    let new = mem("conventions/agents/we-no-longer-start-the-test-database-with-docker.md");
+    assert!(new.contains("\nmaturity: draft\nsupersedes: [conventions/agents/build-and-test]\nsource:\n  by: agent\n  session: day-1\n"), "{new}");
+    assert!(
+        repo.join(".memory/conventions/general/discount-cents-is-never-negative.md")
+            .is_file()
+    );
+    assert!(
+        repo.join(".memory/decisions/general/discounts-are-stored-in-cents-as-bigint-like.md")
+            .is_file()
+    );
+    // The graph shows the supersession; the private text is nowhere.
+    assert!(stdout.contains("-.->|superseded-by|"), "{stdout}");
+    assert!(!git(&["log", "-p"]).contains("pg-staging"));
+    for f in crate::env::walk(&repo.join(".memory")) {
+        if f.is_file() {
+            let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+            assert!(!text.contains("pg-staging"), "{}", f.display());
+        }
+    }
+}

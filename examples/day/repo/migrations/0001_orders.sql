@@ -1,0 +1,1 @@
+CREATE TABLE orders (id BIGSERIAL PRIMARY KEY, total_cents BIGINT NOT NULL);

@@ -1,0 +1,1 @@
+//! Orders: create, list, cancel.

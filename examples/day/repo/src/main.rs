@@ -1,0 +1,5 @@
+mod api;
+
+fn main() {
+    println!("shop");
+}
