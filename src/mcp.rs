@@ -151,6 +151,20 @@ pub struct SupersedeArgs {
     pub summary: Option<String>,
 }
 
+/// Arguments of `memory_curate`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CurateArgs {
+    /// What to curate: notes or a summary of the session in markdown (or a session transcript
+    /// as JSONL). Text inside <private>…</private> is never stored.
+    pub text: String,
+    /// The session id recorded in new entries.
+    pub session: Option<String>,
+    /// Write the plan (one commit; new entries are drafts). Default false: the plan only.
+    pub apply: Option<bool>,
+    /// auto (default: the configured, trusted LLM plans) or never (rules only).
+    pub llm: Option<String>,
+}
+
 /// Arguments of `memory_history`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct HistoryArgs {
@@ -411,6 +425,37 @@ impl MemtreeServer {
                 ..NewEntry::default()
             });
             m.supersede(&a.old, &a.new, create.as_ref())
+        })
+        .await
+    }
+
+    /// Curation of a text into add / update / supersede / noop.
+    #[tool(
+        description = "Turn notes or a session summary into memory: returns a plan (memtree.curate/v1) of add, update (append to an entry), supersede (a statement replacing an entry) and noop (already known) against the entries that exist; with apply: true it is written as one commit, new entries as drafts. Statements are found from markers (remember:, decision:, gotcha:) and rule sentences (we use / we always / we never). <private>…</private> text is never stored.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn memory_curate(
+        &self,
+        Parameters(a): Parameters<CurateArgs>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.run(move |m| {
+            let llm = match llm_mode(a.llm.as_deref())? {
+                LlmMode::Never => LlmMode::Never,
+                _ => LlmMode::Auto,
+            };
+            let input = crate::memory::CurateInput {
+                transcript: crate::curate::transcript::parse(&a.text),
+                source: "mcp".into(),
+                session: a.session,
+                llm,
+                deadline: None,
+            };
+            m.curate(&input, a.apply.unwrap_or(false))
         })
         .await
     }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use memtree::curate::transcript;
-use memtree::memory::{CurateInput, CurateReport, SavedPlan};
+use memtree::memory::{CurateInput, SavedPlan};
 use memtree::retrieve::llm::LlmMode;
 use memtree::{Error, Memory, Tree};
 
@@ -201,28 +201,15 @@ fn curate_hook_run(
                 .unwrap_or_default()
         ));
     }
-    let name = memtree::import::slug(
-        report
-            .session
-            .as_deref()
-            .unwrap_or(&format!("{agent:?}").to_lowercase()),
-    );
-    let rel = format!(".cache/curate/{name}.json");
-    let saved = save_plan(&memory, &rel, &report)?;
+    let name = report
+        .session
+        .clone()
+        .unwrap_or_else(|| format!("{agent:?}").to_lowercase());
+    let saved = memory.save_curate_plan(&report, &name)?;
     Ok(format!(
         "planned {summary}; review it with `memtree curate --plan {saved}` and write it with \
          `memtree curate --plan {saved} --apply`"
     ))
-}
-
-/// Writes a plan into the tree's cache (atomically) and returns its path for display.
-fn save_plan(memory: &Memory, rel: &str, report: &CurateReport) -> Result<String, Error> {
-    let tree = memory.tree();
-    let p = tree.safe(rel)?;
-    tree.create_parents(&p)?;
-    let json = serde_json::to_string_pretty(report).unwrap_or_default();
-    tree.write_atomic(&p, format!("{json}\n").as_bytes())?;
-    Ok(tree.display_path(rel))
 }
 
 /// `prime --hook AGENT`: the session-start bundle once per session, then only what changed

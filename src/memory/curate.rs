@@ -411,6 +411,26 @@ impl Memory {
         Ok(report)
     }
 
+    /// Saves a plan for review as `.memory/.cache/curate/<session>.json` (what a session hook
+    /// does when it does not apply) and returns the file as shown; plans older than
+    /// [`super::prime_session::KEEP_DAYS`] days are removed.
+    ///
+    /// # Errors
+    /// The cache cannot be written.
+    pub fn save_curate_plan(&self, report: &CurateReport, name: &str) -> Result<String> {
+        super::prime_session::prune_cache(&self.tree, "curate");
+        let rel = format!(
+            "{}/curate/{}.json",
+            crate::tree::CACHE_DIR,
+            crate::import::slug(name)
+        );
+        let p = self.tree.safe(&rel)?;
+        self.tree.create_parents(&p)?;
+        let json = serde_json::to_string_pretty(report).unwrap_or_default();
+        self.tree.write_atomic(&p, format!("{json}\n").as_bytes())?;
+        Ok(self.tree.display_path(&rel))
+    }
+
     /// Validates and applies a plan saved by `curate` (`--plan FILE --apply`), or only
     /// validates it when `!apply`: rows that no longer fit the tree become `skip`.
     ///

@@ -42,6 +42,33 @@ pub struct SessionPrime {
     pub sent: Vec<String>,
 }
 
+/// Session records and saved plans older than this are removed when a new one is written,
+/// in days.
+pub const KEEP_DAYS: u64 = 30;
+
+/// Removes the files of the cache folder `dir` (relative to `.memory`) not modified for
+/// [`KEEP_DAYS`] days, through the safe-path routine. Never fails: a file left is harmless.
+pub(super) fn prune_cache(tree: &crate::tree::Tree, dir: &str) {
+    let max_age = std::time::Duration::from_secs(KEEP_DAYS * 86_400);
+    let Ok(listing) = std::fs::read_dir(tree.cache_dir().join(dir)) else {
+        return;
+    };
+    for e in listing.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > max_age);
+        let name = e.file_name();
+        if let (true, Some(name)) = (old, name.to_str())
+            && let Ok(p) = tree.safe(&format!("{}/{dir}/{name}", crate::tree::CACHE_DIR))
+        {
+            let _ = tree.remove(&p);
+        }
+    }
+}
+
 fn hash(text: &str) -> String {
     format!("{:016x}", content_hash(text.as_bytes()))
 }
@@ -131,6 +158,7 @@ impl Memory {
             }
         }
         record.outline = now.outline;
+        prune_cache(&self.tree, "sessions");
         self.tree.create_parents(&path)?;
         let json = serde_json::to_string(&record).unwrap_or_default();
         self.tree.write_atomic(&path, json.as_bytes())?;

@@ -434,6 +434,14 @@ fn prime_hook(env: &TestEnv, agent: &str, stdin: Value) -> String {
 #[test]
 fn a_session_gets_the_bundle_once_and_then_only_what_changed() {
     let env = example_repo();
+    // A record of a session 40 days ago is pruned when a new one is written; a recent one stays.
+    let sessions = env.mem(".cache/sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    for (name, days) in [("old", 40), ("recent", 2)] {
+        let f = std::fs::File::create(sessions.join(format!("{name}.json"))).unwrap();
+        let when = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86_400);
+        f.set_modified(when).unwrap();
+    }
     let start = |source: &str| json!({"session_id": "s-1", "source": source, "cwd": env.root()});
     let full = prime_hook(&env, "claude", start("startup"));
     assert_eq!(
@@ -442,6 +450,12 @@ fn a_session_gets_the_bundle_once_and_then_only_what_changed() {
         "the first start gets the whole bundle"
     );
     assert!(full.contains("## Pinned (core)"));
+    let mut left: Vec<String> = std::fs::read_dir(&sessions)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["recent.json", "s-1.json"]);
     // Resumed, compacted: the same bundle is not sent again.
     let unchanged = "_Project memory: unchanged since it was loaded in this session._\n";
     assert_eq!(prime_hook(&env, "claude", start("resume")), unchanged);
@@ -478,4 +492,53 @@ fn a_session_gets_the_bundle_once_and_then_only_what_changed() {
         prime_hook(&env, "claude", json!({"session_id": "x", "cwd": "/"})),
         ""
     );
+}
+
+#[test]
+fn memory_curate_plans_and_applies_over_mcp() {
+    let env = example_repo();
+    let rt = crate::env::runtime();
+    rt.block_on(async {
+        let client = crate::env::mcp_client(&env).await;
+        let text = "Session notes.\n\nRemember: the orders API paginates with cursors, never \
+                    offsets.\n<private>remember: the admin password is swordfish</private>\n\
+                    Integration tests run against a real PostgreSQL database.\n";
+        let (err, plan) = crate::env::mcp_call(
+            &client,
+            "memory_curate",
+            json!({"text": text, "session": "mcp-1"}),
+        )
+        .await;
+        assert!(!err, "{plan}");
+        assert_eq!(plan["applied"], false);
+        assert_eq!(
+            rows(&plan),
+            [row(
+                "add",
+                "conventions/general/the-orders-api-paginates-with-cursors-never",
+                ""
+            )]
+        );
+        let (err, done) = crate::env::mcp_call(
+            &client,
+            "memory_curate",
+            json!({"text": text, "session": "mcp-1", "apply": true}),
+        )
+        .await;
+        assert!(!err, "{done}");
+        assert!(done["commit"]["id"].is_string(), "{done}");
+        let (err, bad) = crate::env::mcp_call(
+            &client,
+            "memory_curate",
+            json!({"text": "x", "llm": "maybe"}),
+        )
+        .await;
+        assert!(err);
+        assert_eq!(bad["kind"], "invalid_value");
+        client.cancel().await.unwrap();
+    });
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+    let written = env.read("conventions/general/the-orders-api-paginates-with-cursors-never.md");
+    assert!(written.contains("  session: mcp-1\n"), "{written}");
+    assert!(!env.git(&["log", "-p"]).contains("swordfish"));
 }

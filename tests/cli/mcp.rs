@@ -42,6 +42,7 @@ fn an_agent_uses_every_tool_through_rmcp() {
             names,
             [
                 "memory_context",
+                "memory_curate",
                 "memory_get",
                 "memory_history",
                 "memory_link",
