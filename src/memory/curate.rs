@@ -516,7 +516,15 @@ impl Memory {
         }
         if row.op == "supersede" {
             let target = row.target.clone().unwrap_or_default();
+            let superseded_by = |p: &crate::tree::SafePath| {
+                let (r, _) = self.read_record(p).ok()?;
+                (r.meta.status.as_deref() == Some("superseded"))
+                    .then(|| r.meta.superseded_by.unwrap_or_default())
+            };
             match self.resolve(&target) {
+                Ok((t, p)) if let Some(by) = superseded_by(&p) => {
+                    return fail(row, format!("{t} is already superseded by {by}"));
+                }
                 Ok((t, _)) if seen.insert(t.clone()) => row.target = Some(t),
                 Ok((t, _)) => return fail(row, format!("{t} is planned twice")),
                 Err(_) => return fail(row, format!("`{target}` does not exist")),

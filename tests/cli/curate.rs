@@ -295,6 +295,17 @@ fn the_session_hook_saves_a_plan_to_review_and_never_fails() {
     let twice = env.json(&["curate", "--plan", &saved, "--apply"]);
     assert_eq!(twice["plan"][1]["op"], "skip");
     assert_eq!(twice["commit"]["skipped"], "nothing changed");
+    // A supersession whose target was superseded meanwhile is refused, never a broken chain.
+    let mut edited = plan.clone();
+    edited["plan"][2]["id"] = json!("architecture/storage/signed-cookie-sessions");
+    std::fs::write(env.root().join("edited-plan.json"), edited.to_string()).unwrap();
+    let checked = env.json(&["curate", "--plan", "edited-plan.json"]);
+    assert_eq!(checked["plan"][2]["op"], "skip");
+    assert_eq!(
+        checked["plan"][2]["reason"],
+        "architecture/storage/redis-cache is already superseded by \
+         architecture/storage/we-no-longer-cache-session-tokens-in-redis"
+    );
     // Garbage, an empty input, a transcript that is gone, no tree: exit 0 and one line.
     for stdin in [
         "not json".to_string(),

@@ -178,6 +178,27 @@ fn memory_write_updates_the_body_over_mcp() {
 /// Issue 16, item 7: README's quick tour runs as written, command by command, in a fresh git
 /// repository with the memtree under test on PATH (its `link` line used to fail: it linked to
 /// an entry the tour never created).
+/// Runs `script` with `sh -e` in `dir`, hermetic (HOME, git identity, the clock), with the
+/// memtree under test first on PATH, as a reader would run documentation.
+fn shell(script: &str, dir: &std::path::Path, home: &std::path::Path) -> std::process::Output {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_memtree"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
+    std::process::Command::new("sh")
+        .args(["-ec", script])
+        .current_dir(dir)
+        .env_clear()
+        .env("HOME", home)
+        .env("PATH", &path)
+        .env("MEMTREE_NOW", crate::env::NOW)
+        .envs(crate::env::GIT_ENV.iter().copied())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn the_readme_quick_tour_runs_as_written() {
     let readme =
@@ -200,24 +221,9 @@ fn the_readme_quick_tour_runs_as_written() {
     assert!(commands.len() >= 10, "{commands:?}");
     let env = TestEnv::bare();
     env.git(&["init", "-q", "-b", "main"]);
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_memtree"))
-        .parent()
-        .unwrap()
-        .display()
-        .to_string();
-    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
     for c in &commands {
         assert!(c.starts_with("memtree "), "{c}");
-        let out = std::process::Command::new("sh")
-            .args(["-c", c])
-            .current_dir(env.root())
-            .env_clear()
-            .env("HOME", env.root())
-            .env("PATH", &path)
-            .env("MEMTREE_NOW", crate::env::NOW)
-            .envs(crate::env::GIT_ENV.iter().copied())
-            .output()
-            .unwrap();
+        let out = shell(c, env.root(), env.root());
         assert!(
             out.status.success(),
             "`{c}` failed: {}{}",
@@ -563,22 +569,7 @@ fn the_day_walkthrough_runs_as_written() {
         .unwrap();
     assert!(status.success());
     let repo = env.root().join("repo");
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_memtree"))
-        .parent()
-        .unwrap()
-        .display()
-        .to_string();
-    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
-    let out = std::process::Command::new("sh")
-        .args(["-ec", script])
-        .current_dir(&repo)
-        .env_clear()
-        .env("HOME", env.root())
-        .env("PATH", &path)
-        .env("MEMTREE_NOW", crate::env::NOW)
-        .envs(crate::env::GIT_ENV.iter().copied())
-        .output()
-        .unwrap();
+    let out = shell(script, &repo, env.root());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
