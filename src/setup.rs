@@ -62,7 +62,7 @@ pub struct FileChange {
 }
 
 /// What `setup` planned and did (`memtree.setup/v1`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Serialize)]
 pub struct SetupReport {
     /// Always `memtree.setup/v1`.
     pub schema: &'static str,
@@ -78,6 +78,9 @@ pub struct SetupReport {
     pub files: Vec<FileChange>,
     /// What the user should know (trust prompts, what to commit).
     pub notes: Vec<String>,
+    /// The memory tree setup created (`memtree init`) because the project had none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<crate::memory::InitReport>,
 }
 
 const MCP_COMMAND: &str = "memtree";
@@ -343,6 +346,16 @@ fn json_edit(
     Ok((!m.is_empty()).then(|| render_json(&m)))
 }
 
+/// The project folder for `start` when no tree exists yet: the git work tree that holds it,
+/// else `start` itself (an agent reads its project files from where it is started, which is
+/// the repository's top for a repository).
+pub fn project_dir(start: &Path) -> PathBuf {
+    git2::Repository::discover(start)
+        .ok()
+        .and_then(|r| r.workdir().map(Path::to_path_buf))
+        .unwrap_or_else(|| start.to_path_buf())
+}
+
 /// Plans the files for `agent` under `base` (the project root, or the home folder for
 /// `global`), adding memtree or, with `remove`, taking it out.
 ///
@@ -465,6 +478,7 @@ pub fn plan(agent: Agent, base: &Path, global: bool, remove: bool) -> Result<Set
         written: false,
         files,
         notes,
+        init: None,
     })
 }
 

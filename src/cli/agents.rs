@@ -257,6 +257,7 @@ pub(super) fn cmd_setup(
         AgentArg::Cursor => setup::Agent::Cursor,
         AgentArg::Codex => setup::Agent::Codex,
     };
+    let mut missing = false;
     let base = if global {
         std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
@@ -266,9 +267,49 @@ pub(super) fn cmd_setup(
                 reason: "is not set, so --global has no home folder to write in".into(),
             })?
     } else {
-        find_tree(cli)?.project().to_path_buf()
+        match find_tree(cli) {
+            Ok(tree) => tree.project().to_path_buf(),
+            // No tree yet: setup is the one step that starts one.
+            Err(Error::NoRoot { .. }) if cli.root.is_none() => {
+                missing = true;
+                let cwd = std::env::current_dir()
+                    .map_err(|e| Error::io("cannot read the current directory", ".", e))?;
+                setup::project_dir(&cwd)
+            }
+            Err(e) => return Err(e),
+        }
     };
+    // Every file is planned (and parsed) before anything is written, the tree included.
     let mut report = setup::plan(agent, &base, global, remove)?;
+    if missing && !remove {
+        let shown = base.join(".memory").display().to_string();
+        if print {
+            report
+                .notes
+                .insert(0, format!("no memory tree yet: setup would create {shown}"));
+        } else {
+            let init = Memory::init(&base, now()?, !cli.no_commit)?;
+            report.notes.insert(
+                0,
+                format!(
+                    "created {shown} (memtree init){}",
+                    commit_note(&init.commit)
+                ),
+            );
+            report.init = Some(init);
+        }
+        let sources: Vec<String> = memtree::import::discover(&base)
+            .iter()
+            .filter_map(|p| p.strip_prefix(&base).ok())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !sources.is_empty() {
+            report.notes.push(format!(
+                "{} can become entries: memtree import",
+                sources.join(", ")
+            ));
+        }
+    }
     if !print {
         setup::apply(&mut report)?;
     }

@@ -225,3 +225,57 @@ fn a_file_that_does_not_parse_stops_setup_before_anything_is_written() {
     assert_eq!(home["files"][0]["file"], "~/.claude.json");
     assert!(env.root().join(".claude.json").is_file());
 }
+
+#[test]
+fn setup_in_a_project_without_memory_starts_one_at_the_repository_top() {
+    let env = TestEnv::bare();
+    env.git(&["init", "-q", "-b", "main"]);
+    write(
+        &env,
+        "AGENTS.md",
+        "# Project\n\n## Tests\n\nRun cargo test.\n",
+    );
+    std::fs::create_dir_all(env.root().join("src/deep")).unwrap();
+    // (Empty folders are not in git status.) --print creates nothing, and says what it would do.
+    let shown = env
+        .cmd()
+        .current_dir(env.root().join("src/deep"))
+        .args(["setup", "claude", "--print", "--json"])
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert!(
+        shown["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("no memory tree yet: setup would create ")
+    );
+    assert!(!env.root().join(".memory").exists());
+    let out = env
+        .cmd()
+        .current_dir(env.root().join("src/deep"))
+        .args(["setup", "claude", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["init"]["new"], true);
+    assert_eq!(
+        report["notes"].as_array().unwrap().last().unwrap(),
+        "AGENTS.md can become entries: memtree import"
+    );
+    assert!(env.mem("memtree.yaml").is_file(), "the tree is at the top");
+    assert!(env.root().join(".mcp.json").is_file());
+    assert!(env.root().join(".claude/settings.json").is_file());
+    assert!(!env.root().join("src/deep/.mcp.json").exists());
+    assert_eq!(env.git(&["log", "--format=%s"]), "memtree: init\n");
+    assert_eq!(
+        env.git(&["status", "--porcelain"]),
+        "?? .claude/\n?? .mcp.json\n?? AGENTS.md\n"
+    );
+}
