@@ -240,6 +240,28 @@ mod tests {
     }
 
     #[test]
+    fn cursor_transcripts_take_the_role_from_the_line() {
+        let jsonl = [
+            r#"{"role":"user","message":{"content":[{"type":"text","text":"Remember: flags live in flags.toml"}]}}"#,
+            r#"{"role":"assistant","message":{"content":[{"type":"text","text":"Noted."},{"type":"tool_use","name":"read_file","input":{}}]}}"#,
+        ]
+        .join("\n");
+        let t = parse(&jsonl);
+        let turns: Vec<(&str, &str)> = t
+            .turns
+            .iter()
+            .map(|t| (t.role.as_str(), t.text.as_str()))
+            .collect();
+        assert_eq!(
+            turns,
+            [
+                ("user", "Remember: flags live in flags.toml"),
+                ("assistant", "Noted.")
+            ]
+        );
+    }
+
+    #[test]
     fn codex_rollouts_with_and_without_the_envelope() {
         let jsonl = [
             r#"{"timestamp":"t","type":"session_meta","payload":{"id":"c-9","cwd":"/x"}}"#,
