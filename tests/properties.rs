@@ -52,3 +52,28 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// `curate`'s reading of a session never panics on any text, as markdown or inside a
+    /// Claude Code JSONL line, and what is inside `<private>…</private>` never reaches a
+    /// candidate, whatever surrounds it.
+    #[test]
+    fn private_text_never_becomes_a_candidate(
+        marker in prop::sample::select(vec!["remember: ", "We always ", "Decision: ", "# Notes\n\n", "- never "]),
+        before in "\\PC{0,80}",
+        secret in "[a-z]{16}",
+        after in "\\PC{0,80}",
+    ) {
+        use memtree::curate::{candidates, transcript::parse};
+        let text = format!("{marker}{before} <private>{secret}</private> {after}\n");
+        let line = serde_json::json!({"type": "user", "message": {"role": "user", "content": text}});
+        for session in [parse(&text), parse(&format!("{line}\n{line}\n"))] {
+            for c in candidates(&session) {
+                prop_assert!(!c.text.contains(&secret), "{:?}", c);
+                prop_assert!(!c.title.contains(&secret), "{:?}", c);
+            }
+        }
+    }
+}

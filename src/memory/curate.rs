@@ -20,7 +20,8 @@
 //! as `skip` with the reason. A failed call falls back to the rules above and says why.
 //!
 //! New entries are drafts (`maturity: draft`) with `source: {by: agent, session}`. Text that
-//! looks like a secret is never planned.
+//! looks like a secret, or that tries to instruct the agent reading it (what `check` warns
+//! about), is never planned.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -164,6 +165,21 @@ struct Near {
     title_words: HashSet<String>,
     words: HashSet<String>,
     coverage: f64,
+}
+
+/// Why `text` must not become memory, and how to show it: a secret (redacted), or text that
+/// tries to instruct the agent that reads it later (a session can carry a prompt injection
+/// from a web page or a tool's output into the tree).
+fn unsafe_text(text: &str) -> Option<(String, String)> {
+    if let Some(f) = crate::secrets::secrets(text).first() {
+        return Some((
+            format!("it holds what looks like {}", f.what),
+            f.redacted.clone(),
+        ));
+    }
+    crate::secrets::injections(text)
+        .first()
+        .map(|f| (format!("it holds {}", f.what), f.redacted.clone()))
 }
 
 fn round(x: f64) -> f64 {
@@ -369,15 +385,15 @@ impl Memory {
                 ));
                 break;
             }
-            if let Some(f) = crate::secrets::secrets(&c.text).first() {
+            if let Some(why) = unsafe_text(&c.text) {
                 plan.push(CurateRow {
                     op: "skip".into(),
                     id: String::new(),
                     target: None,
                     kind: c.kind.into(),
-                    title: f.redacted.clone(),
-                    text: f.redacted.clone(),
-                    reason: format!("it holds what looks like {}", f.what),
+                    title: why.1.clone(),
+                    text: why.1,
+                    reason: why.0,
                     similarity: None,
                 });
                 continue;
@@ -487,10 +503,9 @@ impl Memory {
         if row.text.trim().is_empty() {
             return fail(row, "the text is empty".into());
         }
-        if let Some(f) = crate::secrets::secrets(&format!("{}\n{}", row.title, row.text)).first() {
-            let why = format!("it holds what looks like {}", f.what);
-            row.text = f.redacted.clone();
-            row.title = f.redacted.clone();
+        if let Some((why, shown)) = unsafe_text(&format!("{}\n{}", row.title, row.text)) {
+            row.text = shown.clone();
+            row.title = shown;
             return fail(row, why);
         }
         if row.text.to_ascii_lowercase().contains("<private") {
