@@ -126,6 +126,23 @@ fn read_existing(path: &Path) -> Result<Option<String>> {
         .map_err(|e| io("cannot read", path, e))
 }
 
+/// Refuses a folder between `base` and `rel` that is a symbolic link.
+fn linked_folder(base: &Path, rel: &str) -> Result<()> {
+    let mut at = base.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        at.push(part);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Refused(format!(
+                "{} is a symbolic link; memtree setup writes only inside the project (edit the \
+                 files by hand or use --print)",
+                at.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn parse_json(path: &Path, text: &str) -> Result<Map<String, Value>> {
     if text.trim().is_empty() {
         return Ok(Map::new());
@@ -374,6 +391,12 @@ pub fn plan(agent: Agent, base: &Path, global: bool, remove: bool) -> Result<Set
     let mut change =
         |rel: &str, edit: &dyn Fn(&str, &Path) -> Result<Option<String>>| -> Result<()> {
             let path = base.join(rel);
+            // In a project, a folder on the way (`.claude`, `.cursor`, `.codex`) that is a
+            // link could send the write outside it: refused. A user's own folders may be
+            // links (dotfiles), and are followed.
+            if !global {
+                linked_folder(base, rel)?;
+            }
             let before = read_existing(&path)?;
             let after = edit(before.as_deref().unwrap_or(""), &path)?;
             let action = match (&before, &after) {

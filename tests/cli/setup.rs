@@ -212,6 +212,22 @@ fn a_file_that_does_not_parse_stops_setup_before_anything_is_written() {
     let (_, err) = env.fails(&["setup", "claude"], 1);
     assert!(err.contains("is a symbolic link"), "{err}");
     assert_eq!(read(&env, "elsewhere.json"), "{}\n");
+    // Nor is a folder on the way that is a link (it could point outside the project).
+    std::fs::remove_file(env.root().join(".claude/settings.json")).unwrap();
+    std::fs::remove_dir(env.root().join(".claude")).unwrap();
+    std::fs::create_dir(env.root().join("outside")).unwrap();
+    std::os::unix::fs::symlink("outside", env.root().join(".claude")).unwrap();
+    let (_, err) = env.fails(&["setup", "claude"], 1);
+    assert!(err.contains(".claude is a symbolic link"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(env.root().join("outside"))
+            .unwrap()
+            .count(),
+        0
+    );
+    std::fs::remove_file(env.root().join(".claude")).unwrap();
+    std::fs::create_dir(env.root().join(".claude")).unwrap();
+    std::fs::write(env.root().join(".claude/settings.json"), "{}\n").unwrap();
     // --print writes nothing and shows the files.
     std::fs::remove_file(env.root().join(".claude/settings.json")).unwrap();
     let shown = env.ok(&["setup", "claude", "--print"]);
