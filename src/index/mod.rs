@@ -35,6 +35,7 @@ pub mod analyzer;
 pub mod expand;
 mod freshness;
 mod manifest;
+mod pass;
 mod readonly;
 mod schema;
 mod search;

@@ -4,23 +4,21 @@
 use std::collections::{HashMap, HashSet};
 use std::fs;
 
-use tantivy::{Index, TantivyDocument, Term};
+use tantivy::{Index, TantivyDocument};
 
 use super::Freshness;
 use super::freshness::{FolderScan, folder_scan, partial_walk, save_folders};
 use super::manifest::{
-    Invalid, Manifest, Stamp, load_invalid, load_manifest, manifest_matches, save_invalid,
-    save_manifest,
+    Invalid, Manifest, load_invalid, load_manifest, manifest_matches, save_invalid, save_manifest,
 };
+use super::pass::Writes;
 use super::schema::schema;
 use super::{
     BUILDING, FOLDERS, INDEX_DIR, LOCK_WAIT, READER_WAIT, SMALL_WRITER_HEAP, SearchIndex,
-    SyncReport, Target, WRITER_HEAP, cache, expand,
+    SyncReport, Target, WRITER_HEAP, cache,
 };
-use crate::changeset::content_hash;
 use crate::error::{Error, Result};
-use crate::record::Record;
-use crate::tree::{SafePath, Tree, WriteLock, now_ns};
+use crate::tree::{Tree, WriteLock, now_ns};
 
 /// A planned change to the index.
 #[derive(Default)]
@@ -236,51 +234,8 @@ impl SearchIndex {
         };
         let manifest_path = Self::manifest_path(tree);
         let mut report = SyncReport::default();
-        let mut manifest = if force_rebuild {
-            report.rebuild_reason = Some("asked".into());
-            None
-        } else {
-            loaded.or_else(|| load_manifest(&manifest_path))
-        };
-        if manifest.is_none() && report.rebuild_reason.is_none() {
-            report.rebuild_reason = Some("no index yet, or an index of another version".into());
-        }
-        let mut index = match manifest {
-            Some(_) => match Self::open_existing(tree) {
-                Ok(i) => Some(i),
-                Err(e) => {
-                    report.rebuild_reason = Some(format!("the index failed to open ({e})"));
-                    manifest = None;
-                    None
-                }
-            },
-            None => None,
-        };
-        if index.is_none() && target == Target::Memory {
-            report.rebuilt = true;
-            let (schema, fields) = schema();
-            index = Some(Self::from_index(Index::create_in_ram(schema), fields)?);
-        }
-        // A rebuild is made in a sibling folder and swapped in once committed, so that a reader
-        // never opens an empty or half-built index.
-        let mut building = None;
-        if index.is_none() {
-            report.rebuilt = true;
-            // Through the safe-path routine: a `.cache` that is a link is never emptied.
-            let safe = tree.safe(&format!("{}/{INDEX_DIR}{BUILDING}", crate::tree::CACHE_DIR))?;
-            let dir = safe.abs().to_path_buf();
-            if fs::symlink_metadata(&dir).is_ok() {
-                fs::remove_dir_all(&dir).map_err(|e| Error::io("cannot remove", &dir, e))?;
-            }
-            tree.create_parents(&safe)?;
-            fs::create_dir(&dir).map_err(|e| Error::io("cannot create folder", &dir, e))?;
-            let (schema, fields) = schema();
-            let idx = Index::create_in_dir(&dir, schema)?;
-            index = Some(Self::from_index(idx, fields)?);
-            building = Some(dir);
-        }
-        let mut index = index.expect("opened or created above");
-        let mut manifest = manifest.unwrap_or_default();
+        let (mut index, mut manifest, building) =
+            Self::open_or_create(tree, force_rebuild, loaded, target, &mut report)?;
         let walk = match walk {
             Some(w) => w,
             None => tree.walk()?,
@@ -294,19 +249,6 @@ impl SearchIndex {
         };
         report.files = plan.files;
 
-        let mut writer = None;
-        let f = index.fields;
-        // Files whose indexed document is outdated: removed, or re-read with a new hash.
-        let mut stale: HashSet<String> = HashSet::new();
-        for rel in &plan.removed {
-            let w = writer.get_or_insert_with(|| index.writer(heap));
-            let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
-            w.delete_term(Term::from_field_text(f.rel, rel));
-            manifest.remove(rel);
-            stale.insert(rel.clone());
-            report.removed += 1;
-        }
-        let mut manifest_dirty = !plan.removed.is_empty() || report.rebuilt;
         // Files that do not parse, kept across runs so `index` and `stats` always list them.
         let mut invalid = if report.rebuilt {
             Invalid::new()
@@ -314,121 +256,13 @@ impl SearchIndex {
             load_invalid(tree)
         };
         let invalid_before = invalid.clone();
-        for rel in &plan.removed {
-            invalid.remove(rel);
-        }
-        // Pass 1: re-read changed files, keep what the `follows` graph needs.
-        let mut fresh: HashMap<String, expand::Node> = HashMap::new();
-        // Changed files whose id another changed file also claims (`a/b/c.md` and
-        // `a/b/c/README.md`): `check` reports the clash, and both stay searchable.
-        let mut clashing: Vec<String> = Vec::new();
-        let mut seeds: Vec<String> = Vec::new();
-        let bar = crate::progress::begin("indexing", plan.changed.len() as u64);
-        for rel in &plan.changed {
-            bar.advance(1);
-            let Ok(bytes) = tree.read_entry(&SafePath::from_walk(tree, rel)) else {
-                continue; // vanished between the walk and now; the next check removes it
-            };
-            let hash = content_hash(&bytes);
-            let (mtime_ns, size) = stats[rel];
-            let stamp = Stamp {
-                mtime_ns,
-                size,
-                hash,
-            };
-            let same = manifest
-                .get(rel)
-                .is_some_and(|s| s.hash == hash && s.size == size);
-            manifest_dirty |= manifest.get(rel) != Some(&stamp);
-            manifest.insert(rel.clone(), stamp);
-            if same {
-                continue;
-            }
-            let w = writer.get_or_insert_with(|| index.writer(heap));
-            let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
-            // A new index holds nothing to delete. Each delete costs tantivy a scoring weight
-            // (about 1 KB) until the commit: 100 MB of a 100k rebuild's peak before this check.
-            if !report.rebuilt {
-                w.delete_term(Term::from_field_text(f.rel, rel));
-            }
-            stale.insert(rel.clone());
-            match Record::parse_limited(rel, &bytes, &tree.display_path(rel), tree.max_file_bytes) {
-                Ok(record) => {
-                    invalid.remove(rel);
-                    let s = &record.stored;
-                    seeds.push(s.id.clone());
-                    let node = expand::Node {
-                        rel: rel.clone(),
-                        prev: expand::previous_of(&s.id, &s.edges),
-                    };
-                    if let Some(other) = fresh.insert(s.id.clone(), node) {
-                        clashing.push(other.rel);
-                    }
-                }
-                Err(e) => {
-                    invalid.insert(rel.clone(), e.to_string());
-                }
-            }
-        }
-        for rel in &plan.removed {
-            if let Some(id) = crate::tree::id_of_rel(rel) {
-                seeds.push(id);
-            }
-        }
-        // Pass 2: index every entry whose own or neighbour text changed.
-        if !seeds.is_empty() {
-            let searcher = index.searcher();
-            let links = expand::Links::new(&index, &searcher, &stale, &fresh);
-            let affected = links.affected(&seeds);
-            let mut cache: HashMap<String, Option<std::rc::Rc<Record>>> = HashMap::new();
-            let mut load = |id: &str| -> Option<std::rc::Rc<Record>> {
-                if let Some(r) = cache.get(id) {
-                    return r.clone();
-                }
-                if cache.len() > 256 {
-                    cache.clear();
-                }
-                let rel = links.rel(id)?;
-                let bytes = tree.read_entry(&SafePath::from_walk(tree, &rel)).ok();
-                let r = bytes
-                    .and_then(|b| Record::parse_limited(&rel, &b, &rel, tree.max_file_bytes).ok())
-                    .map(std::rc::Rc::new);
-                cache.insert(id.to_string(), r.clone());
-                r
-            };
-            for id in &affected {
-                let Some(rel) = links.rel(id) else { continue };
-                let Some(record) = load(id) else { continue };
-                let w = writer.get_or_insert_with(|| index.writer(heap));
-                let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
-                if !stale.contains(&rel) && !report.rebuilt {
-                    // Unchanged itself, re-indexed for a neighbour's sake.
-                    w.delete_term(Term::from_field_text(f.rel, &rel));
-                }
-                let expansion = expand::Expansion::gather(id, &links, &mut load);
-                w.add_document(index.document(&record, &expansion.parts))?;
-                report.indexed += 1;
-            }
-            for rel in &clashing {
-                let bytes = tree.read_entry(&SafePath::from_walk(tree, rel)).ok();
-                let parsed = bytes
-                    .and_then(|b| Record::parse_limited(rel, &b, rel, tree.max_file_bytes).ok());
-                let Some(record) = parsed else {
-                    continue;
-                };
-                let w = writer.get_or_insert_with(|| index.writer(heap));
-                let w = w.as_ref().map_err(|e| Error::Index(e.to_string()))?;
-                let expansion = expand::Expansion::gather(&record.stored.id, &links, &mut load);
-                w.add_document(index.document(&record, &expansion.parts))?;
-                report.indexed += 1;
-            }
-        }
-        if let Some(w) = writer {
-            let mut w = w.map_err(|e| Error::Index(e.to_string()))?;
-            w.commit()?;
-            w.wait_merging_threads()?;
-            index.reader.reload()?;
-        }
+        let mut writes = Writes::new(tree, &index, heap, report.rebuilt);
+        writes.remove(&plan.removed, &mut manifest, &mut invalid)?;
+        report.removed = plan.removed.len();
+        let reread_dirty = writes.reread(&plan.changed, &stats, &mut manifest, &mut invalid)?;
+        let manifest_dirty = !plan.removed.is_empty() || report.rebuilt || reread_dirty;
+        writes.reindex()?;
+        report.indexed = writes.commit()?;
         report.errors = invalid.values().cloned().collect();
         if target == Target::Memory {
             return Ok((index, report));
@@ -451,6 +285,51 @@ impl SearchIndex {
             let _ = fs::remove_file(&folders_path);
         }
         Ok((index, report))
+    }
+
+    /// The index a sync writes into and the manifest it matches: the index on disk, or for a
+    /// rebuild (asked for, none yet, another version, or one that fails to open; `report`
+    /// says which) a new one, in RAM for [`Target::Memory`], else in `.cache/index.building`,
+    /// whose folder is returned to be swapped in once committed, so that a reader never opens
+    /// an empty or half-built index.
+    fn open_or_create(
+        tree: &Tree,
+        force_rebuild: bool,
+        loaded: Option<Manifest>,
+        target: Target,
+        report: &mut SyncReport,
+    ) -> Result<(SearchIndex, Manifest, Option<std::path::PathBuf>)> {
+        let manifest = if force_rebuild {
+            report.rebuild_reason = Some("asked".into());
+            None
+        } else {
+            loaded.or_else(|| load_manifest(&Self::manifest_path(tree)))
+        };
+        if manifest.is_none() && report.rebuild_reason.is_none() {
+            report.rebuild_reason = Some("no index yet, or an index of another version".into());
+        }
+        if let Some(manifest) = manifest {
+            match Self::open_existing(tree) {
+                Ok(index) => return Ok((index, manifest, None)),
+                Err(e) => report.rebuild_reason = Some(format!("the index failed to open ({e})")),
+            }
+        }
+        report.rebuilt = true;
+        let (schema, fields) = schema();
+        if target == Target::Memory {
+            let index = Self::from_index(Index::create_in_ram(schema), fields)?;
+            return Ok((index, Manifest::default(), None));
+        }
+        // Through the safe-path routine: a `.cache` that is a link is never emptied.
+        let safe = tree.safe(&format!("{}/{INDEX_DIR}{BUILDING}", crate::tree::CACHE_DIR))?;
+        let dir = safe.abs().to_path_buf();
+        if fs::symlink_metadata(&dir).is_ok() {
+            fs::remove_dir_all(&dir).map_err(|e| Error::io("cannot remove", &dir, e))?;
+        }
+        tree.create_parents(&safe)?;
+        fs::create_dir(&dir).map_err(|e| Error::io("cannot create folder", &dir, e))?;
+        let index = Self::from_index(Index::create_in_dir(&dir, schema)?, fields)?;
+        Ok((index, Manifest::default(), Some(dir)))
     }
 
     /// Puts the index built in `built` (`.cache/index.building`) in place of `.cache/index`
