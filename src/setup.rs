@@ -98,6 +98,21 @@ fn curate_command(agent: Agent) -> String {
     format!("memtree curate --hook {}", agent.name())
 }
 
+/// The hooks of an agent whose hook files group handlers by matcher (Claude Code, Codex):
+/// event, matcher, command, timeout in seconds. Codex has no `compact` start and no
+/// `SessionEnd`; its `Stop` ends each turn.
+fn session_events(agent: Agent) -> Vec<(&'static str, Option<&'static str>, String, u64)> {
+    let (starts, end) = match agent {
+        Agent::Codex => ("startup|resume|clear", "Stop"),
+        _ => ("startup|resume|clear|compact", "SessionEnd"),
+    };
+    vec![
+        ("SessionStart", Some(starts), prime_command(agent), 15),
+        ("PreCompact", None, curate_command(agent), 60),
+        (end, None, curate_command(agent), 60),
+    ]
+}
+
 /// Whether a hook handler is memtree's (for this agent).
 fn is_ours(handler: &Value, agent: Agent) -> bool {
     handler
@@ -421,16 +436,7 @@ pub fn plan(agent: Agent, base: &Path, global: bool, remove: bool) -> Result<Set
             change(mcp, &|t, p| {
                 json_edit(t, p, |m, p| edit_mcp_json(m, remove, p))
             })?;
-            let events = [
-                (
-                    "SessionStart",
-                    Some("startup|resume|clear|compact"),
-                    prime_command(agent),
-                    15,
-                ),
-                ("PreCompact", None, curate_command(agent), 60),
-                ("SessionEnd", None, curate_command(agent), 60),
-            ];
+            let events = session_events(agent);
             change(".claude/settings.json", &|t, p| {
                 json_edit(t, p, |m, p| {
                     edit_grouped_hooks(m, agent, &events, remove, p)
@@ -456,16 +462,7 @@ pub fn plan(agent: Agent, base: &Path, global: bool, remove: bool) -> Result<Set
                 let out = edit_codex_toml(text, remove, path)?;
                 Ok((!out.trim().is_empty()).then_some(out))
             })?;
-            let events = [
-                (
-                    "SessionStart",
-                    Some("startup|resume|clear"),
-                    prime_command(agent),
-                    15,
-                ),
-                ("PreCompact", None, curate_command(agent), 60),
-                ("Stop", None, curate_command(agent), 60),
-            ];
+            let events = session_events(agent);
             change(".codex/hooks.json", &|t, p| {
                 json_edit(t, p, |m, p| {
                     edit_grouped_hooks(m, agent, &events, remove, p)
