@@ -194,7 +194,8 @@ impl Memory {
             CommitReport::skipped(crate::git::NOTHING_CHANGED)
         } else {
             changeset.operation = format!(
-                "import {writes} entries from {}",
+                "import {writes} {} from {}",
+                if writes == 1 { "entry" } else { "entries" },
                 files
                     .iter()
                     .map(|f| shown(f))

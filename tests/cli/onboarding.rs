@@ -635,3 +635,40 @@ fn the_day_walkthrough_runs_as_written() {
         }
     }
 }
+
+/// README's "In your project" block runs as written in a repository that has an AGENTS.md,
+/// and leaves a connected, committed project.
+#[test]
+fn the_readme_in_your_project_block_runs_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split_once("## In your project")
+        .unwrap()
+        .1
+        .split_once("```sh\n")
+        .unwrap()
+        .1
+        .split_once("```")
+        .unwrap()
+        .0;
+    let env = TestEnv::bare();
+    env.git(&["init", "-q", "-b", "main"]);
+    std::fs::write(
+        env.root().join("AGENTS.md"),
+        "# Service\n\n## Tests\n\nRun cargo test before a push.\n",
+    )
+    .unwrap();
+    let out = shell(block, env.root(), env.root());
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        env.git(&["log", "--format=%s"]),
+        "Connect Claude Code to memtree\nmemtree: import 1 entry from AGENTS.md\nmemtree: init\n"
+    );
+    assert_eq!(env.git(&["status", "--porcelain"]), "?? AGENTS.md\n");
+}
