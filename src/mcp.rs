@@ -40,8 +40,10 @@ prompt); before changing a file call memory_context or memory_query with its pat
 memory_query for a ranked list with reasons, memory_get to read one entry. Record what you \
 learn with memory_write (a new id creates an entry; an existing id updates the fields and the body \
 you pass; give memory_get's `hash` as `base` to refuse a write over someone else's change), \
-and when a belief changes, memory_supersede the old entry instead of deleting it. Every write is \
-committed to git when the project is a repository.";
+and when a belief changes, memory_supersede the old entry instead of deleting it. At the end of \
+a task, memory_curate your notes (decisions, conventions, pitfalls you found): it plans only what \
+the memory does not already hold; apply the plan with apply: true. Every write is committed to \
+git when the project is a repository.";
 
 /// Arguments of `memory_query`.
 #[derive(Debug, Deserialize, JsonSchema)]
