@@ -113,6 +113,9 @@ pub(super) struct HookInput {
     /// Cursor.
     #[serde(default)]
     pub workspace_roots: Vec<PathBuf>,
+    /// SessionStart: `startup`, `resume`, `clear` or `compact`.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 impl HookInput {
@@ -229,7 +232,12 @@ pub(super) fn prime_hook(
         let budget = budget.unwrap_or(memtree::retrieve::context::DEFAULT_BUDGET);
         let report = memory.prime(within.as_deref(), since.as_deref(), budget)?;
         Ok(match input.session() {
-            Some(session) => memory.prime_for_session(&report, &session)?.markdown,
+            Some(session) => {
+                let cleared = input.source.as_deref() == Some("clear");
+                memory
+                    .prime_for_session(&report, &session, cleared)?
+                    .markdown
+            }
             None => report.markdown,
         })
     };

@@ -1,7 +1,8 @@
 //! `prime --hook AGENT`: the session-start bundle, sent once per agent session.
 //!
 //! An agent's SessionStart hook fires on startup, and again on resume, on `/clear` and after
-//! the context was compacted. What a session was sent is recorded in
+//! the context was compacted. A `/clear` empties the context, so it gets the whole bundle again
+//! (Claude Code starts a new session id for it anyway). What a session was sent is recorded in
 //! `.memory/.cache/sessions/<session>.json` (the content hash of each pinned entry and open
 //! question, the *what changed* lines, the outline's hash). The first time, the whole bundle
 //! goes out; every later time only what differs from the record (an entry that changed or is
@@ -75,11 +76,18 @@ fn hash(text: &str) -> String {
 
 impl Memory {
     /// The part of `report` that `session` has not been sent yet, recorded as sent (see the
-    /// module documentation). A session id that is not a valid file name is hashed.
+    /// module documentation). `cleared`: the agent's context was emptied (`/clear` keeping the
+    /// session), so the whole bundle goes out again. A session id that is not a valid file
+    /// name is hashed.
     ///
     /// # Errors
     /// The record cannot be written (a read-only `.cache`).
-    pub fn prime_for_session(&self, report: &PrimeReport, session: &str) -> Result<SessionPrime> {
+    pub fn prime_for_session(
+        &self,
+        report: &PrimeReport,
+        session: &str,
+        cleared: bool,
+    ) -> Result<SessionPrime> {
         let name = if crate::tree::valid_segment(session) {
             session.to_string()
         } else {
@@ -91,7 +99,8 @@ impl Memory {
             .tree
             .read(&path)
             .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .filter(|_| !cleared);
         let items = report.pinned.iter().chain(&report.open_questions);
         let now = Sent {
             items: items

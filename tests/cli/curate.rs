@@ -522,6 +522,12 @@ fn a_session_gets_the_bundle_once_and_then_only_what_changed() {
          - modified `conventions/testing/integration-tests`\n\n"
     );
     assert_eq!(prime_hook(&env, "claude", start("compact")), unchanged);
+    // A /clear that keeps the session emptied the context: the whole bundle again.
+    assert_eq!(
+        prime_hook(&env, "claude", start("clear")),
+        env.ok(&["prime"])
+    );
+    assert_eq!(prime_hook(&env, "claude", start("resume")), unchanged);
     // Another session gets the whole bundle; Cursor gets it as additional_context.
     let cursor = prime_hook(
         &env,
