@@ -9,7 +9,8 @@
 //! - `gotcha: …`, `pitfall: …`, `caveat: …`, `watch out: …` (a pitfall);
 //! - `convention: …`, `rule: …` (a convention); `question: …`, `open question: …`;
 //! - a sentence that starts `we use / we always / we never / we prefer / we don't / we must /
-//!   we no longer / we switched …`, or `always …` / `never …` (a convention);
+//!   we should not / we no longer / we switched …`, or `always …` / `never …` (a convention;
+//!   not `never mind`, and not a bare `we should`, which is a suggestion);
 //! - in markdown only, a heading with the paragraph under it, when the paragraph holds none of
 //!   the above (a fact titled by the heading).
 //!
@@ -79,7 +80,7 @@ static MARKED: LazyLock<Regex> = LazyLock::new(|| {
 });
 static RULE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^(?:we|the team|this (?:project|repo|repository|codebase))\s+(?:always|never|use|uses|prefer|prefers|don't|do not|must|should(?:n't| not)?|no longer|switched|moved|only)\b|^(?:always|never)\s+\w",
+        r"(?i)^(?:we|the team|this (?:project|repo|repository|codebase))\s+(?:always|never|use|uses|prefer|prefers|don't|do not|must|shouldn't|should not|no longer|switched|moved|only)\b|^(?:always|never)\s+\w",
     )
     .expect("valid regex")
 });
@@ -306,7 +307,9 @@ fn of_text(text: &str, role: &str, markdown: bool) -> Vec<Candidate> {
             }
             let s = unconnected(s);
             let words = s.split_whitespace().count();
-            if RULE.is_match(s) && !s.ends_with('?') && (4..=80).contains(&words) {
+            // "Never mind, …" is not a rule; "we should …" is a suggestion, "we should not" is.
+            let chatter = s.to_lowercase().starts_with("never mind");
+            if RULE.is_match(s) && !chatter && !s.ends_with('?') && (4..=80).contains(&words) {
                 out.push(candidate(
                     "convention",
                     "rule-sentence",
@@ -370,6 +373,9 @@ mod tests {
              Gotcha: tantivy's writer holds a lock file.\n\
              We no longer use Travis; we switched to GitHub Actions.\n\
              Do we always need this?\n\
+             Never mind, let us try the other branch first.\n\
+             We should rename this helper later.\n\
+             We should not log request bodies.\n\
              ```\nwe always ignore code\n```\n",
         );
         assert_eq!(
@@ -395,6 +401,11 @@ mod tests {
                     "convention",
                     "We no longer use Travis; we switched to GitHub Actions.".into(),
                     true
+                ),
+                (
+                    "convention",
+                    "We should not log request bodies.".into(),
+                    false
                 ),
             ]
         );
