@@ -14,9 +14,9 @@
 //! - in markdown only, a heading with the paragraph under it, when the paragraph holds none of
 //!   the above (a fact titled by the heading).
 //!
-//! A statement that says it replaces something (`no longer`, `instead of`, `switched`,
-//! `replaced`, `not anymore`, `moved from`) is marked [`Candidate::replaces`]: the plan may
-//! supersede an entry with it. The operation set (add, update, supersede, noop) is Mem0's
+//! A statement (not a heading's section) that says it replaces something (`no longer`,
+//! `instead of`, `switched`, `replaced`, `not anymore`, `moved from`) is marked
+//! [`Candidate::replaces`]: the plan may supersede an entry with it. The operation set (add, update, supersede, noop) is Mem0's
 //! (Chhikara et al., 2025, "Mem0: Building Production-Ready AI Agents with Scalable Long-Term
 //! Memory") and Memory-R1's (Yan et al., 2025).
 
@@ -276,6 +276,8 @@ fn of_text(text: &str, role: &str, markdown: bool) -> Vec<Candidate> {
             let body: String = body.chars().take(600).collect();
             let mut c = candidate("fact", "heading", body, role);
             c.title = title_of(h);
+            // A document's section describes; it does not announce that a belief changed.
+            c.replaces = false;
             out.push(c);
         }
         paragraph.clear();
@@ -427,7 +429,7 @@ mod tests {
     #[test]
     fn headings_count_in_markdown_when_their_paragraph_has_no_marker() {
         let got = candidates(&parse(
-            "# Release\n\nTags are signed with the team key.\nThey go to crates.io.\n\n\
+            "# Release\n\nTags are signed with the team key.\nThey go to crates.io instead of a mirror.\n\n\
              More text, not under a heading.\n\n## Tests\n\nWe always run the suite twice.\n",
         ));
         let rows: Vec<(&str, &str, &str)> = got
@@ -440,7 +442,7 @@ mod tests {
                 (
                     "heading",
                     "Release",
-                    "Tags are signed with the team key. They go to crates.io."
+                    "Tags are signed with the team key. They go to crates.io instead of a mirror."
                 ),
                 (
                     "rule-sentence",
@@ -449,6 +451,22 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_sections_instead_of_is_no_supersession() {
+        let got = candidates(&parse(
+            "# Release\n\nWe use crates.io instead of a mirror.\n",
+        ));
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].replaces,
+            "a rule sentence that says it replaces something"
+        );
+        let got = candidates(&parse(
+            "# Release\n\nTags go to crates.io instead of a mirror.\n",
+        ));
+        assert_eq!((got[0].marker, got[0].replaces), ("heading", false));
     }
 
     #[test]
