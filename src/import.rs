@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use crate::entry::Relation;
 use crate::markdown;
+pub use crate::tree::slug;
 
 /// How deep `@path` imports of CLAUDE.md are followed.
 pub const MAX_IMPORT_DEPTH: usize = 5;
@@ -65,27 +66,6 @@ pub struct Skipped {
     pub file: String,
     /// Why.
     pub reason: String,
-}
-
-/// `text` as an id segment: lower-case kebab-case, at most 64 characters, never empty.
-pub fn slug(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars().flat_map(char::to_lowercase) {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    let mut out: String = out.trim_end_matches('-').chars().take(64).collect();
-    while out.ends_with('-') {
-        out.pop();
-    }
-    if out.is_empty() {
-        "section".into()
-    } else {
-        out
-    }
 }
 
 /// The source files of the formats above that exist in `project`, in a fixed order.

@@ -12,7 +12,7 @@ use memtree::retrieve::llm::LlmMode;
 use memtree::{Error, Memory, Tree};
 
 use super::args::{AgentArg, Cli, CurateArgs, CurateLlmArg};
-use super::{commit_note, emit, find_tree, now, open, read_stdin, render};
+use super::{commit_note, emit, find_tree, now, open, read_body, render};
 
 /// How long a session hook may plan before it stops taking candidates (the LLM call's
 /// timeout is bounded by it too), in seconds.
@@ -22,12 +22,16 @@ pub const HOOK_TRANSCRIPT_BYTES: u64 = 8 << 20;
 /// The most of a hook's stdin read: 1 MiB.
 const HOOK_STDIN_BYTES: u64 = 1 << 20;
 
+/// A file's text, or stdin's for `-`.
 fn read_file(path: &Path) -> Result<String, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
-    String::from_utf8(bytes).map_err(|_| Error::InvalidValue {
-        key: path.display().to_string(),
-        reason: "the file is not UTF-8 text".into(),
-    })
+    Ok(read_body(None, Some(path))?.unwrap_or_default())
+}
+
+fn llm_mode(arg: CurateLlmArg) -> LlmMode {
+    match arg {
+        CurateLlmArg::Auto => LlmMode::Auto,
+        CurateLlmArg::Never => LlmMode::Never,
+    }
 }
 
 /// The last `limit` bytes of a file, from the first whole line (a transcript can be large;
@@ -52,10 +56,6 @@ pub(super) fn cmd_curate(cli: &Cli, a: &CurateArgs) -> Result<ExitCode, Error> {
         return Ok(curate_hook(cli, agent, a));
     }
     let memory = open(cli)?;
-    let llm = match a.llm {
-        CurateLlmArg::Auto => LlmMode::Auto,
-        CurateLlmArg::Never => LlmMode::Never,
-    };
     let report = if let Some(plan) = &a.plan {
         let text = read_file(plan)?;
         let mut saved: SavedPlan =
@@ -69,7 +69,6 @@ pub(super) fn cmd_curate(cli: &Cli, a: &CurateArgs) -> Result<ExitCode, Error> {
         memory.curate_plan(saved, &plan.display().to_string(), a.apply)?
     } else {
         let (text, source) = match (&a.source, &a.file, &a.transcript) {
-            (Some(p), _, _) if p == Path::new("-") => (read_stdin()?, "-".to_string()),
             (Some(p), _, _) | (_, Some(p), _) | (_, _, Some(p)) => {
                 (read_file(p)?, p.display().to_string())
             }
@@ -86,7 +85,7 @@ pub(super) fn cmd_curate(cli: &Cli, a: &CurateArgs) -> Result<ExitCode, Error> {
             transcript: transcript::parse(&text),
             source,
             session: a.session.clone(),
-            llm,
+            llm: llm_mode(a.llm),
             deadline: None,
         };
         memory.curate(&input, a.apply)?
@@ -183,26 +182,15 @@ fn curate_hook_run(
     let curate_input = CurateInput {
         transcript: transcript::parse(&text),
         source: path.display().to_string(),
-        session: session.clone(),
-        llm: match a.llm {
-            CurateLlmArg::Auto => LlmMode::Auto,
-            CurateLlmArg::Never => LlmMode::Never,
-        },
+        session,
+        llm: llm_mode(a.llm),
         deadline: Some(Duration::from_secs(HOOK_BOUND_S)),
     };
     let apply = memory.config().curate.auto_apply;
     let report = memory.curate(&curate_input, apply)?;
     let summary = render::curate_counts(&report);
     if apply {
-        return Ok(format!(
-            "curated {summary}{}",
-            report
-                .commit
-                .id
-                .as_deref()
-                .map(|c| format!(" [commit {}]", &c[..c.len().min(7)]))
-                .unwrap_or_default()
-        ));
+        return Ok(format!("curated {summary}{}", commit_note(&report.commit)));
     }
     let name = report
         .session

@@ -213,6 +213,14 @@ pub fn parse(text: &str) -> Transcript {
 mod tests {
     use super::*;
 
+    /// (role, text) of each turn.
+    fn pairs(t: &Transcript) -> Vec<(&str, &str)> {
+        t.turns
+            .iter()
+            .map(|t| (t.role.as_str(), t.text.as_str()))
+            .collect()
+    }
+
     #[test]
     fn claude_code_lines_give_text_turns_only() {
         let jsonl = [
@@ -228,13 +236,8 @@ mod tests {
         let t = parse(&jsonl);
         assert_eq!(t.format, "claude-code");
         assert_eq!(t.session.as_deref(), Some("s-1"));
-        let turns: Vec<(&str, &str)> = t
-            .turns
-            .iter()
-            .map(|t| (t.role.as_str(), t.text.as_str()))
-            .collect();
         assert_eq!(
-            turns,
+            pairs(&t),
             [("user", "remember: we use pnpm"), ("assistant", "Noted.")]
         );
     }
@@ -247,13 +250,8 @@ mod tests {
         ]
         .join("\n");
         let t = parse(&jsonl);
-        let turns: Vec<(&str, &str)> = t
-            .turns
-            .iter()
-            .map(|t| (t.role.as_str(), t.text.as_str()))
-            .collect();
         assert_eq!(
-            turns,
+            pairs(&t),
             [
                 ("user", "Remember: flags live in flags.toml"),
                 ("assistant", "Noted.")

@@ -329,7 +329,7 @@ impl Memory {
 
     /// A free id in `folder` from the candidate's title (`-2`, `-3`, ... when taken).
     fn new_id(&self, folder: &str, c: &Candidate, taken: &mut HashSet<String>) -> String {
-        let mut slug = crate::import::slug(&c.title);
+        let mut slug = crate::tree::slug(&c.title);
         if slug.len() > 48 {
             // At a word boundary.
             let cut = slug[..=48].rfind('-').unwrap_or(48);
@@ -438,7 +438,7 @@ impl Memory {
         let rel = format!(
             "{}/curate/{}.json",
             crate::tree::CACHE_DIR,
-            crate::import::slug(name)
+            crate::tree::slug(name)
         );
         let p = self.tree.safe(&rel)?;
         self.tree.create_parents(&p)?;
@@ -686,7 +686,7 @@ impl Memory {
             Ok(p) => p,
             Err(e) => return skip(&format!("the llm is misconfigured: {e}")),
         };
-        let prompt = curate_prompt(&input.transcript, index, self, cands, rules);
+        let prompt = curate_prompt(&input.transcript, index, cands, rules);
         let timeout = Duration::from_secs(
             cfg.timeout_s
                 .unwrap_or(retrieve::llm::DEFAULT_TIMEOUT_S)
@@ -766,7 +766,6 @@ pub fn parse_plan(text: &str) -> std::result::Result<Vec<CurateRow>, String> {
 fn curate_prompt(
     t: &Transcript,
     index: &SearchIndex,
-    memory: &Memory,
     cands: &[Candidate],
     rules: &[CurateRow],
 ) -> String {
@@ -787,10 +786,8 @@ fn curate_prompt(
             c.kind, c.text, r.op, r.id, r.reason
         ));
     }
-    let query = Query::default();
-    let ctx = memory.ctx(index, &query);
     let mut folders = String::new();
-    for (f, n) in index.folder_counts(&ctx.searcher, 2).iter().take(100) {
+    for (f, n) in index.folder_counts(&index.searcher(), 2).iter().take(100) {
         folders.push_str(&format!("- {f} ({n})\n"));
     }
     format!(

@@ -135,6 +135,27 @@ pub fn id_of_rel(rel: &str) -> Option<String> {
     Some(stem.to_string())
 }
 
+/// `text` as an id segment: lower-case kebab-case, at most 64 characters, never empty.
+pub fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let mut out: String = out.trim_end_matches('-').chars().take(64).collect();
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() {
+        "section".into()
+    } else {
+        out
+    }
+}
+
 /// Normalises what a user typed as an id: trims, drops a leading `.memory/` or `./`, a trailing
 /// `.md` and slashes at either end.
 pub fn normalize_id(input: &str) -> String {

@@ -181,6 +181,48 @@ fn apply_is_one_commit_and_a_second_run_knows_everything() {
     assert_eq!(env.git(&["rev-list", "--count", "HEAD"]).trim(), "2");
 }
 
+/// `curate --apply` killed at each of its renames in turn (six files: three new entries, an
+/// update, a supersession's two), then `memtree index`: the plan is always committed whole or
+/// not at all, every file exactly as one or the other, and `git status` clean.
+#[cfg(debug_assertions)]
+#[test]
+fn a_curate_killed_at_any_rename_is_applied_whole_or_not_at_all() {
+    use crate::team::{copy, head_tree, status, with_failpoint};
+    let env = example_repo();
+    let t = transcript_arg();
+    let apply = ["curate", "--transcript", t.as_str(), "--apply"];
+    let (before_tree, before_files) = (head_tree(&env), memory_files(&env));
+    let reference = copy(&env);
+    reference.ok(&apply);
+    let (after_tree, after_files) = (head_tree(&reference), memory_files(&reference));
+    assert_ne!(before_tree, after_tree);
+    let mut completed = 0;
+    for n in 1.. {
+        let run = copy(&env);
+        let out = with_failpoint(&run, &format!("rename#{n}"), &apply);
+        if out.status.success() {
+            assert!(n > 6, "only {n} renames for six files");
+            break;
+        }
+        assert_eq!(
+            out.status.code(),
+            None,
+            "rename#{n}: not stopped by the failpoint"
+        );
+        run.ok(&["index"]);
+        let tree = head_tree(&run);
+        if tree == before_tree {
+            assert_eq!(memory_files(&run), before_files, "rename#{n}");
+        } else {
+            assert_eq!(tree, after_tree, "rename#{n}: HEAD holds a partial plan");
+            assert_eq!(memory_files(&run), after_files, "rename#{n}");
+            completed += 1;
+        }
+        assert_eq!(status(&run), "", "rename#{n}");
+    }
+    assert!(completed > 0);
+}
+
 #[test]
 fn codex_rollouts_and_markdown_on_stdin_are_curated_too() {
     let env = example_repo();
@@ -448,6 +490,22 @@ fn an_llm_plan_is_validated_row_by_row_against_the_tree() {
     assert!(
         env.read("architecture/storage/redis-cache.md")
             .contains("superseded_by: architecture/storage/signed-cookies\n")
+    );
+    assert_eq!(
+        env.read("architecture/storage/redis-cache.md"),
+        "---\ntitle: Redis caches session tokens only\nkind: fact\naliases: [session cache]\n\
+         scope: [\"src/cache/**\"]\nstatus: superseded\nsuperseded_by: \
+         architecture/storage/signed-cookies\nrelations:\n  - {type: depends-on, to: \
+         architecture/storage/postgres}\ncreated: 2026-11-20T10:00:00Z\nupdated: \
+         2026-11-22T12:00:00Z\n---\n\nSession tokens expire after 24h. Nothing in Redis is \
+         authoritative: a flush logs everyone out and loses nothing else.\n"
+    );
+    assert_eq!(
+        env.read("architecture/storage/signed-cookies.md"),
+        "---\ntitle: Sessions are signed cookies\nkind: fact\nmaturity: draft\nsupersedes: \
+         [architecture/storage/redis-cache]\nsource:\n  by: agent\n  session: \
+         5f0c7a2e-3b1d-4c8e-9a57-2d6e1f4b8c90\ncreated: 2026-11-22T12:00:00Z\nupdated: 2026-11-22T12:00:00Z\n---\n\nSessions are signed \
+         cookies; Redis holds none.\n"
     );
     assert!(!env.mem("notes/general/token.md").exists());
     // --llm never: the rules plan, the model is not asked.

@@ -178,6 +178,13 @@ fn memory_write_updates_the_body_over_mcp() {
 /// Issue 16, item 7: README's quick tour runs as written, command by command, in a fresh git
 /// repository with the memtree under test on PATH (its `link` line used to fail: it linked to
 /// an entry the tour never created).
+/// The first ```sh block of `doc` after the line `after` (the document's first when empty).
+fn sh_block<'a>(doc: &'a str, after: &str) -> &'a str {
+    let rest = doc.split_once(after).map_or(doc, |(_, rest)| rest);
+    let body = rest.split_once("```sh\n").expect("a ```sh block").1;
+    body.split_once("```").expect("a closed block").0
+}
+
 /// Runs `script` with `sh -e` in `dir`, hermetic (HOME, git identity, the clock), with the
 /// memtree under test first on PATH, as a reader would run documentation.
 fn shell(script: &str, dir: &std::path::Path, home: &std::path::Path) -> std::process::Output {
@@ -203,14 +210,7 @@ fn shell(script: &str, dir: &std::path::Path, home: &std::path::Path) -> std::pr
 fn the_readme_quick_tour_runs_as_written() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let tour = readme.split_once("## Quick tour").unwrap().1;
-    let block = tour
-        .split_once("```sh\n")
-        .unwrap()
-        .1
-        .split_once("```")
-        .unwrap()
-        .0;
+    let block = sh_block(&readme, "## Quick tour");
     // Join continuation lines, then drop comments (none of the tour's `#` sit inside quotes).
     let joined = block.replace("\\\n", " ");
     let commands: Vec<String> = joined
@@ -552,13 +552,7 @@ fn long_work_shows_progress_on_a_terminal_and_nothing_otherwise() {
 fn the_day_walkthrough_runs_as_written() {
     let day = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/day");
     let readme = std::fs::read_to_string(day.join("README.md")).unwrap();
-    let script = readme
-        .split_once("```sh\n")
-        .unwrap()
-        .1
-        .split_once("```")
-        .unwrap()
-        .0;
+    let script = sh_block(&readme, "");
     let env = TestEnv::bare();
     let status = std::process::Command::new("cp")
         .args(["-a", "--"])
@@ -617,6 +611,28 @@ fn the_day_walkthrough_runs_as_written() {
     assert!(old.contains("\nstatus: superseded\nsuperseded_by: conventions/agents/we-no-longer-start-the-test-database-with-docker\n"), "{old}");
     let new = mem("conventions/agents/we-no-longer-start-the-test-database-with-docker.md");
     assert!(new.contains("\nmaturity: draft\nsupersedes: [conventions/agents/build-and-test]\nsource:\n  by: agent\n  session: day-1\n"), "{new}");
+    // Exactly: the imported section with only its status lines added, and the new draft.
+    let stamp = crate::env::NOW;
+    assert_eq!(
+        old,
+        format!(
+            "---\ntitle: Build and test\nkind: procedure\ntags: [agents]\nstatus: superseded\n\
+             superseded_by: conventions/agents/we-no-longer-start-the-test-database-with-docker\n\
+             source:\n  by: import\n  file: AGENTS.md\n  heading: Build and test\ncreated: \
+             {stamp}\nupdated: {stamp}\n---\n\nRun `cargo test` before every push. The \
+             integration tests need PostgreSQL 16; start it with\n`docker compose up -d db`.\n"
+        )
+    );
+    assert_eq!(
+        new,
+        format!(
+            "---\ntitle: We no longer start the test database with docker compose\nkind: \
+             procedure\nmaturity: draft\nsupersedes: [conventions/agents/build-and-test]\n\
+             source:\n  by: agent\n  session: day-1\ncreated: {stamp}\nupdated: {stamp}\n\
+             ---\n\nWe no longer start the test database with docker compose; we switched to \
+             testcontainers, so cargo test starts PostgreSQL by itself.\n"
+        )
+    );
     assert!(
         repo.join(".memory/conventions/general/discount-cents-is-never-negative.md")
             .is_file()
@@ -642,16 +658,7 @@ fn the_day_walkthrough_runs_as_written() {
 fn the_readme_in_your_project_block_runs_as_written() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let block = readme
-        .split_once("## In your project")
-        .unwrap()
-        .1
-        .split_once("```sh\n")
-        .unwrap()
-        .1
-        .split_once("```")
-        .unwrap()
-        .0;
+    let block = sh_block(&readme, "## In your project");
     let env = TestEnv::bare();
     env.git(&["init", "-q", "-b", "main"]);
     std::fs::write(

@@ -25,7 +25,7 @@ fn linked_repo() -> TestEnv {
 }
 
 /// A copy of `env`'s project (work tree and `.git`), to run one scenario on.
-fn copy(env: &TestEnv) -> TestEnv {
+pub(crate) fn copy(env: &TestEnv) -> TestEnv {
     let to = TestEnv::bare();
     let status = std::process::Command::new("cp")
         .args(["-a", "--"])
@@ -38,7 +38,7 @@ fn copy(env: &TestEnv) -> TestEnv {
 }
 
 /// `memtree ARGS` with a failpoint set; returns the output (a stopped process has no code).
-fn with_failpoint(env: &TestEnv, point: &str, args: &[&str]) -> std::process::Output {
+pub(crate) fn with_failpoint(env: &TestEnv, point: &str, args: &[&str]) -> std::process::Output {
     env.cmd()
         .env("MEMTREE_FAILPOINT", point)
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -48,11 +48,11 @@ fn with_failpoint(env: &TestEnv, point: &str, args: &[&str]) -> std::process::Ou
         .unwrap()
 }
 
-fn status(env: &TestEnv) -> String {
+pub(crate) fn status(env: &TestEnv) -> String {
     env.git(&["status", "--porcelain", "--untracked-files=all"])
 }
 
-fn head_tree(env: &TestEnv) -> String {
+pub(crate) fn head_tree(env: &TestEnv) -> String {
     env.git(&["rev-parse", "HEAD^{tree}"]).trim().to_string()
 }
 
