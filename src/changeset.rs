@@ -317,6 +317,10 @@ impl Changeset {
 
     /// Checks the whole plan against the disk without writing anything (step 1).
     ///
+    /// Private text: a written file may hold no `<private>` tag outside code
+    /// ([`crate::private::tags`]) that its baseline (as for secrets, below) does not hold
+    /// already; `--allow-secret` does not change that.
+    ///
     /// Secrets: every written file is scanned whole ([`crate::secrets::secrets`]), since a
     /// commit takes the whole file. A value found is refused unless `allow_secret`, or unless
     /// it is already in [`Changeset::secret_baseline`] (what git already has of these paths),
@@ -327,16 +331,20 @@ impl Changeset {
     /// # Errors
     /// [`Error::Conflict`] when a file changed since it was planned or a new file already
     /// exists; [`Error::Refused`] when a path is planned twice; the parse error of a new entry
-    /// file that would not read back; [`Error::Secret`].
+    /// file that would not read back; [`Error::Private`]; [`Error::Secret`].
     pub fn validate(&self, tree: &Tree) -> Result<()> {
         let mut seen = HashSet::new();
         let mut old_secrets: HashSet<String> = HashSet::new();
-        let mut remember = |bytes: &[u8]| {
+        let mut old_private: HashSet<String> = HashSet::new();
+        let mut remember = |bytes: &[u8], secrets: bool| {
             let text = String::from_utf8_lossy(bytes);
-            old_secrets.extend(crate::secrets::secrets(&text).into_iter().map(|f| f.value));
+            if secrets {
+                old_secrets.extend(crate::secrets::secrets(&text).into_iter().map(|f| f.value));
+            }
+            old_private.extend(crate::private::tags(&text).into_iter().map(|(_, l)| l));
         };
         if let Some(committed) = &self.secret_baseline {
-            committed.iter().for_each(|b| remember(b));
+            committed.iter().for_each(|b| remember(b, true));
         }
         for change in &self.changes {
             let path = change.path();
@@ -349,8 +357,8 @@ impl Changeset {
             let base = change.base();
             let current = match tree.read(path) {
                 Ok(bytes) => {
-                    if !self.allow_secret && self.secret_baseline.is_none() {
-                        remember(&bytes);
+                    if self.secret_baseline.is_none() {
+                        remember(&bytes, !self.allow_secret);
                     }
                     Some(content_hash(&bytes))
                 }
@@ -367,6 +375,18 @@ impl Changeset {
                 && !path.rel().starts_with('.')
             {
                 crate::record::Record::parse(path.rel(), bytes, &tree.display_path(path.rel()))?;
+            }
+        }
+        for (rel, bytes) in self.writes() {
+            let text = String::from_utf8_lossy(bytes);
+            if let Some((line, _)) = crate::private::tags(&text)
+                .into_iter()
+                .find(|(_, l)| !old_private.contains(l))
+            {
+                return Err(Error::Private {
+                    file: tree.display_path(rel).into(),
+                    line,
+                });
             }
         }
         if !self.allow_secret {

@@ -155,6 +155,14 @@ pub enum Error {
         /// The value, redacted.
         redacted: String,
     },
+    /// A write would put `<private>` text into a file (see [`crate::private`]).
+    #[error("refusing to write {}: line {line} holds a <private> tag, and memtree never stores private text", file.display())]
+    Private {
+        /// The file that would hold it.
+        file: PathBuf,
+        /// 1-based line in the new file.
+        line: usize,
+    },
     /// A git operation failed.
     #[error("git: {0}")]
     Git(String),
@@ -195,6 +203,11 @@ impl Error {
                  secret, pass --allow-secret, or put `{}` on that line",
                 crate::secrets::ALLOW_MARKER
             )),
+            Error::Private { .. } => Some(
+                "remove the element and what it holds (to write about the tag itself, put it in \
+                 `code`)"
+                    .into(),
+            ),
             Error::Conflict { .. } => Some("run the command again; it plans from the new content".into()),
             Error::LocalChanges { .. } => Some(
                 "commit the file first (git add, git commit), or pass --force to lose those \
@@ -221,7 +234,7 @@ impl Error {
 
     /// A stable, machine-readable name for the kind of error (`not_found`, `invalid_id`,
     /// `invalid_value`, `exists`, `front_matter`, `not_utf8`, `config`, `io`, `index`, `busy`,
-    /// `unsafe_path`, `conflict`, `interrupted`, `secret`, `local_changes`, `refused`, `no_root`,
+    /// `unsafe_path`, `conflict`, `interrupted`, `secret`, `private`, `local_changes`, `refused`, `no_root`,
     /// `git`, `no_git`): what an agent
     /// branches on. Listed in README; never renamed.
     pub fn kind(&self) -> &'static str {
@@ -241,6 +254,7 @@ impl Error {
             Error::Conflict { .. } | Error::Unfinished { .. } => "conflict",
             Error::Interrupted { .. } => "interrupted",
             Error::Secret { .. } => "secret",
+            Error::Private { .. } => "private",
             Error::LocalChanges { .. } => "local_changes",
             Error::Refused(_) => "refused",
             Error::Git(_) => "git",

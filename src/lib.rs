@@ -23,6 +23,7 @@
 //! - [`merge`]: the field-by-field merge of one entry (the git merge driver);
 //! - [`hooks`]: git hooks and the merge driver's registration;
 //! - [`secrets`]: secrets and hidden instructions that do not belong in entry text;
+//! - [`private`]: `<private>` text, removed over a whole session and never written;
 //! - [`trust`]: which settings may run programs or reach the network, and `memtree trust`;
 //! - [`config`], [`templates`], [`text`], [`error`]: settings, embedded files, string measures,
 //!   and the one error type.
@@ -56,6 +57,7 @@ pub mod markdown;
 pub mod mcp;
 pub mod memory;
 pub mod merge;
+pub mod private;
 pub mod progress;
 pub mod record;
 pub mod retrieve;

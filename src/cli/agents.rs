@@ -294,10 +294,12 @@ pub(super) fn cmd_setup(
             );
             report.init = Some(init);
         }
-        let sources: Vec<String> = memtree::import::discover(&base)
+        let files =
+            memtree::import::ProjectFiles::open(&base, memtree::tree::DEFAULT_MAX_FILE_BYTES);
+        let sources: Vec<String> = memtree::import::discover(&files)
+            .0
             .iter()
-            .filter_map(|p| p.strip_prefix(&base).ok())
-            .map(|p| p.display().to_string())
+            .map(|p| files.shown(p))
             .collect();
         if !sources.is_empty() {
             report.notes.push(format!(

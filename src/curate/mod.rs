@@ -1,8 +1,10 @@
 //! Candidate memories from text: what `memtree curate` plans from when no LLM is asked.
 //!
 //! The text is a session ([`transcript`]) or a markdown file. Text inside
-//! `<private>…</private>` is removed before anything else reads it (an unclosed element runs to
-//! the end), and fenced code is never read as statements. A candidate is a statement someone
+//! `<private>…</private>` is removed over the whole session before anything else reads it
+//! ([`crate::private`]: elements nest, may span messages, an unclosed one runs to the end, a
+//! stray close makes everything before it private), a candidate that still holds a tag is
+//! dropped, and fenced code is never read as statements. A candidate is a statement someone
 //! marked, or wrote the way a project's rules are written:
 //! - `remember: …`, `remember that …`, `note to self: …` (a fact, unless it reads as a rule);
 //! - `decision: …`, `decided: …`, `we decided to/that …`, `ADR: …` (a decision);
@@ -47,9 +49,10 @@ pub struct Candidate {
     pub role: String,
 }
 
-/// Removes `<private>…</private>` (see the module documentation).
+/// Removes `<private>…</private>` from one text ([`crate::private::redact`]; a session is
+/// redacted whole when it is parsed).
 pub fn strip_private(text: &str) -> String {
-    transcript::strip_element(text, "private")
+    crate::private::redact(text)
 }
 
 /// Removes fenced code blocks (``` and ~~~), keeping the lines around them.
@@ -339,7 +342,10 @@ pub fn candidates(session: &Transcript) -> Vec<Candidate> {
     for turn in &session.turns {
         for c in of_text(&turn.text, &turn.role, markdown) {
             let words = content_words(&c.text);
+            // Private text that got past the removal (a malformed tag) is never a candidate.
             if words.is_empty()
+                || crate::private::holds_tag(&c.text)
+                || crate::private::holds_tag(&c.title)
                 || seen
                     .iter()
                     .any(|s| containment(&words, s) >= 0.8 && containment(s, &words) >= 0.5)

@@ -13,7 +13,8 @@
 //!
 //! Text an agent harness injects (`<system-reminder>`, `<environment_context>`,
 //! `<user_instructions>`, slash-command echoes, ...) is removed: it is not the session's
-//! content.
+//! content. `<private>` text is removed over the whole session ([`crate::private`]) before a
+//! [`Transcript`] is returned.
 
 use serde_json::Value;
 
@@ -178,14 +179,14 @@ pub fn parse(text: &str) -> Transcript {
         .filter(Value::is_object)
         .collect();
     if lines.is_empty() || objects.len() * 2 < lines.len() {
-        return Transcript {
+        return without_private(Transcript {
             format: "markdown",
             session: None,
             turns: vec![Turn {
                 role: "text".into(),
                 text: strip_injected(text),
             }],
-        };
+        });
     }
     let mut out = Transcript {
         format: "claude-code",
@@ -206,7 +207,21 @@ pub fn parse(text: &str) -> Transcript {
     if codex * 2 > objects.len() {
         out.format = "codex";
     }
-    out
+    without_private(out)
+}
+
+/// The session with its `<private>` text removed over all its turns at once
+/// ([`crate::private::redact_all`]: an element may open in one message and close in a later
+/// one), and the turns left empty dropped. Nothing downstream (candidates, the plan, an LLM
+/// prompt) ever sees the private text.
+fn without_private(mut t: Transcript) -> Transcript {
+    let texts: Vec<&str> = t.turns.iter().map(|turn| turn.text.as_str()).collect();
+    let kept = crate::private::redact_all(&texts);
+    for (turn, text) in t.turns.iter_mut().zip(kept) {
+        turn.text = text.trim().to_string();
+    }
+    t.turns.retain(|turn| !turn.text.is_empty());
+    t
 }
 
 #[cfg(test)]

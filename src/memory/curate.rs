@@ -508,7 +508,7 @@ impl Memory {
             row.title = shown;
             return fail(row, why);
         }
-        if row.text.to_ascii_lowercase().contains("<private") {
+        if crate::private::holds_tag(&format!("{}\n{}", row.title, row.text)) {
             return fail(row, "it holds <private> text".into());
         }
         let new = matches!(row.op.as_str(), "add" | "supersede");
@@ -761,21 +761,22 @@ pub fn parse_plan(text: &str) -> std::result::Result<Vec<CurateRow>, String> {
         .collect())
 }
 
-/// The prompt: the session (private text already removed, the last 12,000 characters), the
-/// rules' candidates with the entries nearest to each, and the folders.
+/// The prompt: the session (private text already removed, secrets, instructions and hidden
+/// comments scrubbed by [`crate::secrets::scrub`], the last 12,000 characters), the rules'
+/// candidates (scrubbed too) with what the rules planned, and the folders.
 fn curate_prompt(
     t: &Transcript,
     index: &SearchIndex,
     cands: &[Candidate],
     rules: &[CurateRow],
 ) -> String {
+    // Only text that passed the redaction the plan gets: the transcript holds no private text
+    // (removed when it was parsed), and every secret, instruction and hidden comment is
+    // scrubbed here, as no file would hold them.
+    let scrub = crate::secrets::scrub;
     let mut session = String::new();
     for turn in &t.turns {
-        session.push_str(&format!(
-            "[{}] {}\n\n",
-            turn.role,
-            curate::strip_private(&turn.text)
-        ));
+        session.push_str(&format!("[{}] {}\n\n", turn.role, scrub(&turn.text)));
     }
     let chars: Vec<char> = session.chars().collect();
     let session: String = chars[chars.len().saturating_sub(12_000)..].iter().collect();
@@ -783,7 +784,11 @@ fn curate_prompt(
     for (c, r) in cands.iter().zip(rules) {
         known.push_str(&format!(
             "- candidate ({}): {}\n  rules say: {} {} ({})\n",
-            c.kind, c.text, r.op, r.id, r.reason
+            c.kind,
+            scrub(&c.text),
+            r.op,
+            r.id,
+            scrub(&r.reason)
         ));
     }
     let mut folders = String::new();

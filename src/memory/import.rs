@@ -5,10 +5,11 @@
 //! same file, whose source text changed: title, kind, aliases, tags, scope, relations and body
 //! are rewritten, `updated` stamped; importance and maturity stay as curated), `noop` (already
 //! as the source says), or `skip` (an entry of that id that was written by hand or imported
-//! from another file, an invalid id, text that looks like a secret). So a second import of
-//! unchanged sources writes nothing: the tree stays byte-identical.
+//! from another file, an invalid id, text that looks like a secret or holds `<private>`). So a
+//! second import of unchanged sources writes nothing: the tree stays byte-identical.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -17,7 +18,7 @@ use crate::changeset::{Base, Changeset};
 use crate::entry::{self, Document, Meta};
 use crate::error::Result;
 use crate::git::CommitReport;
-use crate::import::{Item, Skipped};
+use crate::import::{Item, ProjectFiles, Skipped};
 use crate::tree;
 
 /// One planned entry.
@@ -44,11 +45,15 @@ pub struct ImportReport {
     pub schema: &'static str,
     /// Nothing was written (`--dry-run`).
     pub dry_run: bool,
-    /// The source files read, relative to the project.
+    /// The source files, relative to the project, in the order they were taken (an `@import` of
+    /// a source of its own adds it).
     pub files: Vec<String>,
+    /// Every file whose bytes were read (sources and their `@imports`), relative to the
+    /// project: nothing else was opened.
+    pub read: Vec<String>,
     /// Every planned entry, in source order.
     pub plan: Vec<ImportRow>,
-    /// Source files that could not be read, and why (reported, never fatal).
+    /// Sources, folders and `@imports` that were not read, and why (reported, never fatal).
     pub skipped: Vec<Skipped>,
     /// The commit, or why there is none.
     pub commit: CommitReport,
@@ -85,26 +90,54 @@ impl Memory {
     /// Write errors; an unreadable source is reported in `skipped`, not raised.
     pub fn import(&self, paths: &[PathBuf], dry_run: bool) -> Result<ImportReport> {
         let project = self.tree.project().to_path_buf();
-        let files: Vec<PathBuf> = if paths.is_empty() {
-            crate::import::discover(&project)
+        let sources = ProjectFiles::open(&project, self.tree.max_file_bytes);
+        let (mut queue, mut skipped) = if paths.is_empty() {
+            crate::import::discover(&sources)
         } else {
-            paths.iter().flat_map(|p| expand(p)).collect()
-        };
-        let shown = |f: &Path| {
-            f.strip_prefix(&project)
-                .unwrap_or(f)
-                .to_string_lossy()
-                .replace('\\', "/")
+            let mut queue = Vec::new();
+            let mut skipped = Vec::new();
+            for p in paths {
+                let (found, refused) = crate::import::sources_in(&sources, p);
+                queue.extend(found);
+                skipped.extend(refused);
+            }
+            (queue, skipped)
         };
         let mut items: Vec<Item> = Vec::new();
-        let mut skipped = Vec::new();
-        for f in &files {
-            match crate::import::read(&project, f) {
-                Ok(found) => items.extend(found),
-                Err(reason) => skipped.push(Skipped {
-                    file: shown(f),
-                    reason,
-                }),
+        let mut read: Vec<String> = Vec::new();
+        // Each file is a source once, whatever names it (a link, an `@import`, a second path).
+        let mut seen: HashMap<PathBuf, String> = HashMap::new();
+        let mut files: Vec<String> = Vec::new();
+        let mut next = 0;
+        while let Some(f) = queue.get(next).cloned() {
+            next += 1;
+            let file = sources.shown(&f);
+            let canonical = sources.check(&f).map(|(canonical, _)| canonical);
+            if let Some(first) = canonical.as_ref().ok().and_then(|c| seen.get(c)) {
+                if *first != file {
+                    skipped.push(Skipped {
+                        reason: format!("it is the same file as {first}, imported once"),
+                        file,
+                    });
+                }
+                continue;
+            }
+            files.push(file.clone());
+            match crate::import::read(&sources, &f) {
+                Ok(found) => {
+                    if let Ok(c) = canonical {
+                        seen.insert(c, file);
+                    }
+                    items.extend(found.items);
+                    read.extend(found.read);
+                    skipped.extend(found.refused);
+                    for s in found.sources {
+                        if !seen.contains_key(&s) && !queue.contains(&s) {
+                            queue.push(s);
+                        }
+                    }
+                }
+                Err(reason) => skipped.push(Skipped { file, reason }),
             }
         }
         let lock = self.lock()?;
@@ -130,6 +163,13 @@ impl Memory {
                 continue;
             }
             let text = format!("{}\n{}", item.title, item.body);
+            if crate::private::holds_tag(&text) {
+                plan.push(row(
+                    "skip",
+                    Some("it holds <private> text, which memtree never stores".into()),
+                ));
+                continue;
+            }
             if let Some(f) = crate::secrets::secrets(&text).first() {
                 plan.push(row(
                     "skip",
@@ -196,18 +236,15 @@ impl Memory {
             changeset.operation = format!(
                 "import {writes} {} from {}",
                 if writes == 1 { "entry" } else { "entries" },
-                files
-                    .iter()
-                    .map(|f| shown(f))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                files.join(", ")
             );
             self.commit(&lock, changeset)?
         };
         Ok(ImportReport {
             schema: "memtree.import/v1",
             dry_run,
-            files: files.iter().map(|f| shown(f)).collect(),
+            files,
+            read,
             plan,
             skipped,
             commit,
@@ -232,25 +269,4 @@ impl Memory {
         };
         Document::new(Some(entry::render_meta(&meta)), body_text(item), "\n").join()
     }
-}
-
-/// A path given to `import`: a file, or a folder's `.md` and `.mdc` files (sorted).
-fn expand(p: &Path) -> Vec<PathBuf> {
-    if !p.is_dir() {
-        return vec![p.to_path_buf()];
-    }
-    let mut out = Vec::new();
-    let mut stack = vec![p.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = e.path();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(path);
-            } else if path.extension().is_some_and(|x| x == "md" || x == "mdc") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
 }

@@ -8,6 +8,7 @@ mod agents;
 mod commands;
 mod curate;
 mod index;
+mod intake;
 mod llm;
 mod mcp;
 mod mcp_protocol;

@@ -1,8 +1,7 @@
 //! Reading the files agents already keep, as entries: what `memtree import` plans from.
 //!
 //! Sources, found in the project when no path is given (and recognised by name when one is):
-//! - `AGENTS.md`, `CLAUDE.md` (its `@path` lines are replaced by the file they name, relative
-//!   to the importing file, at most 5 levels deep), `.cursorrules`,
+//! - `AGENTS.md`, `CLAUDE.md` (its `@path` imports expanded: see [`expand`]), `.cursorrules`,
 //!   `.github/copilot-instructions.md`: one entry per section (headings of level 1 to 3), under
 //!   `conventions/<agent>/`; a level-3 section under a level-2 one becomes
 //!   `conventions/<agent>/<section>/<subsection>` with a `part-of` relation to it;
@@ -18,7 +17,9 @@
 //!
 //! Every entry records where it came from (`source: {by: import, file, heading}`), which is
 //! how a second import recognises its own entries. This module only reads and plans; nothing
-//! here writes (see `Memory::import`).
+//! here writes (see `Memory::import`). Every file is read through [`ProjectFiles`]: only the
+//! repository's own content (no link leading out, nothing under `.git/`, nothing git ignores,
+//! nothing over `index.max_file_bytes`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,8 +28,11 @@ use crate::entry::Relation;
 use crate::markdown;
 pub use crate::tree::slug;
 
-/// How deep `@path` imports of CLAUDE.md are followed.
-pub const MAX_IMPORT_DEPTH: usize = 5;
+pub mod expand;
+pub mod source;
+
+pub use expand::MAX_IMPORT_DEPTH;
+pub use source::ProjectFiles;
 
 /// One entry planned from a source.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +63,7 @@ pub struct Item {
     pub heading: Option<String>,
 }
 
-/// A source file that could not be read, and why.
+/// A source file (or an `@import`, or a folder) that was not read, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Skipped {
     /// The file, relative to the project.
@@ -68,88 +72,156 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// The source files of the formats above that exist in `project`, in a fixed order.
-pub fn discover(project: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for name in [
-        "AGENTS.md",
-        "CLAUDE.md",
-        ".cursorrules",
-        ".github/copilot-instructions.md",
-    ] {
-        if project.join(name).is_file() {
-            out.push(project.join(name));
-        }
-    }
-    let listed = |dir: &str, suffix: &str| -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(project.join(dir))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.is_file()
-                    && p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().ends_with(suffix))
-            })
-            .collect();
-        files.sort();
-        files
-    };
-    out.extend(listed(".cursor/rules", ".mdc"));
-    out.extend(listed(".github/instructions", ".instructions.md"));
-    out.extend(listed("memory-bank", ".md"));
-    let brv = project.join(".brv/context-tree");
-    if brv.is_dir() {
-        let mut files: Vec<PathBuf> = walk_md(&brv);
-        files.sort();
-        out.extend(files);
-    }
-    out
+/// What one source gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// The entries planned from it.
+    pub items: Vec<Item>,
+    /// Every file read for it (the source, then its `@imports`), relative to the project.
+    pub read: Vec<String>,
+    /// Imports that were refused or left as text, and why.
+    pub refused: Vec<Skipped>,
+    /// Files its imports name that are sources of their own (imported once, as themselves).
+    pub sources: Vec<PathBuf>,
 }
 
-fn walk_md(dir: &Path) -> Vec<PathBuf> {
+/// The files at the project's top that `import` reads by name.
+const NAMED: [&str; 4] = [
+    "AGENTS.md",
+    "CLAUDE.md",
+    ".cursorrules",
+    ".github/copilot-instructions.md",
+];
+
+/// Whether the project-relative `rel` is a file `import` reads as a source of its own when no
+/// path is given (so an `@import` of it is not inlined into another source).
+pub fn is_source(rel: &str) -> bool {
+    let in_dir = |dir: &str, suffix: &str| {
+        rel.strip_prefix(dir)
+            .is_some_and(|name| !name.contains('/') && name.ends_with(suffix))
+    };
+    NAMED.contains(&rel)
+        || in_dir(".cursor/rules/", ".mdc")
+        || in_dir(".github/instructions/", ".instructions.md")
+        || in_dir("memory-bank/", ".md")
+        || (rel.starts_with(".brv/context-tree/") && rel.ends_with(".md"))
+}
+
+/// The source files of the formats above that exist in the project, in a fixed order, and the
+/// folders on the way that were refused (a link leading outside, an ignored folder). A file
+/// that is a link is listed, so that reading it names the refusal.
+pub fn discover(files: &ProjectFiles) -> (Vec<PathBuf>, Vec<Skipped>) {
+    let project = files.project().to_path_buf();
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for name in NAMED {
+        let p = project.join(name);
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
+            out.push(p);
+        }
+    }
+    for (dir, suffix, deep) in [
+        (".cursor/rules", ".mdc", false),
+        (".github/instructions", ".instructions.md", false),
+        ("memory-bank", ".md", false),
+        (".brv/context-tree", ".md", true),
+    ] {
+        let folder = project.join(dir);
+        if std::fs::symlink_metadata(&folder).is_err() {
+            continue;
+        }
+        if let Err(reason) = files.check(&folder) {
+            skipped.push(Skipped {
+                file: dir.to_string(),
+                reason,
+            });
+            continue;
+        }
+        let mut found = Vec::new();
+        listed(&folder, suffix, deep, &mut found);
+        found.sort();
+        out.extend(found);
+    }
+    (out, skipped)
+}
+
+/// The files below `dir` whose names end in `suffix` (regular files and links, which reading
+/// checks), descending into real folders when `deep`.
+fn listed(dir: &Path, suffix: &str, deep: bool, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let Ok(t) = e.file_type() else { continue };
+        let name = e.file_name().to_string_lossy().into_owned();
         if t.is_dir() {
-            out.extend(walk_md(&e.path()));
-        } else if t.is_file() && e.path().extension().is_some_and(|x| x == "md") {
+            if deep {
+                listed(&e.path(), suffix, deep, out);
+            }
+        } else if name.ends_with(suffix) {
             out.push(e.path());
         }
     }
-    out
 }
 
-/// The entries `file` (absolute, inside `project`) holds.
+/// The sources a path given to `import` names: the file itself, or a folder's `.md` and `.mdc`
+/// files (sorted; git-ignored folders, `.git` and `.memory` left out, links not followed into).
+/// A folder that breaks a rule of [`ProjectFiles::check`] is reported instead.
+pub fn sources_in(files: &ProjectFiles, path: &Path) -> (Vec<PathBuf>, Vec<Skipped>) {
+    if !path.is_dir() {
+        return (vec![path.to_path_buf()], Vec::new());
+    }
+    if let Err(reason) = files.check(path) {
+        let file = files.shown(path);
+        return (Vec::new(), vec![Skipped { file, reason }]);
+    }
+    let mut out: Vec<PathBuf> = ignore::WalkBuilder::new(path)
+        .hidden(false)
+        .follow_links(false)
+        .require_git(false)
+        .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".memory")))
+        .build()
+        .flatten()
+        .filter(|e| e.file_type().is_some_and(|t| !t.is_dir()))
+        .map(|e| e.into_path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md" || x == "mdc"))
+        .collect();
+    out.sort();
+    (out, Vec::new())
+}
+
+/// The entries `file` (absolute, inside the project) holds, read through `files` (see
+/// [`source`]); CLAUDE.md's `@imports` expanded (see [`expand`]).
 ///
 /// # Errors
-/// A sentence: the file cannot be read, is not UTF-8, has front matter that does not parse, or
-/// is of no format this module knows.
-pub fn read(project: &Path, file: &Path) -> Result<Vec<Item>, String> {
-    let rel = file
-        .strip_prefix(project)
-        .map_err(|_| "it is outside the project".to_string())?
-        .to_string_lossy()
-        .replace('\\', "/");
-    let text = read_text(file)?;
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+/// A sentence: the file breaks a rule of [`ProjectFiles::check`], cannot be read, is not UTF-8,
+/// is over the size limit (alone or with its imports), has front matter that does not parse,
+/// or is of no format this module knows.
+pub fn read(files: &ProjectFiles, file: &Path) -> Result<Source, String> {
+    let found = files.read(file)?;
+    // The name the project gives the file says its format (`CLAUDE.md` that links to a file of
+    // another name is still CLAUDE.md).
+    let rel = files.relative(file).unwrap_or_else(|| found.rel.clone());
+    let name = rel.rsplit('/').next().unwrap_or(&rel).to_string();
+    let single = |items: Result<Vec<Item>, String>| {
+        items.map(|items| Source {
+            items,
+            read: vec![found.rel.clone()],
+            refused: Vec::new(),
+            sources: Vec::new(),
+        })
+    };
+    let text = &found.text;
     if rel.starts_with(".brv/context-tree/") {
-        return byterover(&rel, &text);
+        return single(byterover(&rel, text));
     }
     if rel.starts_with("memory-bank/") {
         let stem = name.trim_end_matches(".md");
         let (domain, topic, kind) = memory_bank_place(stem);
-        return Ok(sections(&rel, &text, domain, &topic, kind));
+        return single(Ok(sections(&rel, text, domain, &topic, kind)));
     }
     if name.ends_with(".mdc") {
-        return cursor_rule(&rel, &name, &text).map(|i| vec![i]);
+        return single(cursor_rule(&rel, &name, text).map(|i| vec![i]));
     }
     if name.ends_with(".instructions.md") {
-        return copilot_rule(&rel, &name, &text).map(|i| vec![i]);
+        return single(copilot_rule(&rel, &name, text).map(|i| vec![i]));
     }
     let agent = match name.as_str() {
         "AGENTS.md" => "agents",
@@ -157,13 +229,14 @@ pub fn read(project: &Path, file: &Path) -> Result<Vec<Item>, String> {
         ".cursorrules" => "cursor",
         "copilot-instructions.md" => "copilot",
         _ if name.ends_with(".md") => {
-            return Ok(sections(
+            let topic = slug(name.trim_end_matches(".md"));
+            return single(Ok(sections(
                 &rel,
-                &text,
+                text,
                 "conventions",
-                &slug(name.trim_end_matches(".md")),
+                &topic,
                 "convention",
-            ));
+            )));
         }
         _ => {
             return Err(
@@ -171,61 +244,16 @@ pub fn read(project: &Path, file: &Path) -> Result<Vec<Item>, String> {
             );
         }
     };
-    let text = if agent == "claude" {
-        expand_imports(project, file, &text, 0)?
-    } else {
-        text
-    };
-    Ok(sections(&rel, &text, "conventions", agent, "convention"))
-}
-
-fn read_text(file: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot be read: {e}"))?;
-    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())
-}
-
-/// CLAUDE.md's `@path` lines, replaced by the files they name (relative to the importing file;
-/// only files inside the project; at most [`MAX_IMPORT_DEPTH`] levels).
-fn expand_imports(project: &Path, file: &Path, text: &str, depth: usize) -> Result<String, String> {
-    let dir = file.parent().unwrap_or(project);
-    let mut out = String::with_capacity(text.len());
-    let mut in_code = false;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim();
-        if trimmed.starts_with("```") {
-            in_code = !in_code;
-        }
-        let target = (!in_code)
-            .then(|| trimmed.strip_prefix('@'))
-            .flatten()
-            .filter(|t| !t.is_empty() && !t.contains(char::is_whitespace));
-        let Some(target) = target else {
-            out.push_str(line);
-            continue;
-        };
-        if depth >= MAX_IMPORT_DEPTH {
-            return Err(format!(
-                "its @imports go deeper than {MAX_IMPORT_DEPTH} levels (at @{target})"
-            ));
-        }
-        let path = if let Some(home) = target.strip_prefix("~/") {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(home)
-        } else {
-            dir.join(target)
-        };
-        let resolved = std::fs::canonicalize(&path)
-            .map_err(|_| format!("@{target} names a file that does not exist"))?;
-        let root = std::fs::canonicalize(project).unwrap_or_else(|_| project.to_path_buf());
-        if !resolved.starts_with(&root) {
-            return Err(format!("@{target} leads outside the project"));
-        }
-        let inner = read_text(&resolved).map_err(|e| format!("@{target}: {e}"))?;
-        out.push_str(&expand_imports(project, &resolved, &inner, depth + 1)?);
-        if !out.ends_with('\n') {
-            out.push('\n');
-        }
+    if agent != "claude" {
+        return single(Ok(sections(&rel, text, "conventions", agent, "convention")));
     }
-    Ok(out)
+    let expanded = expand::expand(files, &found, files.limit(), &|r| r != rel && is_source(r))?;
+    Ok(Source {
+        items: sections(&rel, &expanded.text, "conventions", agent, "convention"),
+        read: expanded.read,
+        refused: expanded.refused,
+        sources: expanded.sources,
+    })
 }
 
 /// The kind a section's heading suggests (`convention` unless it reads as something else).

@@ -1,0 +1,611 @@
+//! Issue 20: what enters memory is safe. Each test reproduces an attack (or a careless
+//! mistake) on real files, in a real git repository (a clone of a bare upstream where git
+//! carries the attack), and asserts the exact tree, history and report.
+
+use serde_json::{Value, json};
+
+use crate::env::{NOW, TestEnv, memory_files};
+
+/// A file of the upstream repository: its text, or a symbolic link's target.
+pub(crate) enum Upstream<'a> {
+    File(&'a str),
+    Link(&'a str),
+}
+
+/// A clone of a bare upstream whose one commit holds `files` (links committed as links, as an
+/// attacker's repository would hold them), with `memtree init` run and committed in the clone.
+pub(crate) fn clone_of(files: &[(&str, Upstream)]) -> TestEnv {
+    let upstream = TestEnv::bare();
+    upstream.git(&["init", "-q", "--bare", "-b", "main"]);
+    let work = TestEnv::bare();
+    work.git(&["init", "-q", "-b", "main"]);
+    for (rel, content) in files {
+        let path = work.root().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        match content {
+            Upstream::File(text) => std::fs::write(&path, text).unwrap(),
+            Upstream::Link(to) => std::os::unix::fs::symlink(to, &path).unwrap(),
+        }
+    }
+    work.git(&["add", "-A"]);
+    work.git(&["commit", "-q", "-m", "upstream"]);
+    let url = upstream.root().display().to_string();
+    work.git(&["push", "-q", &url, "main"]);
+    let env = TestEnv::bare();
+    env.git(&["clone", "-q", &url, "."]);
+    env.ok(&["init"]);
+    // The clone must keep the upstream's temporary folders alive: leak them for the test.
+    std::mem::forget(upstream);
+    std::mem::forget(work);
+    env
+}
+
+/// The `(action, id)` pairs of an import report's plan.
+fn plan(v: &Value) -> Vec<(String, String)> {
+    v["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_string(),
+                r["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Every commit on every ref, with its patch.
+fn full_log(env: &TestEnv) -> String {
+    env.git(&["log", "-p", "--all", "--format=%H %s"])
+}
+
+/// Item 1: links that a clone carries are not followed out of the project. AGENTS.md linked to
+/// `/proc/self/environ` used to commit the whole process environment; CLAUDE.md, a Cursor rule
+/// and a memory-bank file linked outside, and a `.cursor/rules` folder linked outside, the same.
+/// Now each is refused by name, nothing is written, and an in-project link (CLAUDE.md ->
+/// AGENTS.md) is followed and imported once.
+#[test]
+fn import_never_follows_a_link_out_of_the_project() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("notes.md"),
+        "# Stolen\n\nssh host: db-admin\n",
+    )
+    .unwrap();
+    std::fs::create_dir(outside.path().join("rules")).unwrap();
+    std::fs::write(
+        outside.path().join("rules/x.mdc"),
+        "---\ndescription: x\n---\nstolen rule\n",
+    )
+    .unwrap();
+    let notes = outside.path().join("notes.md").display().to_string();
+    let rules = outside.path().join("rules").display().to_string();
+    let env = clone_of(&[
+        ("AGENTS.md", Upstream::Link("/proc/self/environ")),
+        ("CLAUDE.md", Upstream::Link(&notes)),
+        (".cursor/rules", Upstream::Link(&rules)),
+        ("memory-bank/projectbrief.md", Upstream::Link(&notes)),
+        (
+            ".github/copilot-instructions.md",
+            Upstream::Link("../AGENTS.md"),
+        ),
+    ]);
+    let head = env.git(&["rev-parse", "HEAD"]);
+    let before = memory_files(&env);
+    let out = env
+        .cmd()
+        .args(["import", "--json"])
+        .env("DATABASE_URL", "postgres://app:s3cretpw@db.internal/orders")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let link_out = |to: &str| {
+        format!(
+            "it is (or sits in a folder that is) a symbolic link leading outside the project, to \
+             {to}; memtree reads only the repository's own files"
+        )
+    };
+    let skipped: Vec<(String, String)> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["file"].as_str().unwrap().to_string(),
+                s["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // /proc/self/environ resolves to the reading process's own environ file.
+    let environ_reason = &skipped[1].1;
+    assert!(
+        environ_reason.starts_with(
+            "it is (or sits in a folder that is) a symbolic link leading outside the project, to /proc/"
+        ) && environ_reason.ends_with("/environ; memtree reads only the repository's own files"),
+        "{environ_reason}"
+    );
+    let canon_notes = std::fs::canonicalize(&notes).unwrap().display().to_string();
+    let canon_rules = std::fs::canonicalize(&rules).unwrap().display().to_string();
+    assert_eq!(
+        skipped,
+        [
+            (".cursor/rules".to_string(), link_out(&canon_rules)),
+            ("AGENTS.md".to_string(), environ_reason.clone()),
+            ("CLAUDE.md".to_string(), link_out(&canon_notes)),
+            (
+                ".github/copilot-instructions.md".to_string(),
+                environ_reason.clone()
+            ),
+            (
+                "memory-bank/projectbrief.md".to_string(),
+                link_out(&canon_notes)
+            ),
+        ]
+    );
+    assert_eq!(v["plan"], json!([]));
+    assert_eq!(v["read"], json!([]));
+    assert_eq!(memory_files(&env), before);
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
+    let log = full_log(&env);
+    for secret in ["s3cretpw", "ssh host", "stolen rule"] {
+        assert!(!log.contains(secret), "{secret} reached git");
+    }
+}
+
+/// Item 1: a link inside the project is followed (git checks out `CLAUDE.md -> AGENTS.md` as a
+/// link), and the file it names is imported once, under its own name.
+#[test]
+fn an_in_project_link_is_followed_and_imported_once() {
+    let env = clone_of(&[
+        (
+            "AGENTS.md",
+            Upstream::File("# Tests\n\nRun cargo test before a push.\n"),
+        ),
+        ("CLAUDE.md", Upstream::Link("AGENTS.md")),
+    ]);
+    let v = env.json(&["import"]);
+    assert_eq!(
+        plan(&v),
+        [("add".to_string(), "conventions/agents/tests".to_string())]
+    );
+    assert_eq!(v["read"], json!(["AGENTS.md"]));
+    assert_eq!(
+        v["skipped"],
+        json!([{"file": "CLAUDE.md", "reason": "it is the same file as AGENTS.md, imported once"}])
+    );
+    assert_eq!(
+        env.read("conventions/agents/tests.md"),
+        format!(
+            "---\ntitle: Tests\nkind: convention\ntags: [agents]\nsource:\n  by: import\n  file: \
+             AGENTS.md\n  heading: Tests\ncreated: {NOW}\nupdated: {NOW}\n---\n\nRun cargo test \
+             before a push.\n"
+        )
+    );
+}
+
+/// Item 1: `@.env` (git-ignored) and `@.git/config` (a remote URL with a password) in CLAUDE.md
+/// used to be committed. Now neither is read; the lines stay as the text they are, the report
+/// names each refusal and every file that was read.
+#[test]
+fn claude_md_imports_never_read_git_or_ignored_files() {
+    let env = clone_of(&[
+        (".gitignore", Upstream::File(".env\n")),
+        (
+            "CLAUDE.md",
+            Upstream::File("# Setup\n\nUse the env.\n\n@.env\n@.git/config\n@docs/setup.md\n"),
+        ),
+        ("docs/setup.md", Upstream::File("Run make setup.\n")),
+    ]);
+    std::fs::write(
+        env.root().join(".env"),
+        "STRIPE_KEY=sk_live_abcdefgh12345678\n",
+    )
+    .unwrap();
+    env.git(&[
+        "remote",
+        "set-url",
+        "origin",
+        "https://deploy:gh-pass-123456@example.com/acme/shop.git",
+    ]);
+    let v = env.json(&["import"]);
+    assert_eq!(
+        plan(&v),
+        [("add".to_string(), "conventions/claude/setup".to_string())]
+    );
+    assert_eq!(v["read"], json!(["CLAUDE.md", "docs/setup.md"]));
+    assert_eq!(
+        v["skipped"],
+        json!([
+            {"file": "CLAUDE.md", "reason": "@.env: git ignores it, so it is not repository content; left as text"},
+            {"file": "CLAUDE.md", "reason": "@.git/config: it is inside .git/, which is not repository content; left as text"},
+        ])
+    );
+    assert_eq!(
+        env.read("conventions/claude/setup.md"),
+        format!(
+            "---\ntitle: Setup\nkind: procedure\ntags: [claude]\nsource:\n  by: import\n  file: \
+             CLAUDE.md\n  heading: Setup\ncreated: {NOW}\nupdated: {NOW}\n---\n\nUse the env.\n\n\
+             @.env\n@.git/config\nRun make setup.\n"
+        )
+    );
+    let log = full_log(&env);
+    assert!(
+        !log.contains("sk_live") && !log.contains("gh-pass"),
+        "{log}"
+    );
+}
+
+/// Item 1: explicit paths are checked on their canonical form: `../x.md` and `docs/../../x.md`
+/// leave the project and are refused; nothing is read or written.
+#[test]
+fn explicit_paths_outside_the_project_are_refused_after_canonicalising() {
+    let env = clone_of(&[("docs/a.md", Upstream::File("# A\n\nText.\n"))]);
+    let parent = env.root().parent().unwrap();
+    let name = format!("memtree-outside-{}.md", std::process::id());
+    std::fs::write(parent.join(&name), "# Outside\n\nnot ours\n").unwrap();
+    let head = env.git(&["rev-parse", "HEAD"]);
+    let v = env.json(&[
+        "import",
+        &format!("../{name}"),
+        &format!("docs/../../{name}"),
+    ]);
+    std::fs::remove_file(parent.join(&name)).unwrap();
+    let reason = "it is outside the project; memtree reads only the repository's own files";
+    let shown = parent.join(&name).display().to_string();
+    assert_eq!(
+        v["skipped"],
+        json!([{"file": shown, "reason": reason}, {"file": shown, "reason": reason}])
+    );
+    assert_eq!(v["plan"], json!([]));
+    assert_eq!(v["read"], json!([]));
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
+}
+
+/// Item 1: `@import` fan-out (5 files of 20 `@next` lines) used to expand to 20^5 copies and
+/// abort at 3+ GB. Each file is expanded once per source, and the expanded size is bounded.
+#[test]
+fn import_fan_out_expands_each_file_once_and_is_bounded() {
+    let mut files: Vec<(String, String)> = Vec::new();
+    let names = ["CLAUDE.md", "b.md", "c.md", "d.md", "e.md"];
+    for (i, name) in names.iter().enumerate() {
+        let text = match names.get(i + 1) {
+            Some(next) => format!("Level {i}.\n{}", format!("@{next}\n").repeat(20)),
+            None => "# Leaf\n\nThe leaf.\n".to_string(),
+        };
+        files.push((name.to_string(), text));
+    }
+    let upstream: Vec<(&str, Upstream)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), Upstream::File(t.as_str())))
+        .collect();
+    let env = clone_of(&upstream);
+    let v = env.json(&["import", "--dry-run"]);
+    assert_eq!(
+        v["read"],
+        json!(["CLAUDE.md", "b.md", "c.md", "d.md", "e.md"])
+    );
+    assert_eq!(
+        plan(&v),
+        [
+            ("add".to_string(), "conventions/claude/overview".to_string()),
+            ("add".to_string(), "conventions/claude/leaf".to_string()),
+        ]
+    );
+    // With a small limit, the expansion stops with a sentence instead of growing.
+    let big = "x".repeat(3000);
+    let env = clone_of(&[
+        ("CLAUDE.md", Upstream::File("# A\n\n@one.md\n@two.md\n")),
+        ("one.md", Upstream::File(&big)),
+        ("two.md", Upstream::File(&big)),
+    ]);
+    let config = env.read("memtree.yaml");
+    env.write(
+        "memtree.yaml",
+        &config.replace("index:\n", "index:\n  max_file_bytes: 4096\n"),
+    );
+    let v = env.json(&["import", "--dry-run"]);
+    assert_eq!(
+        v["skipped"],
+        json!([{"file": "CLAUDE.md", "reason": "its @imports expand to more than index.max_file_bytes (4096 bytes)"}])
+    );
+    assert_eq!(v["plan"], json!([]));
+}
+
+/// Item 1: a source over `index.max_file_bytes` (a 100 MB AGENTS.md) is refused with a
+/// sentence, not turned into an entry no query can search; reading it never starts.
+#[test]
+fn a_source_over_the_size_limit_is_refused() {
+    let env = clone_of(&[("README.md", Upstream::File("x\n"))]);
+    let f = std::fs::File::create(env.root().join("AGENTS.md")).unwrap();
+    f.set_len(100 * 1024 * 1024).unwrap();
+    let v = env.json(&["import"]);
+    assert_eq!(
+        v["skipped"],
+        json!([{"file": "AGENTS.md", "reason": "it is 104857600 bytes, over index.max_file_bytes (4194304 bytes); split it or raise the limit"}])
+    );
+    assert_eq!(v["plan"], json!([]));
+    assert_eq!(v["read"], json!([]));
+}
+
+/// Item 1: Claude Code's documented inline form (`See @README.md for an overview and
+/// @docs/testing.md for tests`) is expanded; a `@~/…` import is skipped, not the whole file; a
+/// CLAUDE.md that holds `@AGENTS.md` imports AGENTS.md once, as itself.
+#[test]
+fn inline_imports_are_expanded_and_agents_md_is_imported_once() {
+    let env = clone_of(&[
+        (
+            "CLAUDE.md",
+            Upstream::File(
+                "@AGENTS.md\n\n# Claude\n\nSee @README.md for an overview and @docs/testing.md \
+                 for tests.\n@~/.claude/my-notes.md\nMail ann@example.com; run `npm i @scope/x`.\n",
+            ),
+        ),
+        ("AGENTS.md", Upstream::File("# Build\n\nRun make.\n")),
+        ("README.md", Upstream::File("The shop service.\n")),
+        ("docs/testing.md", Upstream::File("Run make test.\n")),
+    ]);
+    let v = env.json(&["import"]);
+    assert_eq!(
+        plan(&v),
+        [
+            ("add".to_string(), "conventions/agents/build".to_string()),
+            ("add".to_string(), "conventions/claude/claude".to_string()),
+        ]
+    );
+    assert_eq!(v["files"], json!(["AGENTS.md", "CLAUDE.md"]));
+    assert_eq!(
+        v["read"],
+        json!(["AGENTS.md", "CLAUDE.md", "README.md", "docs/testing.md"])
+    );
+    assert_eq!(
+        v["skipped"],
+        json!([{"file": "CLAUDE.md", "reason": "@~/.claude/my-notes.md: a file in the home folder is not the repository's; left as text"}])
+    );
+    let claude = env.read("conventions/claude/claude.md");
+    let body = claude.split_once("\n---\n").unwrap().1;
+    assert_eq!(
+        body,
+        "\nSee @README.md for an overview and @docs/testing.md for tests.\n\nThe shop service.\n\
+         Run make test.\n@~/.claude/my-notes.md\nMail ann@example.com; run `npm i @scope/x`.\n"
+    );
+}
+
+/// A Claude Code transcript line for `text` said by `role`.
+fn line(role: &str, text: &str) -> String {
+    json!({"type": role, "sessionId": "s-20", "message": {"role": role, "content": text}})
+        .to_string()
+}
+
+/// The session of item 2: a `<private>` element opened in one message and closed two messages
+/// later, a nested element, a password in words, a URL with a password, a private key.
+fn private_session() -> String {
+    let key = format!(
+        "-----BEGIN OPENSSH {}-----\n{}\n{}\n-----END OPENSSH {}-----",
+        "PRIVATE KEY",
+        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
+        "QyNTUxOQAAACBQnL5n0cNdU8mH2rS4kV7xY9zA1bC3dE5fG7hJ9kL0mAAAAJgkQ2sPJENr",
+        "PRIVATE KEY"
+    );
+    [
+        line("user", "Remember: we always run the migrations before deploying. <private>The VPN"),
+        line("assistant", "Noted, I will use the VPN code."),
+        line(
+            "user",
+            "code is 4417 and remember: the jump host is bastion-7.</private> Also, we never deploy on Fridays.",
+        ),
+        line(
+            "user",
+            "Remember: <private>outer <private>inner</private> still-outer-tail</private> the cache is warmed at boot.",
+        ),
+        line("user", "Remember: the staging admin password is hunter2hunter2."),
+        line(
+            "user",
+            "Decision: reports read from postgres://report:Sup3rS3cret@db.internal/reports for now.",
+        ),
+        line("user", &format!("The deploy key is\n{key}\nkeep it in the vault.")),
+    ]
+    .join("\n")
+}
+
+/// What must never reach a file, git, a saved plan or a prompt.
+const PRIVATE_WORDS: &[&str] = &[
+    "VPN",
+    "4417",
+    "bastion",
+    "inner",
+    "still-outer-tail",
+    "hunter2",
+    "Sup3rS3cret",
+    "b3BlbnNzaC1rZXkt",
+];
+
+/// Item 2: `<private>` used to be closed per message, so an element opened in one message and
+/// closed in a later one committed the messages in between, and a nested element the text
+/// after its inner close; passwords in words and in a URL were committed. Now the plan, the
+/// files and the history hold none of it, exactly.
+#[test]
+fn curate_removes_private_text_over_the_whole_session() {
+    let env = TestEnv::repo(true);
+    std::fs::write(env.root().join("session.jsonl"), private_session()).unwrap();
+    let plan = env.json(&["curate", "--transcript", "session.jsonl"]);
+    let rows: Vec<(String, String, String)> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["op"].as_str().unwrap().to_string(),
+                r["id"].as_str().unwrap().to_string(),
+                r["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let row = |op: &str, id: &str, text: &str| (op.to_string(), id.to_string(), text.to_string());
+    assert_eq!(
+        rows,
+        [
+            row(
+                "add",
+                "conventions/general/we-always-run-the-migrations-before-deploying",
+                "We always run the migrations before deploying."
+            ),
+            row(
+                "add",
+                "conventions/general/we-never-deploy-on-fridays",
+                "We never deploy on Fridays."
+            ),
+            row(
+                "add",
+                "notes/general/the-cache-is-warmed-at-boot",
+                "The cache is warmed at boot."
+            ),
+            row("skip", "", "hunt…r2"),
+            row("skip", "", "Sup3…et"),
+        ]
+    );
+    let text = plan.to_string();
+    for w in PRIVATE_WORDS {
+        assert!(!text.contains(w), "{w} is in the plan: {text}");
+    }
+    env.ok(&["curate", "--transcript", "session.jsonl", "--apply"]);
+    assert_eq!(
+        env.read("notes/general/the-cache-is-warmed-at-boot.md"),
+        format!(
+            "---\ntitle: The cache is warmed at boot\nkind: fact\nmaturity: draft\nsource:\n  by: \
+             agent\n  session: s-20\ncreated: {NOW}\nupdated: {NOW}\n---\n\nThe cache is warmed \
+             at boot.\n"
+        )
+    );
+    assert_eq!(
+        env.git(&["log", "--all", "--format=%s"]),
+        "memtree: curate s-20: 3 added, 0 updated, 0 superseded\nmemtree: init\n"
+    );
+    let log = full_log(&env);
+    for w in PRIVATE_WORDS {
+        assert!(!log.contains(w), "{w} reached git");
+    }
+    // A stray close makes everything before it in the session private.
+    let stray = [
+        line("user", "Remember: we always use the red deploy button."),
+        line(
+            "user",
+            "oops</private> Remember: we use pnpm for the web app.",
+        ),
+    ]
+    .join("\n");
+    std::fs::write(env.root().join("stray.jsonl"), stray).unwrap();
+    let plan = env.json(&["curate", "--transcript", "stray.jsonl"]);
+    let texts: Vec<&str> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["We use pnpm for the web app."]);
+}
+
+/// Item 2: the LLM prompt used to carry the raw session (the last 12,000 characters): what
+/// `secrets` flagged, private-key blocks and private text split across messages. Now the
+/// session part of the prompt the provider receives is exactly the redacted session.
+#[test]
+fn the_curate_prompt_carries_only_redacted_text() {
+    let env = TestEnv::repo(true);
+    std::fs::write(env.root().join("session.jsonl"), private_session()).unwrap();
+    let (url, requests) =
+        crate::llm::server(crate::llm::Answer::Content(r#"{"plan": []}"#.to_string()));
+    crate::llm::trusted_config(
+        &env,
+        &format!(
+            "schema_version: 1\nllm:\n  provider: openai\n  base_url: {url}\n  model: tiny-test\n  timeout_s: 10\n"
+        ),
+    );
+    let plan = env.json(&["curate", "--transcript", "session.jsonl"]);
+    assert_eq!(plan["planner"], "llm");
+    let request = requests.recv().unwrap();
+    let body: Value = serde_json::from_str(request.splitn(3, '\n').nth(2).unwrap()).unwrap();
+    let prompt = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let session = prompt.split_once("\nSession:\n").unwrap().1;
+    assert_eq!(
+        session,
+        "[user] Remember: we always run the migrations before deploying.\n\n\
+         [user] Also, we never deploy on Fridays.\n\n\
+         [user] Remember:  the cache is warmed at boot.\n\n\
+         [user] Remember: the staging admin password is [removed].\n\n\
+         [user] Decision: reports read from postgres://report:[removed]@db.internal/reports for now.\n\n\
+         [user] The deploy key is\n[removed]\nkeep it in the vault.\n\n"
+    );
+    for w in PRIVATE_WORDS {
+        assert!(!prompt.contains(w), "{w} went to the model");
+    }
+}
+
+/// Item 2: `memory_write` over MCP used to store `<private>` text verbatim. Every write path
+/// (CLI `add` and `edit`, MCP `memory_write`) now refuses a `<private>` tag outside code with
+/// kind `private`, writes nothing and commits nothing; a tag in `code` is documentation.
+#[test]
+fn every_write_path_refuses_private_text() {
+    let env = TestEnv::repo(true);
+    env.add("ops/deploy/order", "Deploy order", &[], "Migrations first.");
+    let head = env.git(&["rev-parse", "HEAD"]);
+    let before = memory_files(&env);
+    let body = "The admin login is <private>root / pg-7781</private> on staging.";
+    let (out, err) = env.fails(
+        &[
+            "add",
+            "ops/deploy/login",
+            "--title",
+            "Login",
+            "--body",
+            body,
+            "--json",
+        ],
+        1,
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["kind"], "private");
+    assert_eq!(
+        err.lines().next().unwrap(),
+        "error: refusing to write .memory/ops/deploy/login.md: line 8 holds a <private> tag, and \
+         memtree never stores private text"
+    );
+    let (out, _) = env.fails(&["edit", "ops/deploy/order", "--append", body, "--json"], 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["kind"],
+        "private"
+    );
+    let rt = crate::env::runtime();
+    rt.block_on(async {
+        let client = crate::env::mcp_client(&env).await;
+        for args in [
+            json!({"id": "ops/deploy/login", "title": "Login", "body": body}),
+            json!({"id": "ops/deploy/order", "body": body}),
+            json!({"id": "ops/deploy/order", "summary": "<private>x</private>"}),
+        ] {
+            let (is_error, v) = crate::env::mcp_call(&client, "memory_write", args).await;
+            assert!(is_error, "{v}");
+            assert_eq!(v["kind"], "private", "{v}");
+        }
+        client.cancel().await.unwrap();
+    });
+    assert_eq!(memory_files(&env), before);
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
+    // Writing about the tag, in code, is documentation.
+    env.ok(&[
+        "edit",
+        "ops/deploy/order",
+        "--append",
+        "Mark secrets with `<private>`.",
+    ]);
+}
