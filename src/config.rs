@@ -46,6 +46,10 @@ pub struct Config {
     pub llm: Option<Llm>,
     /// `curate:` settings (what the agent session hooks do with a session).
     pub curate: Curate,
+    /// The tree's own tier 5 prompt template (`.memory/.llm-prompt.md`), set only when the
+    /// project is trusted ([`crate::trust::apply`]); never read from `memtree.yaml`.
+    #[serde(skip)]
+    pub llm_prompt: Option<String>,
 }
 
 impl Default for Config {
@@ -59,6 +63,7 @@ impl Default for Config {
             semantic: Semantic::default(),
             llm: None,
             curate: Curate::default(),
+            llm_prompt: None,
         }
     }
 }
@@ -208,20 +213,30 @@ impl Config {
     /// # Errors
     /// [`Error::Config`] for YAML errors, unknown keys, a wrong schema version or a bad decay.
     pub fn load(tree: &Tree) -> Result<Config> {
+        Config::load_with_bytes(tree).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], also returning the bytes that were parsed (`None` when there is no
+    /// file), so that trust is decided on exactly what was read, never on a second read.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load_with_bytes(tree: &Tree) -> Result<(Config, Option<Vec<u8>>)> {
         let path = tree.safe(crate::tree::CONFIG_FILE)?;
         let file = std::path::PathBuf::from(tree.display_path(crate::tree::CONFIG_FILE));
         let bytes = match tree.read(&path) {
             Ok(b) => b,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Config::default());
+                return Ok((Config::default(), None));
             }
             Err(e) => return Err(e),
         };
-        let text = String::from_utf8(bytes).map_err(|_| Error::Config {
+        let text = std::str::from_utf8(&bytes).map_err(|_| Error::Config {
             file: file.clone(),
             message: "the file is not UTF-8 text".into(),
         })?;
-        Config::parse(&text).map_err(|message| Error::Config { file, message })
+        let config = Config::parse(text).map_err(|message| Error::Config { file, message })?;
+        Ok((config, Some(bytes)))
     }
 
     /// Parses configuration text.

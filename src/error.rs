@@ -114,6 +114,15 @@ pub enum Error {
         /// What happened to it.
         reason: String,
     },
+    /// A name memtree would write is taken by something that is not memtree's (an MCP server
+    /// entry named `memtree` that runs another program): nothing was written.
+    #[error("{}: {reason}; nothing was written", file.display())]
+    Taken {
+        /// The file that holds it.
+        file: PathBuf,
+        /// What holds the name.
+        reason: String,
+    },
     /// A multi-file change stopped half-way (see [`crate::changeset`]); the next write or
     /// `memtree index` completes it.
     #[error("`{operation}` was interrupted half-way ({reason})")]
@@ -209,6 +218,11 @@ impl Error {
                     .into(),
             ),
             Error::Conflict { .. } => Some("run the command again; it plans from the new content".into()),
+            Error::Taken { .. } => Some(
+                "review that entry: remove or rename it by hand if it is not yours, then run the \
+                 command again"
+                    .into(),
+            ),
             Error::LocalChanges { .. } => Some(
                 "commit the file first (git add, git commit), or pass --force to lose those \
                  changes"
@@ -251,7 +265,7 @@ impl Error {
             Error::Index(_) => "index",
             Error::Busy { .. } => "busy",
             Error::UnsafePath { .. } => "unsafe_path",
-            Error::Conflict { .. } | Error::Unfinished { .. } => "conflict",
+            Error::Conflict { .. } | Error::Unfinished { .. } | Error::Taken { .. } => "conflict",
             Error::Interrupted { .. } => "interrupted",
             Error::Secret { .. } => "secret",
             Error::Private { .. } => "private",

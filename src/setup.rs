@@ -209,6 +209,13 @@ fn edit_mcp_json(m: &mut Map<String, Value>, remove: bool, path: &Path) -> Resul
         return Ok(());
     }
     let want = json!({"command": MCP_COMMAND, "args": ["mcp"]});
+    if let Some(existing) = servers.get("memtree") {
+        foreign_server(
+            existing.get("command").and_then(Value::as_str),
+            existing,
+            path,
+        )?;
+    }
     match servers.get_mut("memtree") {
         // A server entry the user extended (env, a full path) is theirs to keep.
         Some(Value::Object(s)) => {
@@ -220,6 +227,40 @@ fn edit_mcp_json(m: &mut Map<String, Value>, remove: bool, path: &Path) -> Resul
         }
     }
     Ok(())
+}
+
+/// Whether `command` runs memtree: `memtree`, or a path to a file named `memtree`.
+fn runs_memtree(command: &str) -> bool {
+    Path::new(command)
+        .file_name()
+        .is_some_and(|n| n == MCP_COMMAND)
+}
+
+/// Refuses an MCP server entry named `memtree` that runs something else (`sh -c "curl … |
+/// sh"` in a cloned `.mcp.json`): setup would report it as memtree's and tell the user to
+/// approve it.
+///
+/// # Errors
+/// [`Error::Taken`] (kind `conflict`) naming the command.
+fn foreign_server(
+    command: Option<&str>,
+    entry: &impl std::fmt::Display,
+    path: &Path,
+) -> Result<()> {
+    if command.is_some_and(runs_memtree) {
+        return Ok(());
+    }
+    let what = match command {
+        Some(c) => format!("runs `{c}`"),
+        None => format!("runs no command ({entry})"),
+    };
+    Err(Error::Taken {
+        file: path.to_path_buf(),
+        reason: format!(
+            "its `memtree` MCP server {what}, which is not memtree, and setup will not vouch \
+             for it"
+        ),
+    })
 }
 
 /// Claude Code's and Codex's hook layout: `hooks.EVENT` is a list of matcher groups
@@ -350,7 +391,10 @@ fn edit_codex_toml(text: &str, remove: bool, path: &Path) -> Result<String> {
         })
         .as_table_like_mut()
         .ok_or_else(not_table)?;
-    if servers.get("memtree").is_none() {
+    if let Some(existing) = servers.get("memtree") {
+        let command = existing.get("command").and_then(|c| c.as_str());
+        foreign_server(command, &existing.to_string().trim(), path)?;
+    } else {
         let mut t = toml_edit::Table::new();
         t.insert("command", toml_edit::value(MCP_COMMAND));
         let mut args = toml_edit::Array::new();

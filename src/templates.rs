@@ -23,5 +23,6 @@ pub fn body_for(kind: &str) -> &'static str {
 }
 
 /// The prompt of tier 5 (`templates/llm/query.md`): `{{question}}`, `{{outline}}` and
-/// `{{candidates}}` are filled in. A tree may override it with `.memory/.llm-prompt.md`.
+/// `{{candidates}}` are filled in. A trusted tree may override it with `.memory/.llm-prompt.md`
+/// (see [`crate::trust`]).
 pub const LLM_QUERY: &str = include_str!("../templates/llm/query.md");

@@ -1,21 +1,27 @@
-//! Which settings may run a program, reach the network or read outside the project, and
-//! `memtree trust`.
+//! Which settings may run a program, reach the network, read outside the project, steer the
+//! user's model or write without review, and `memtree trust`.
 //!
 //! A repository is code someone else wrote. A cloned `.memory/memtree.yaml` could name a
 //! program for tier 5 (`llm: {provider: command}`), a `base_url` that receives the value of any
-//! environment variable (`api_key_env`), or a `semantic.model` folder anywhere on disk. So these
-//! settings are taken from:
+//! environment variable (`api_key_env`), a `semantic.model` folder anywhere on disk, or
+//! `curate.auto_apply: true` (the session hook would commit session text without review); a
+//! cloned `.memory/.llm-prompt.md` would write the instructions the user's own model receives
+//! (with `provider: command` and `claude -p`, an agent with tools). So these settings are taken
+//! from:
 //! 1. the user's own file, `$XDG_CONFIG_HOME/memtree/config.yaml` (`~/.config/memtree/...`),
 //!    which may hold `llm:` and `semantic: {model}`;
-//! 2. the project's `memtree.yaml`, only once the user has trusted that exact file with
-//!    `memtree trust`, which records its SHA-256 and path in
-//!    `$XDG_CONFIG_HOME/memtree/trusted` (a changed file is untrusted again);
+//! 2. the project's `memtree.yaml` (with its `.llm-prompt.md`), only once the user has trusted
+//!    those exact files with `memtree trust`, which records their SHA-256 and the path in
+//!    `$XDG_CONFIG_HOME/memtree/trusted` (a changed file is untrusted again). The hash is of the
+//!    bytes that were parsed: `memtree.yaml`'s alone when there is no prompt file (so trust
+//!    recorded before the prompt was covered still holds), else of both;
 //! 3. `MEMTREE_LLM_PROVIDER`, `MEMTREE_LLM_BASE_URL`, `MEMTREE_LLM_MODEL`,
 //!    `MEMTREE_LLM_API_KEY_ENV`, `MEMTREE_LLM_COMMAND` (a JSON list, or words split on
 //!    spaces), `MEMTREE_LLM_TIMEOUT_S` and `MEMTREE_SEMANTIC_MODEL`, which win over both.
 //!
-//! An untrusted project's `llm:` and out-of-project `semantic.model` are ignored, and the
-//! query's `escalation.reason` says `untrusted config: run memtree trust`. The model is
+//! An untrusted project's `llm:`, out-of-project `semantic.model`, `curate.auto_apply` and
+//! `.llm-prompt.md` are ignored (the built-in prompt is used, the hook only saves its plan), and
+//! the query's `escalation.reason` says `untrusted config: run memtree trust`. The model is
 //! direnv's `direnv allow`, mise's `mise trust` and Codex's trusted projects.
 
 use std::fs;
@@ -95,11 +101,43 @@ pub fn user_config() -> Result<UserConfig> {
     }
 }
 
-/// The SHA-256 of the project's `memtree.yaml` (hex), `None` when there is none.
-fn project_hash(tree: &Tree) -> Result<Option<String>> {
+/// The tree's own tier 5 prompt template, relative to the memory folder.
+pub const PROMPT_FILE: &str = ".llm-prompt.md";
+
+/// The largest `.llm-prompt.md` read, in bytes (64 KiB: a template, not a document).
+const MAX_PROMPT_BYTES: u64 = 64 << 10;
+
+/// The bytes of the tree's `.llm-prompt.md`, `None` when there is none (or it cannot be read:
+/// a link, a file that is not UTF-8 or is over 64 KiB is not a template memtree uses).
+pub fn project_prompt(tree: &Tree) -> Option<Vec<u8>> {
+    let p = tree.safe(PROMPT_FILE).ok()?;
+    let (bytes, size) = tree.read_limited(&p, MAX_PROMPT_BYTES + 1).ok()?;
+    (size <= MAX_PROMPT_BYTES && std::str::from_utf8(&bytes).is_ok()).then_some(bytes)
+}
+
+/// The SHA-256 (hex) that trust records for a project: of `memtree.yaml`'s bytes alone when
+/// there is no prompt file, else of both files' bytes, each after a label; `None` when there is
+/// neither.
+fn bundle_hash(config: Option<&[u8]>, prompt: Option<&[u8]>) -> Option<String> {
+    let mut h = sha2::Sha256::new();
+    match (config, prompt) {
+        (None, None) => return None,
+        (Some(c), None) => h.update(c),
+        (c, Some(p)) => {
+            h.update(b"memtree.yaml\0");
+            h.update(c.unwrap_or_default());
+            h.update(b"\0.llm-prompt.md\0");
+            h.update(p);
+        }
+    }
+    Some(hex(&h.finalize()))
+}
+
+/// The bytes of `memtree.yaml` when it does not parse (trust may still be shown or revoked).
+fn project_bytes(tree: &Tree) -> Result<Option<Vec<u8>>> {
     let p = tree.safe(CONFIG_FILE)?;
     match tree.read(&p) {
-        Ok(bytes) => Ok(Some(hex(&sha2::Sha256::digest(&bytes)))),
+        Ok(bytes) => Ok(Some(bytes)),
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
@@ -146,12 +184,19 @@ fn save_trusted(list: &[(String, String)]) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The settings in `config` that need trust: `llm`, and a `semantic.model` that leads out of
-/// the project (an absolute path, `..`, or a link that resolves outside).
-fn needing_trust(config: &Config, project: &Path) -> Vec<String> {
+/// The settings in `config` (and the prompt file) that need trust: `llm`, a `semantic.model`
+/// that leads out of the project (an absolute path, `..`, or a link that resolves outside),
+/// `curate.auto_apply: true`, and a `.llm-prompt.md`.
+fn needing_trust(config: &Config, project: &Path, prompt: bool) -> Vec<String> {
     let mut out = Vec::new();
     if config.llm.is_some() {
         out.push("llm".to_string());
+    }
+    if config.curate.auto_apply {
+        out.push("curate.auto_apply".to_string());
+    }
+    if prompt {
+        out.push(PROMPT_FILE.to_string());
     }
     if let Some(model) = &config.semantic.model {
         let inside = match (
@@ -174,32 +219,15 @@ fn needing_trust(config: &Config, project: &Path) -> Vec<String> {
     out
 }
 
-/// Applies the rules of the module doc to the project's `config`: drops the settings that
-/// need trust when the file is not trusted, then lays the user's settings and the
-/// `MEMTREE_*` variables over it. Returns what was decided.
+/// Applies the rules of the module doc to the project's `config`, parsed from `bytes` (the
+/// file's bytes as [`Config::load_with_bytes`] read them; `None` when there is no file): drops
+/// the settings that need trust when the files are not trusted, then lays the user's settings
+/// and the `MEMTREE_*` variables over it. Returns what was decided.
 ///
 /// # Errors
 /// [`Error::Config`] for a user file or a variable that does not parse.
-pub fn apply(tree: &Tree, config: &mut Config) -> Result<TrustState> {
-    let mut state = TrustState {
-        needs_trust: needing_trust(config, tree.project()),
-        ..TrustState::default()
-    };
-    if !state.needs_trust.is_empty() {
-        let key = config_key(tree);
-        let hash = project_hash(tree)?;
-        state.trusted =
-            hash.is_some_and(|h| trusted_list().iter().any(|(th, p)| *th == h && *p == key));
-        if !state.trusted {
-            for setting in &state.needs_trust {
-                match setting.as_str() {
-                    "llm" => config.llm = None,
-                    _ => config.semantic.model = None,
-                }
-            }
-            state.ignored = state.needs_trust.clone();
-        }
-    }
+pub fn apply(tree: &Tree, config: &mut Config, bytes: Option<&[u8]>) -> Result<TrustState> {
+    let state = decide(tree, config, bytes, &trusted_list());
     let user = user_config()?;
     if config.llm.is_none() {
         config.llm = user.llm;
@@ -209,6 +237,41 @@ pub fn apply(tree: &Tree, config: &mut Config) -> Result<TrustState> {
     }
     apply_env(config)?;
     Ok(state)
+}
+
+/// The project part of [`apply`]: whether `bytes` (and the prompt file) are trusted by
+/// `trusted` (`(sha256, path)` records), and `config` without what needs trust when not.
+fn decide(
+    tree: &Tree,
+    config: &mut Config,
+    bytes: Option<&[u8]>,
+    trusted: &[(String, String)],
+) -> TrustState {
+    let prompt = project_prompt(tree);
+    let mut state = TrustState {
+        needs_trust: needing_trust(config, tree.project(), prompt.is_some()),
+        ..TrustState::default()
+    };
+    if !state.needs_trust.is_empty() {
+        let key = config_key(tree);
+        let hash = bundle_hash(bytes, prompt.as_deref());
+        state.trusted = hash.is_some_and(|h| trusted.iter().any(|(th, p)| *th == h && *p == key));
+        if !state.trusted {
+            for setting in &state.needs_trust {
+                match setting.as_str() {
+                    "llm" => config.llm = None,
+                    "curate.auto_apply" => config.curate.auto_apply = false,
+                    PROMPT_FILE => {}
+                    _ => config.semantic.model = None,
+                }
+            }
+            state.ignored = state.needs_trust.clone();
+        }
+    }
+    if state.trusted {
+        config.llm_prompt = prompt.and_then(|p| String::from_utf8(p).ok());
+    }
+    state
 }
 
 /// `MEMTREE_LLM_*` and `MEMTREE_SEMANTIC_MODEL` (see the module doc).
@@ -282,7 +345,8 @@ pub struct TrustReport {
     pub schema: &'static str,
     /// The project's configuration file.
     pub file: String,
-    /// Its SHA-256, `None` when there is no file.
+    /// The SHA-256 trust records (of `memtree.yaml`, with `.llm-prompt.md` when there is one),
+    /// `None` when there is neither file.
     pub sha256: Option<String>,
     /// The settings in it that need trust.
     pub needs_trust: Vec<String>,
@@ -299,11 +363,16 @@ pub struct TrustReport {
 /// [`Error::Refused`] when there is no file to trust or no user configuration folder;
 /// [`Error::Io`].
 pub fn trust(tree: &Tree, show: bool, revoke: bool) -> Result<TrustReport> {
-    let hash = project_hash(tree)?;
+    let (config, bytes) = match crate::config::Config::load_with_bytes(tree) {
+        Ok((config, bytes)) => (Some(config), bytes),
+        Err(_) => (None, project_bytes(tree)?),
+    };
+    let prompt = project_prompt(tree);
+    let hash = bundle_hash(bytes.as_deref(), prompt.as_deref());
     let key = config_key(tree);
     let mut list = trusted_list();
-    let needs = crate::config::Config::load(tree)
-        .map(|c| needing_trust(&c, tree.project()))
+    let needs = config
+        .map(|c| needing_trust(&c, tree.project(), prompt.is_some()))
         .unwrap_or_default();
     let mut store = user_dir().map(|d| d.join("trusted").display().to_string());
     if revoke {
@@ -312,8 +381,9 @@ pub fn trust(tree: &Tree, show: bool, revoke: bool) -> Result<TrustReport> {
     } else if !show {
         let Some(h) = &hash else {
             return Err(Error::Refused(format!(
-                "{} does not exist: there is nothing to trust",
-                tree.display_path(CONFIG_FILE)
+                "neither {} nor {} exists: there is nothing to trust",
+                tree.display_path(CONFIG_FILE),
+                tree.display_path(PROMPT_FILE)
             )));
         };
         list.retain(|(_, p)| *p != key);
@@ -331,4 +401,43 @@ pub fn trust(tree: &Tree, show: bool, revoke: bool) -> Result<TrustReport> {
         trusted,
         store,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trust is decided on the bytes that were parsed, not on a second read of the file: a
+    /// file swapped for the trusted one after it was parsed does not make what was parsed
+    /// trusted. The prompt file is covered by the same hash.
+    #[test]
+    fn trust_covers_the_parsed_bytes_and_the_prompt() {
+        let (_dir, tree) = crate::tree::temp_tree();
+        let trusted_text =
+            b"schema_version: 1\nllm: {provider: openai, base_url: http://127.0.0.1:1/v1}\n";
+        let parsed_text = b"schema_version: 1\nllm: {provider: command, command: [sh, -c, evil]}\n";
+        fs::write(tree.root.join(CONFIG_FILE), trusted_text).unwrap();
+        let records = vec![(hex(&sha2::Sha256::digest(trusted_text)), config_key(&tree))];
+        let parse = |b: &[u8]| Config::parse(std::str::from_utf8(b).unwrap()).unwrap();
+        let mut config = parse(parsed_text);
+        let state = decide(&tree, &mut config, Some(parsed_text), &records);
+        assert!(!state.trusted);
+        assert_eq!(state.ignored, ["llm"]);
+        assert_eq!(config.llm, None);
+        let mut config = parse(trusted_text);
+        let state = decide(&tree, &mut config, Some(trusted_text), &records);
+        assert!(state.trusted);
+        assert!(config.llm.is_some());
+        // A prompt file appears: the old record no longer covers the project.
+        fs::write(tree.root.join(PROMPT_FILE), "Obey me.").unwrap();
+        let mut config = parse(trusted_text);
+        let state = decide(&tree, &mut config, Some(trusted_text), &records);
+        assert_eq!(state.ignored, ["llm", PROMPT_FILE]);
+        assert_eq!(config.llm_prompt, None);
+        let both = bundle_hash(Some(trusted_text), Some(b"Obey me.")).unwrap();
+        let records = vec![(both, config_key(&tree))];
+        let mut config = parse(trusted_text);
+        assert!(decide(&tree, &mut config, Some(trusted_text), &records).trusted);
+        assert_eq!(config.llm_prompt.as_deref(), Some("Obey me."));
+    }
 }

@@ -15,8 +15,6 @@
 //!   without blocking (a FIFO or a device is refused, never waited on).
 
 use std::fs;
-use std::io::Read as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Component, Path, PathBuf};
 
 /// The checker and reader of project files for one `import` run.
@@ -205,38 +203,19 @@ fn lexical_normal(path: &Path) -> PathBuf {
     out
 }
 
-/// Reads at most `limit` bytes of the regular file at `path` (already canonical): opened without
-/// following a final link and without blocking, checked to be a regular file by its open handle.
+/// Reads the regular file at `path` (already canonical) as UTF-8 text, at most `limit` bytes
+/// ([`crate::tree::read_regular`]).
 ///
 /// # Errors
 /// A sentence: not a regular file, over `limit` bytes, unreadable, not UTF-8.
 pub fn read_bounded(path: &Path, limit: u64) -> Result<String, String> {
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| format!("it cannot be read: {e}"))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("it cannot be read: {e}"))?;
-    if !meta.is_file() {
-        return Err("it is not a regular file (a FIFO, device or folder is never read)".into());
-    }
-    if meta.len() > limit {
-        return Err(format!(
-            "it is {} bytes, over index.max_file_bytes ({limit} bytes); split it or raise the limit",
-            meta.len()
-        ));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("it cannot be read: {e}"))?;
-    if bytes.len() as u64 > limit {
-        return Err(format!(
-            "it grew past index.max_file_bytes ({limit} bytes) while it was read"
-        ));
-    }
+    let bytes = crate::tree::read_regular(path, limit).map_err(|e| match e {
+        crate::tree::ReadError::TooLarge { size, limit } => format!(
+            "it is {size} bytes, over index.max_file_bytes ({limit} bytes); split it or raise \
+             the limit"
+        ),
+        other => other.to_string(),
+    })?;
     String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())
 }
 

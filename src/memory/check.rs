@@ -60,9 +60,9 @@ impl Memory {
                 None,
                 "warning",
                 format!(
-                    "{} can run a program, reach the network or read outside the project, and \
-                     this file is not trusted on this machine, so {} ignored; review the file, \
-                     then run `memtree trust`",
+                    "{} can run a program, reach the network, read outside the project, steer \
+                     the model or write without review, and this project is not trusted on this \
+                     machine, so {} ignored; review the files, then run `memtree trust`",
                     self.trust.ignored.join(" and "),
                     if self.trust.ignored.len() == 1 {
                         "it is"

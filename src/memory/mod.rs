@@ -88,8 +88,8 @@ impl Memory {
     /// # Errors
     /// [`Error::Config`] for a bad `memtree.yaml` or user configuration.
     pub fn open(tree: Tree, now: jiff::Timestamp) -> Result<Memory> {
-        let mut config = Config::load(&tree)?;
-        let trust = crate::trust::apply(&tree, &mut config)?;
+        let (mut config, bytes) = Config::load_with_bytes(&tree)?;
+        let trust = crate::trust::apply(&tree, &mut config, bytes.as_deref())?;
         Ok(Memory::with(tree, config, trust, now))
     }
 
@@ -99,7 +99,9 @@ impl Memory {
     /// # Errors
     /// [`Error::Config`] for a bad `memtree.yaml`.
     pub fn open_trusting(tree: Tree, now: jiff::Timestamp) -> Result<Memory> {
-        let config = Config::load(&tree)?;
+        let mut config = Config::load(&tree)?;
+        config.llm_prompt =
+            crate::trust::project_prompt(&tree).and_then(|p| String::from_utf8(p).ok());
         Ok(Memory::with(
             tree,
             config,
@@ -128,8 +130,8 @@ impl Memory {
     /// Opens the tree even when `memtree.yaml` is invalid, with the default configuration, and
     /// returns the configuration error beside it: for `check`, the command that diagnoses it.
     pub fn open_lenient(tree: Tree, now: jiff::Timestamp) -> (Memory, Option<Error>) {
-        let loaded = Config::load(&tree).and_then(|mut config| {
-            let trust = crate::trust::apply(&tree, &mut config)?;
+        let loaded = Config::load_with_bytes(&tree).and_then(|(mut config, bytes)| {
+            let trust = crate::trust::apply(&tree, &mut config, bytes.as_deref())?;
             Ok((config, trust))
         });
         match loaded {

@@ -2,7 +2,7 @@
 //!
 //! Lexical tiers fail two ways: the right entries in the wrong order, and entries that never use
 //! the question's words ("martial arts" against "taekwondo"). One call does both jobs: the
-//! prompt (`templates/llm/query.md`, or `.memory/.llm-prompt.md`) carries the question, the top
+//! prompt (`templates/llm/query.md`, or a trusted `.memory/.llm-prompt.md`) carries the question, the top
 //! candidates (id, title, summary or snippet, within [`CANDIDATE_TOKENS`]) and the tree's
 //! outline; the reply is JSON naming the ids that answer, best first, and up to three other
 //! phrasings. memtree drops ids that do not exist, runs the alias and BM25 tiers on each
@@ -148,12 +148,12 @@ pub fn parse_reply(text: &str) -> Result<Reply, String> {
 
 /// The prompt for `ctx`'s question and the tier 1–4 candidates.
 pub fn prompt(ctx: &Ctx, ranked: &Ranked) -> String {
+    // The tree's own template only when the project is trusted (an untrusted clone's file
+    // would write what the user's model is told); see `crate::trust`.
     let template = ctx
-        .tree
-        .safe(".llm-prompt.md")
-        .ok()
-        .and_then(|p| ctx.tree.read(&p).ok())
-        .and_then(|b| String::from_utf8(b).ok())
+        .config
+        .llm_prompt
+        .clone()
         .unwrap_or_else(|| crate::templates::LLM_QUERY.to_string());
     let mut candidates = String::new();
     let mut used = 0;

@@ -173,19 +173,28 @@ enum Rows {
 /// Why a model folder could not be used.
 pub type LoadError = String;
 
+/// The largest `tokenizer.json` a model folder may hold, in bytes (64 MiB).
+pub const MAX_TOKENIZER_BYTES: u64 = 64 << 20;
+/// The largest `model.safetensors` a model folder may hold, in bytes (2 GiB).
+pub const MAX_WEIGHTS_BYTES: u64 = 2 << 30;
+
 impl StaticModel {
-    /// Loads `dir/model.safetensors` and `dir/tokenizer.json`.
+    /// Loads `dir/model.safetensors` and `dir/tokenizer.json`: regular files, opened without
+    /// following a link, at most [`MAX_WEIGHTS_BYTES`] and [`MAX_TOKENIZER_BYTES`].
     ///
     /// # Errors
-    /// A missing or unreadable file, a tokenizer that is not WordPiece, a tensor that is not
+    /// A missing or unreadable file, a link, a file that is not regular or is too large, a tokenizer that is not WordPiece, a tensor that is not
     /// two-dimensional or whose row count differs from the vocabulary's, or an unsupported dtype;
     /// the message names the file.
     pub fn load(dir: &Path) -> Result<StaticModel, LoadError> {
-        let tok_path = dir.join("tokenizer.json");
-        let tok = std::fs::read(&tok_path).map_err(|e| format!("{}: {e}", tok_path.display()))?;
-        let weights_path = dir.join("model.safetensors");
-        let weights =
-            std::fs::read(&weights_path).map_err(|e| format!("{}: {e}", weights_path.display()))?;
+        // Regular files only, never through a link, each read bounded by its size: a folder
+        // committed to a repository could hold `model.safetensors -> /dev/zero`.
+        let read = |name: &str, limit: u64| {
+            let path = dir.join(name);
+            crate::tree::read_regular(&path, limit).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        let tok = read("tokenizer.json", MAX_TOKENIZER_BYTES)?;
+        let weights = read("model.safetensors", MAX_WEIGHTS_BYTES)?;
         Self::from_bytes(&tok, Cow::Owned(weights)).map_err(|e| format!("{}: {e}", dir.display()))
     }
 

@@ -10,6 +10,7 @@
 //!   tree's write lock (`.cache/lock`), so two writers never interleave;
 //! - the walk (`walk.rs`) never follows links, so every file it lists is inside the root.
 
+mod regular;
 mod safe;
 mod walk;
 
@@ -18,6 +19,7 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub use regular::{ReadError, read_regular};
 pub use safe::SafePath;
 #[cfg(test)]
 pub(crate) use safe::temp_tree;

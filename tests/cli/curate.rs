@@ -403,10 +403,8 @@ fn the_session_hook_saves_a_plan_to_review_and_never_fails() {
 #[test]
 fn auto_apply_makes_the_hook_write_one_commit() {
     let env = example_repo();
-    env.write(
-        "memtree.yaml",
-        "schema_version: 1\ncurate:\n  auto_apply: true\n",
-    );
+    // auto_apply writes without review: it holds only in a file the user trusts.
+    trusted_config(&env, "schema_version: 1\ncurate:\n  auto_apply: true\n");
     env.git(&["commit", "-qam", "auto apply"]);
     let out = env
         .cmd()
