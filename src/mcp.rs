@@ -298,9 +298,13 @@ impl MemtreeServer {
         &self,
         Parameters(a): Parameters<GetArgs>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
-        self.run(move |m| match a.at {
-            Some(rev) => m.get_at(&a.id, &rev),
-            None => m.get(&a.id),
+        // An agent gets what a reviewer sees (no hidden comment, no invisible character).
+        self.run(move |m| {
+            match a.at {
+                Some(rev) => m.get_at(&a.id, &rev),
+                None => m.get(&a.id),
+            }
+            .map(crate::memory::EntryView::visible)
         })
         .await
     }

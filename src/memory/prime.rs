@@ -14,7 +14,7 @@ use super::Memory;
 use crate::error::Result;
 use crate::index::SearchIndex;
 use crate::record::StoredMeta;
-use crate::retrieve::context::{BundleItem, estimate_tokens, item};
+use crate::retrieve::context::{BundleItem, estimate_tokens, hidden_note, item};
 use crate::retrieve::{Query, rank};
 
 /// A folder and its number of entries.
@@ -204,6 +204,7 @@ impl Memory {
                 omitted.push(format!("section: {section}"));
             }
         }
+        md.push_str(&hidden_note(pinned.iter().chain(&open_questions)));
         md.push_str(&format!("_Budget: {used} of {budget} tokens used"));
         if omitted.is_empty() {
             md.push_str("._\n");

@@ -302,6 +302,7 @@ pub(super) fn entry_view(
         problems: r.problems.clone(),
         hash: super::hash_hex(hash),
         at,
+        withheld: None,
         text: r.doc.join(),
     }
 }

@@ -49,9 +49,34 @@ pub struct EntryView {
     /// The revision shown, for `get --at`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<AtRevision>,
+    /// Set by [`EntryView::visible`] when hidden text was left out of `title` and `body`: one
+    /// sentence saying so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<String>,
     /// The whole file text (not in JSON).
     #[serde(skip)]
     pub text: String,
+}
+
+impl EntryView {
+    /// The view an agent gets (MCP `memory_get`): title and body as a reviewer sees them
+    /// ([`crate::secrets::visible`]: hidden HTML comments outside code and invisible characters
+    /// left out), `withheld` saying so when anything was. `hash` stays the file's, so a
+    /// `base`d write still detects a change made since.
+    pub fn visible(mut self) -> EntryView {
+        let (title, t) = crate::secrets::visible(&self.title);
+        let (body, b) = crate::secrets::visible(&self.body);
+        if t || b {
+            self.title = title;
+            self.body = body;
+            self.withheld = Some(
+                "hidden HTML comments and invisible characters were left out of this entry \
+                 (`memtree check` names them)"
+                    .into(),
+            );
+        }
+        self
+    }
 }
 
 /// One line of `ls`.

@@ -37,6 +37,10 @@ pub struct BundleItem {
     pub why: Vec<String>,
     /// Its estimated size in tokens.
     pub tokens: usize,
+    /// Hidden HTML comments or invisible characters were left out of it
+    /// ([`crate::secrets::visible`]); present only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
     /// The rendered markdown (not serialized in JSON; it is in `markdown`).
     #[serde(skip)]
     pub text: String,
@@ -74,7 +78,27 @@ pub(crate) fn estimate_tokens(s: &str) -> usize {
     s.chars().count().div_ceil(4)
 }
 
-/// One entry rendered for a bundle: title, kind, summary and up to 1,200 characters of body.
+/// One line naming the entries of a bundle that had hidden HTML comments or invisible
+/// characters left out, when there are any.
+pub(crate) fn hidden_note<'a>(items: impl IntoIterator<Item = &'a BundleItem>) -> String {
+    let ids: Vec<&str> = items
+        .into_iter()
+        .filter(|i| i.hidden)
+        .map(|i| i.id.as_str())
+        .collect();
+    if ids.is_empty() {
+        return String::new();
+    }
+    format!(
+        "_Hidden HTML comments and invisible characters were left out of {} (`memtree check` \
+         names them)._\n",
+        ids.join(", ")
+    )
+}
+
+/// One entry rendered for a bundle: title, kind, summary and up to 1,200 characters of body,
+/// as a reviewer sees them ([`crate::secrets::visible`]: no hidden HTML comment, no invisible
+/// character, since everything here is injected into an agent's prompt).
 pub(crate) fn item(ctx: &Ctx, meta: &StoredMeta, why: Vec<String>) -> BundleItem {
     let display = ctx.tree.display_path(&meta.rel);
     let body = ctx
@@ -82,15 +106,22 @@ pub(crate) fn item(ctx: &Ctx, meta: &StoredMeta, why: Vec<String>) -> BundleItem
         .read_entry(&crate::tree::SafePath::from_walk(ctx.tree, &meta.rel))
         .ok()
         .and_then(|b| Record::parse_limited(&meta.rel, &b, &display, ctx.tree.max_file_bytes).ok())
-        .map(|r| r.doc.body.trim().to_string())
+        .map(|r| r.doc.body)
         .unwrap_or_default();
+    let visible = crate::secrets::visible;
+    let ((title, t), (body, b)) = (visible(&meta.title), visible(&body));
+    let (summary, s) = meta.summary.as_deref().map_or((None, false), |x| {
+        let (v, h) = visible(x);
+        (Some(v), h)
+    });
+    let body = body.trim();
     let mut body: String = body.chars().take(BODY_CHARS).collect();
     if body.chars().count() == BODY_CHARS {
         body.push_str(" …");
     }
-    let mut text = format!("### {} (`{}`)\n", meta.title, meta.id);
+    let mut text = format!("### {title} (`{}`)\n", meta.id);
     let kind = meta.kind.as_deref().unwrap_or("entry");
-    match &meta.summary {
+    match &summary {
         Some(s) => text.push_str(&format!("*{kind}* — {s}\n")),
         None => text.push_str(&format!("*{kind}*\n")),
     }
@@ -102,10 +133,11 @@ pub(crate) fn item(ctx: &Ctx, meta: &StoredMeta, why: Vec<String>) -> BundleItem
     text.push('\n');
     BundleItem {
         id: meta.id.clone(),
-        title: meta.title.clone(),
+        title,
         kind: meta.kind.clone(),
         why,
         tokens: estimate_tokens(&text),
+        hidden: t || b || s,
         text,
     }
 }
@@ -237,6 +269,13 @@ pub fn build(ctx: &Ctx, ranked: &Ranked, budget: usize) -> ContextBundle {
     if pinned.is_empty() && relevant.is_empty() && open_questions.is_empty() && related.is_empty() {
         md.push_str("_Nothing in the memory tree matches this query._\n\n");
     }
+    md.push_str(&hidden_note(
+        pinned
+            .iter()
+            .chain(&relevant)
+            .chain(&open_questions)
+            .chain(&related),
+    ));
     md.push_str(&format!("_Budget: {used} of {budget} tokens used"));
     if omitted.is_empty() {
         md.push_str("._\n");

@@ -432,9 +432,11 @@ pub fn to_hit(ctx: &Ctx, cand: &Cand, score: f64, terms: &[String]) -> Hit {
         matched.truncate(MAX_REASONS);
         matched.push(format!("(+{more} more)"));
     }
+    // What an agent reads is what a reviewer sees: no hidden comment, no invisible character.
+    let snippet = crate::secrets::visible(&snippet).0;
     Hit {
         id: m.id.clone(),
-        title: m.title.clone(),
+        title: crate::secrets::visible(&m.title).0,
         kind: m.kind.clone(),
         tier: cand.tier,
         score: (score * 1000.0).round() / 1000.0,
