@@ -96,6 +96,18 @@ pub enum Error {
         /// The lock file.
         lock: PathBuf,
     },
+    /// A change a crash interrupted is installed, and committing it failed for a reason that
+    /// passes (the git index locked by another git command): it is kept, and no other write
+    /// starts until it is committed. Its kind is `busy`.
+    #[error(
+        "`{operation}` is written but not committed yet ({reason}); no other write starts before it is"
+    )]
+    CommitPending {
+        /// The interrupted command.
+        operation: String,
+        /// Why the commit was skipped.
+        reason: String,
+    },
     /// A path that would leave the tree or pass through a symbolic link (see
     /// [`crate::tree::SafePath`]).
     #[error("refusing to touch {}: {reason}", path.display())]
@@ -206,6 +218,11 @@ impl Error {
                 Some("choose another id, or change the entry with `memtree set`".into())
             }
             Error::Busy { .. } => Some("retry in a moment".into()),
+            Error::CommitPending { .. } => Some(
+                "retry once the other git command has finished; `memtree recover` commits it \
+                 then"
+                    .into(),
+            ),
             Error::NoGit(_) => Some("run `git init` in the project (memtree commits its own writes)".into()),
             Error::Secret { .. } => Some(format!(
                 "remove it (keep secrets in the environment or a secret manager); if it is not a \
@@ -263,7 +280,7 @@ impl Error {
             Error::Config { .. } => "config",
             Error::Io { .. } => "io",
             Error::Index(_) => "index",
-            Error::Busy { .. } => "busy",
+            Error::Busy { .. } | Error::CommitPending { .. } => "busy",
             Error::UnsafePath { .. } => "unsafe_path",
             Error::Conflict { .. } | Error::Unfinished { .. } | Error::Taken { .. } => "conflict",
             Error::Interrupted { .. } => "interrupted",

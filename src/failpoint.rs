@@ -9,7 +9,10 @@
 //! - `rename`: every rename memtree makes in the tree, the journal's included (counted over
 //!   the whole process, so `rename#3` stops before the third);
 //! - `commit`: after a changeset is installed, before its git commit;
-//! - `head`: after the commit object is written, before HEAD is moved to it.
+//! - `head`: after the commit object is written, before HEAD is moved to it;
+//! - `git`: each step boundary of a git commit (`src/git/commit.rs`): before the index is
+//!   written, before it is installed, before the commit object, before HEAD moves, and before
+//!   the index lock is released.
 //!
 //! This is what the `fail` crate's `fail_point!` does, in twenty lines and without a feature
 //! flag that `cargo test` would have to enable.
@@ -18,13 +21,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[cfg(debug_assertions)]
-static HITS: [AtomicUsize; 3] = [
+static HITS: [AtomicUsize; 4] = [
+    AtomicUsize::new(0),
     AtomicUsize::new(0),
     AtomicUsize::new(0),
     AtomicUsize::new(0),
 ];
 
-/// Reaches the failpoint `name` (`rename`, `commit` or `head`): see the module doc. A no-op in
+/// Reaches the failpoint `name` (`rename`, `commit`, `head` or `git`): see the module doc. A no-op in
 /// release builds and when `MEMTREE_FAILPOINT` names another point.
 #[cfg(debug_assertions)]
 pub(crate) fn hit(name: &'static str) {
@@ -45,7 +49,8 @@ pub(crate) fn hit(name: &'static str) {
     let slot = match name {
         "rename" => 0,
         "commit" => 1,
-        _ => 2,
+        "head" => 2,
+        _ => 3,
     };
     if HITS[slot].fetch_add(1, Ordering::SeqCst) + 1 != nth {
         return;

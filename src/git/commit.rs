@@ -2,15 +2,24 @@
 //!
 //! 1. `.git/index.lock` is created exclusively, so no other git process changes the index
 //!    (or commits) meanwhile; when it exists, nothing is committed and the report says
-//!    `git index locked` — HEAD never moves without the index following it;
-//! 2. HEAD's tree plus exactly the changeset's files (the contents memtree installed, not
-//!    whatever the disk holds a moment later) becomes the new tree, and a commit object;
-//! 3. the index, with the committed files' entries set to what was committed, is written to a
-//!    temporary file;
+//!    `git index locked` — HEAD never moves without the index following it. memtree writes
+//!    `memtree PID` into the lock it takes, so a lock left by a memtree that was killed (its
+//!    process is gone) is recognised as stale and removed, with the temporary index it left
+//!    (`.git/index.memtree*`); a lock of anyone else is never touched;
+//! 2. the index, with the committed files' entries set to what will be committed (the
+//!    contents memtree installed, not whatever the disk holds a moment later), is written to a
+//!    temporary file and **installed before HEAD moves**: a kill between the two leaves the
+//!    change staged (a `git commit` then commits it), never a HEAD that holds a commit the
+//!    index does not (a `git commit` would then revert memtree's change);
+//! 3. HEAD's tree plus exactly the changeset's files becomes the new tree, and a commit object;
 //! 4. HEAD's branch is moved from the commit it was built on to the new one in one
 //!    compare-and-swap: when something moved HEAD meanwhile (a `git update-ref`, a commit made
 //!    just before the lock was taken), the commit is rebuilt on the new HEAD and tried again;
-//! 5. the new index replaces the old one, and the lock is released.
+//! 5. the lock is released.
+//!
+//! The failpoint `git` (debug builds) stops the process at each step boundary in turn: before
+//! the index is written, before it is installed, before the commit object, before HEAD moves,
+//! and before the lock is released.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
@@ -26,6 +35,9 @@ use crate::tree::Tree;
 /// How many times a commit is rebuilt on a HEAD that moved meanwhile before giving up.
 const RETRIES: usize = 8;
 
+/// What memtree writes into the `.git/index.lock` it takes, before its process id.
+const LOCK_OWNER: &str = "memtree ";
+
 /// `.git/index.lock`, held while a commit is made (removed on drop, with the temporary index).
 struct IndexLock {
     lock: PathBuf,
@@ -33,21 +45,34 @@ struct IndexLock {
 }
 
 impl IndexLock {
-    /// Takes the lock; `Ok(None)` when another process holds it.
+    /// Takes the lock, first removing one that a killed memtree left ([`stale_lock`]);
+    /// `Ok(None)` when another process holds it.
     fn acquire(git_dir: &Path) -> Result<Option<IndexLock>> {
         let lock = git_dir.join("index.lock");
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&lock)
-        {
-            Ok(_) => Ok(Some(IndexLock {
-                tmp: git_dir.join("index.memtree"),
-                lock,
-            })),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
-            Err(e) => Err(Error::io("cannot create", lock, e)),
+        let tmp = git_dir.join("index.memtree");
+        for attempt in 0..2 {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
+                Ok(mut f) => {
+                    let owner = format!("{LOCK_OWNER}{}\n", std::process::id());
+                    std::io::Write::write_all(&mut f, owner.as_bytes())
+                        .map_err(|e| Error::io("cannot write", &lock, e))?;
+                    return Ok(Some(IndexLock { tmp, lock }));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if attempt == 0 && stale_lock(git_dir) {
+                        remove_stale(git_dir);
+                        continue;
+                    }
+                    return Ok(None);
+                }
+                Err(e) => return Err(Error::io("cannot create", lock, e)),
+            }
         }
+        Ok(None)
     }
 }
 
@@ -59,7 +84,53 @@ impl Drop for IndexLock {
     }
 }
 
+/// Whether `.git/index.lock` was left by a memtree that no longer runs: it names a memtree
+/// process that is gone, or it is empty and memtree's temporary index is beside it (what a
+/// memtree before this lock format left).
+pub fn stale_lock(git_dir: &Path) -> bool {
+    let lock = git_dir.join("index.lock");
+    let Ok(bytes) = crate::tree::read_regular(&lock, 64) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    if let Some(pid) = text.strip_prefix(LOCK_OWNER) {
+        let gone = pid
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .is_some_and(|pid| {
+                pid.as_raw_nonzero().get() != std::process::id() as i32
+                    && rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
+            });
+        return gone;
+    }
+    bytes.is_empty() && git_dir.join("index.memtree").exists()
+}
+
+/// Removes a stale lock ([`stale_lock`]) and the temporary index files memtree left with it.
+fn remove_stale(git_dir: &Path) {
+    let _ = fs::remove_file(git_dir.join("index.memtree"));
+    let _ = fs::remove_file(git_dir.join("index.memtree.lock"));
+    let _ = fs::remove_file(git_dir.join("index.lock"));
+}
+
 impl Repo {
+    /// Removes `.git/index.lock` when a killed memtree left it ([`stale_lock`]); whether it did.
+    pub fn clear_stale_lock(&self) -> bool {
+        let git_dir = self.repo.path();
+        let stale = stale_lock(git_dir);
+        if stale {
+            remove_stale(git_dir);
+        }
+        stale
+    }
+
+    /// Whether `.git/index.lock` is one a killed memtree left (see [`stale_lock`]).
+    pub fn has_stale_lock(&self) -> bool {
+        stale_lock(self.repo.path())
+    }
+
     /// Commits exactly the files of `applied` (paths relative to `.memory/`, with the content
     /// memtree installed; `None` is a deletion) with `message`, on top of HEAD, as the module
     /// doc describes. See the module doc of [`super`] for the states in which nothing is
@@ -102,14 +173,15 @@ impl Repo {
             files.push((rel.as_str(), repo_path, bytes.as_deref(), blob));
         }
         let Some(lock) = IndexLock::acquire(self.repo.path())? else {
-            return Ok(CommitReport::skipped(format!(
+            return Ok(CommitReport::retry(format!(
                 "git index locked: {} exists (another git command is running; if none is, it \
                  crashed and the file can be removed); memtree's changes are left on disk for \
                  you to commit",
                 self.repo.path().join("index.lock").display()
             )));
         };
-        // The new index, in a temporary file until HEAD has moved.
+        // The new index, written to a temporary file and installed before HEAD moves (step 2).
+        crate::failpoint::hit("git");
         let index_path = self.repo.path().join("index");
         let _ = fs::remove_file(&lock.tmp);
         if index_path.exists() {
@@ -129,6 +201,9 @@ impl Repo {
             }
         }
         index.write().map_err(git_err)?;
+        crate::failpoint::hit("git");
+        publish(&lock, &index_path)?;
+        crate::failpoint::hit("git");
         let sig = self.signature(now)?;
         let message = format!("memtree: {message}");
         for _ in 0..RETRIES {
@@ -171,7 +246,6 @@ impl Repo {
             }
             let tree_id = update.create_updated(&self.repo, &base).map_err(git_err)?;
             if parent.is_some() && tree_id == base.id() {
-                publish(&lock, &index_path)?;
                 return Ok(CommitReport::skipped(
                     "git already has this content; nothing to commit",
                 ));
@@ -183,6 +257,7 @@ impl Repo {
                 .commit(None, &sig, &sig, &message, &new_tree, &parents)
                 .map_err(git_err)?;
             crate::failpoint::hit("head");
+            crate::failpoint::hit("git");
             let subject = message.lines().next().unwrap_or_default();
             let moved = match &parent {
                 Some(p) => self.repo.reference_matching(
@@ -199,11 +274,12 @@ impl Repo {
             };
             match moved {
                 Ok(_) => {
-                    publish(&lock, &index_path)?;
+                    crate::failpoint::hit("git");
                     return Ok(CommitReport {
                         id: Some(id.to_string()),
                         message: Some(message),
                         skipped: None,
+                        retry: false,
                     });
                 }
                 // HEAD moved since it was read: build the commit again on the new HEAD.
@@ -215,9 +291,9 @@ impl Repo {
                 Err(e) => return Err(git_err(e)),
             }
         }
-        Ok(CommitReport::skipped(format!(
+        Ok(CommitReport::retry(format!(
             "HEAD kept moving while memtree committed ({RETRIES} tries); memtree's changes are \
-             left on disk for you to commit"
+             staged for you to commit"
         )))
     }
 }

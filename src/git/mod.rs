@@ -58,6 +58,11 @@ pub struct CommitReport {
     /// Why nothing was committed, when nothing was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// The commit was skipped for a reason that passes (the git index locked by another git
+    /// command, HEAD moving, a git error): a change that a crash interrupted keeps its journal,
+    /// so that the next memtree command commits it.
+    #[serde(skip)]
+    pub retry: bool,
 }
 
 impl CommitReport {
@@ -67,6 +72,15 @@ impl CommitReport {
             id: None,
             message: None,
             skipped: Some(why.into()),
+            retry: false,
+        }
+    }
+
+    /// A report for a commit skipped for a reason that passes (see [`CommitReport::retry`]).
+    pub fn retry(why: impl Into<String>) -> CommitReport {
+        CommitReport {
+            retry: true,
+            ..CommitReport::skipped(why)
         }
     }
 

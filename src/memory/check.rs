@@ -72,6 +72,19 @@ impl Memory {
                 ),
             ));
         }
+        if let Ok(repo) = crate::git::Repo::discover(&self.tree)
+            && repo.has_stale_lock()
+        {
+            diags.push(diag(
+                repo.git().path().join("index.lock").display().to_string(),
+                None,
+                "error",
+                "a memtree process was killed while it committed and left git's index lock: \
+                 `memtree recover` removes it (and commits what was interrupted); git refuses to \
+                 commit until then"
+                    .to_string(),
+            ));
+        }
         if let Some(p) = crate::changeset::pending(&self.tree) {
             let message = if !p.changed.is_empty() {
                 format!(

@@ -244,8 +244,28 @@ impl Memory {
     }
 
     /// [`Memory::lock`], waiting at most `wait` for another writer.
+    ///
+    /// # Errors
+    /// As [`Memory::lock`], and [`Error::CommitPending`] when the interrupted write is
+    /// installed but its commit had to be skipped (another git command holds the index): a
+    /// new write would replace its journal.
     fn lock_within(&self, wait: Duration) -> Result<WriteLock> {
         let lock = WriteLock::acquire(&self.tree, wait)?;
+        if let Some(r) = self.complete_interrupted(&lock)?
+            && r.commit.retry
+        {
+            return Err(Error::CommitPending {
+                operation: r.operation.unwrap_or_default(),
+                reason: r.commit.skipped.unwrap_or_default(),
+            });
+        }
+        Ok(lock)
+    }
+
+    /// The write lock for `index`: an interrupted write is completed as for [`Memory::lock`],
+    /// but one whose commit is still pending does not stop the index from being refreshed.
+    pub(super) fn lock_for_index(&self) -> Result<WriteLock> {
+        let lock = WriteLock::acquire(&self.tree, LOCK_WAIT)?;
         self.complete_interrupted(&lock)?;
         Ok(lock)
     }
@@ -257,7 +277,11 @@ impl Memory {
         };
         applied.operation = format!("complete interrupted {}", applied.operation);
         let commit = self.git_commit(&applied);
-        crate::changeset::finish(&self.tree, lock);
+        // A commit skipped for a reason that passes keeps the journal: the next command
+        // commits the change (and `check` names it meanwhile).
+        if !commit.retry {
+            crate::changeset::finish(&self.tree, lock);
+        }
         Ok(Some(RecoverReport {
             schema: "memtree.recover/v1",
             operation: Some(applied.operation.clone()),
@@ -295,6 +319,10 @@ impl Memory {
         } else {
             self.complete_interrupted(&lock)?
         };
+        // A lock a killed memtree left in `.git` goes, whether or not a change was pending.
+        if let Ok(repo) = crate::git::Repo::discover(&self.tree) {
+            repo.clear_stale_lock();
+        }
         Ok(report.unwrap_or(RecoverReport {
             schema: "memtree.recover/v1",
             operation: None,
@@ -323,7 +351,7 @@ impl Memory {
             Ok(repo) => repo
                 .commit(&self.tree, applied, &applied.operation, self.now)
                 .unwrap_or_else(|e| {
-                    CommitReport::skipped(format!(
+                    CommitReport::retry(format!(
                         "{e}; memtree's changes are left on disk for you to commit"
                     ))
                 }),

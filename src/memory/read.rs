@@ -37,7 +37,7 @@ impl Memory {
     pub fn index(&self, full: bool) -> Result<IndexReport> {
         let start = Instant::now();
         // The lock also completes a write that a crash interrupted.
-        let lock = self.lock()?;
+        let lock = self.lock_for_index()?;
         let (_, mut sync) = if full {
             SearchIndex::rebuild(&self.tree, Some(&lock))?
         } else {

@@ -912,3 +912,129 @@ fn curate_refuses_instructions_to_the_agent() {
         ]
     );
 }
+
+/// Item 5: a kill inside memtree's own git commit. Of 50 kills of an `mv` with 200 referrers,
+/// 2 died in the commit and, like the commit-phase kills of `import` and `set`, left a stale
+/// `.git/index.lock`; recovery skipped the commit and deleted its journal, and where HEAD had
+/// already moved, the user's next `git commit` (after removing the lock) reverted memtree's
+/// change. Now, killed at each step of the commit (`git#1` … `git#5`), then `memtree recover`,
+/// then a user's `git commit` of another file: the lock is gone, memtree's change is in HEAD
+/// exactly as an uninterrupted run makes it, the user's commit holds only their file, and
+/// `git status` is clean.
+#[cfg(debug_assertions)]
+#[test]
+fn a_kill_inside_the_git_commit_never_loses_or_reverts_the_change() {
+    use crate::team::{copy, head_tree, status, with_failpoint};
+    let base = TestEnv::repo(true);
+    base.write("a/b/target.md", "---\ntitle: Target\n---\n\nThe target.\n");
+    for i in 0..40 {
+        base.write(
+            &format!("a/r/ref{i}.md"),
+            &format!("---\ntitle: Referrer {i}\n---\n\nSee [[a/b/target]].\n"),
+        );
+    }
+    std::fs::write(
+        base.root().join("AGENTS.md"),
+        "# Tests\n\nRun cargo test.\n",
+    )
+    .unwrap();
+    base.git(&["add", "-A"]);
+    base.git(&["commit", "-q", "-m", "tree"]);
+    let scenarios: [&[&str]; 3] = [
+        &["mv", "a/b/target", "a/c/target"],
+        &["import", "AGENTS.md"],
+        &["set", "a/b/target", "importance=0.9"],
+    ];
+    for args in scenarios {
+        let reference = copy(&base);
+        reference.ok(args);
+        let want = head_tree(&reference);
+        let want_memory = reference.git(&["rev-parse", "HEAD:.memory"]);
+        // `head` is the point the build before this one had (before HEAD moves).
+        for point in ["head", "git#1", "git#2", "git#3", "git#4", "git#5"] {
+            let run = copy(&base);
+            let what = format!("{args:?} killed at {point}");
+            let out = with_failpoint(&run, point, args);
+            assert_eq!(out.status.code(), None, "{what}: not stopped");
+            if point == "git#3" {
+                let (check, _) = run.fails(&["check"], 1);
+                let line = format!(
+                    "{}: error: a memtree process was killed while it committed and left git's \
+                     index lock: `memtree recover` removes it (and commits what was \
+                     interrupted); git refuses to commit until then",
+                    run.root().join(".git/index.lock").display()
+                );
+                assert!(check.lines().any(|l| l == line), "{check}");
+            }
+            run.ok(&["recover"]);
+            assert!(!run.root().join(".git/index.lock").exists(), "{what}");
+            assert!(!run.mem(".cache/journal").exists(), "{what}");
+            // The user commits another file, as they would after the warning.
+            std::fs::write(run.root().join("notes.txt"), "mine\n").unwrap();
+            run.git(&["add", "notes.txt"]);
+            run.git(&["commit", "-q", "-m", "user"]);
+            assert_eq!(
+                run.git(&["show", "--name-only", "--format=", "HEAD"]),
+                "notes.txt\n",
+                "{what}"
+            );
+            assert_eq!(
+                run.git(&["rev-parse", "HEAD:.memory"]),
+                want_memory,
+                "{what}"
+            );
+            assert_eq!(
+                run.git(&["rev-parse", "HEAD~1^{tree}"]).trim(),
+                want,
+                "{what}"
+            );
+            assert_eq!(status(&run), "", "{what}");
+        }
+    }
+}
+
+/// Item 5: an interrupted change whose recovery commit is skipped because another git command
+/// holds the index keeps its journal (it used to be deleted, and `check` then reported
+/// nothing): `check` names it, a new write waits with kind `busy` instead of replacing the
+/// journal, and once git is free `memtree index` commits it.
+#[cfg(debug_assertions)]
+#[test]
+fn a_skipped_recovery_commit_keeps_the_journal() {
+    use crate::team::{status, with_failpoint};
+    let env = TestEnv::repo(true);
+    env.add("a/b/target", "Target", &[], "The target.");
+    let out = with_failpoint(&env, "git#1", &["set", "a/b/target", "importance=0.9"]);
+    assert_eq!(out.status.code(), None);
+    // Another git command holds the lock now (git writes index data, not memtree's name).
+    let lock = env.root().join(".git/index.lock");
+    std::fs::write(&lock, "DIRC").unwrap();
+    let head = env.git(&["rev-parse", "HEAD"]);
+    let v = env.json(&["recover"]);
+    assert!(
+        v["commit"]["skipped"]
+            .as_str()
+            .unwrap()
+            .starts_with("git index locked: "),
+        "{v}"
+    );
+    assert!(env.mem(".cache/journal").exists());
+    let (check, _) = env.fails(&["check"], 1);
+    assert_eq!(
+        check,
+        ".memory/.cache/journal: error: `set a/b/target` was written but not committed \
+         (a/b/target.md); the next memtree write, `memtree index` or `memtree recover` \
+         commits it\nchecked 1 files: 1 errors, 0 warnings\n"
+    );
+    let (out, _) = env.fails(&["add", "a/b/other", "--title", "Other", "--json"], 1);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["kind"], "busy");
+    assert!(!env.mem("a/b/other.md").exists());
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
+    std::fs::remove_file(&lock).unwrap();
+    env.ok(&["index"]);
+    assert!(!env.mem(".cache/journal").exists());
+    assert_eq!(
+        env.git(&["log", "-1", "--format=%s"]),
+        "memtree: complete interrupted set a/b/target\n"
+    );
+    assert_eq!(status(&env), "");
+}
