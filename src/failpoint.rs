@@ -12,7 +12,8 @@
 //! - `head`: after the commit object is written, before HEAD is moved to it;
 //! - `git`: each step boundary of a git commit (`src/git/commit.rs`): before the index is
 //!   written, before it is installed, before the commit object, before HEAD moves, and before
-//!   the index lock is released.
+//!   the index lock is released;
+//! - `setup`: before `memtree setup` swaps each planned file in (an editor saving it then).
 //!
 //! This is what the `fail` crate's `fail_point!` does, in twenty lines and without a feature
 //! flag that `cargo test` would have to enable.
@@ -21,14 +22,15 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[cfg(debug_assertions)]
-static HITS: [AtomicUsize; 4] = [
+static HITS: [AtomicUsize; 5] = [
+    AtomicUsize::new(0),
     AtomicUsize::new(0),
     AtomicUsize::new(0),
     AtomicUsize::new(0),
     AtomicUsize::new(0),
 ];
 
-/// Reaches the failpoint `name` (`rename`, `commit`, `head` or `git`): see the module doc. A no-op in
+/// Reaches the failpoint `name` (`rename`, `commit`, `head`, `git` or `setup`): see the module doc. A no-op in
 /// release builds and when `MEMTREE_FAILPOINT` names another point.
 #[cfg(debug_assertions)]
 pub(crate) fn hit(name: &'static str) {
@@ -50,7 +52,8 @@ pub(crate) fn hit(name: &'static str) {
         "rename" => 0,
         "commit" => 1,
         "head" => 2,
-        _ => 3,
+        "git" => 3,
+        _ => 4,
     };
     if HITS[slot].fetch_add(1, Ordering::SeqCst) + 1 != nth {
         return;

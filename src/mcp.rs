@@ -459,7 +459,9 @@ impl MemtreeServer {
                 source: "mcp".into(),
                 session: a.session,
                 llm,
-                deadline: None,
+                deadline: Some(std::time::Duration::from_secs(
+                    crate::memory::SESSION_BOUND_S,
+                )),
             };
             m.curate(&input, a.apply.unwrap_or(false))
         })

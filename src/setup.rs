@@ -19,6 +19,8 @@
 
 use std::path::{Path, PathBuf};
 
+use jsonc_parser::ParseOptions;
+use jsonc_parser::cst::{CstArray, CstInputValue, CstObject, CstRootNode};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -59,6 +61,10 @@ pub struct FileChange {
     /// Where it is.
     #[serde(skip)]
     pub path: PathBuf,
+    /// What the file held when it was planned (`None`: it did not exist); [`apply`] writes
+    /// only over exactly this.
+    #[serde(skip)]
+    pub before: Option<String>,
 }
 
 /// What `setup` planned and did (`memtree.setup/v1`).
@@ -158,77 +164,6 @@ fn linked_folder(base: &Path, rel: &str) -> Result<()> {
     Ok(())
 }
 
-fn parse_json(path: &Path, text: &str) -> Result<Map<String, Value>> {
-    if text.trim().is_empty() {
-        return Ok(Map::new());
-    }
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(Error::Config {
-            file: path.to_path_buf(),
-            message: "expected a JSON object".into(),
-        }),
-        Err(e) => Err(Error::Config {
-            file: path.to_path_buf(),
-            message: format!("line {}: {e}", e.line()),
-        }),
-    }
-}
-
-/// The object at `key` of `m`, created when missing.
-///
-/// # Errors
-/// The key holds something else than an object.
-fn object<'a>(
-    m: &'a mut Map<String, Value>,
-    key: &str,
-    path: &Path,
-) -> Result<&'a mut Map<String, Value>> {
-    let v = m.entry(key).or_insert_with(|| Value::Object(Map::new()));
-    v.as_object_mut().ok_or_else(|| Error::Config {
-        file: path.to_path_buf(),
-        message: format!("`{key}` is not an object"),
-    })
-}
-
-/// `mcpServers.memtree` added (or, when `remove`, taken out) in a JSON MCP configuration.
-fn edit_mcp_json(m: &mut Map<String, Value>, remove: bool, path: &Path) -> Result<()> {
-    let servers = object(m, "mcpServers", path)?;
-    if remove {
-        let ours = servers
-            .get("memtree")
-            .and_then(|s| s.get("command"))
-            .and_then(Value::as_str)
-            .is_some_and(|c| c == MCP_COMMAND);
-        if ours {
-            servers.shift_remove("memtree");
-        }
-        if servers.is_empty() {
-            m.shift_remove("mcpServers");
-        }
-        return Ok(());
-    }
-    let want = json!({"command": MCP_COMMAND, "args": ["mcp"]});
-    if let Some(existing) = servers.get("memtree") {
-        foreign_server(
-            existing.get("command").and_then(Value::as_str),
-            existing,
-            path,
-        )?;
-    }
-    match servers.get_mut("memtree") {
-        // A server entry the user extended (env, a full path) is theirs to keep.
-        Some(Value::Object(s)) => {
-            s.entry("command").or_insert_with(|| json!(MCP_COMMAND));
-            s.entry("args").or_insert_with(|| json!(["mcp"]));
-        }
-        _ => {
-            servers.insert("memtree".into(), want);
-        }
-    }
-    Ok(())
-}
-
 /// Whether `command` runs memtree: `memtree`, or a path to a file named `memtree`.
 fn runs_memtree(command: &str) -> bool {
     Path::new(command)
@@ -263,38 +198,150 @@ fn foreign_server(
     })
 }
 
+/// A JSON value as the CST editor's input.
+fn input(v: &Value) -> CstInputValue {
+    match v {
+        Value::Null => CstInputValue::Null,
+        Value::Bool(b) => CstInputValue::Bool(*b),
+        Value::Number(n) => CstInputValue::Number(n.to_string()),
+        Value::String(s) => CstInputValue::String(s.clone()),
+        Value::Array(a) => CstInputValue::Array(a.iter().map(input).collect()),
+        Value::Object(m) => {
+            CstInputValue::Object(m.iter().map(|(k, v)| (k.clone(), input(v))).collect())
+        }
+    }
+}
+
+fn not_a(path: &Path, key: &str, what: &str) -> Error {
+    Error::Config {
+        file: path.to_path_buf(),
+        message: format!("`{key}` is not {what}"),
+    }
+}
+
+/// The object at `key` of `parent`: `None` when there is none (and `create` is false).
+///
+/// # Errors
+/// The key holds something else than an object.
+fn object_at(
+    parent: &CstObject,
+    key: &str,
+    create: bool,
+    path: &Path,
+) -> Result<Option<CstObject>> {
+    match parent.get(key) {
+        Some(prop) => prop
+            .object_value()
+            .map(Some)
+            .ok_or_else(|| not_a(path, key, "an object")),
+        None if create => Ok(Some(parent.object_value_or_set(key))),
+        None => Ok(None),
+    }
+}
+
+/// The array at `key` of `parent`, as [`object_at`].
+fn array_at(parent: &CstObject, key: &str, create: bool, path: &Path) -> Result<Option<CstArray>> {
+    match parent.get(key) {
+        Some(prop) => prop
+            .array_value()
+            .map(Some)
+            .ok_or_else(|| not_a(path, key, "a list")),
+        None if create => Ok(Some(parent.array_value_or_set(key))),
+        None => Ok(None),
+    }
+}
+
+/// Removes the property `key` of `parent` when its object or array is left empty.
+fn drop_if_empty(parent: &CstObject, key: &str) {
+    let Some(prop) = parent.get(key) else { return };
+    let empty = match prop.value() {
+        Some(v) => match (v.as_object(), v.as_array()) {
+            (Some(o), _) => o.properties().is_empty(),
+            (_, Some(a)) => a.elements().is_empty(),
+            _ => false,
+        },
+        None => false,
+    };
+    if empty {
+        prop.remove();
+    }
+}
+
+/// `mcpServers.memtree` added (or, when `remove`, taken out) in a JSON MCP configuration.
+fn edit_mcp_json(m: &CstObject, remove: bool, path: &Path) -> Result<()> {
+    let Some(servers) = object_at(m, "mcpServers", !remove, path)? else {
+        return Ok(());
+    };
+    if remove {
+        if let Some(prop) = servers.get("memtree") {
+            let ours = prop
+                .to_serde_value()
+                .and_then(|v| v.get("command").and_then(Value::as_str).map(runs_memtree))
+                .unwrap_or(false);
+            if ours {
+                prop.remove();
+            }
+        }
+        drop_if_empty(m, "mcpServers");
+        return Ok(());
+    }
+    let want = json!({"command": MCP_COMMAND, "args": ["mcp"]});
+    match servers.get("memtree") {
+        Some(prop) => {
+            let existing = prop.to_serde_value().unwrap_or(Value::Null);
+            foreign_server(
+                existing.get("command").and_then(Value::as_str),
+                &existing,
+                path,
+            )?;
+            // A server entry the user extended (env, a full path) is theirs to keep.
+            if let Some(o) = prop.object_value()
+                && o.get("args").is_none()
+            {
+                o.append("args", input(&json!(["mcp"])));
+            }
+        }
+        None => {
+            servers.append("memtree", input(&want));
+        }
+    }
+    Ok(())
+}
+
 /// Claude Code's and Codex's hook layout: `hooks.EVENT` is a list of matcher groups
 /// `{matcher?, hooks: [{type: command, command, timeout?}]}`. memtree's group for an event is
 /// replaced (or, when `remove`, removed); other groups and handlers are kept as they are.
 fn edit_grouped_hooks(
-    m: &mut Map<String, Value>,
+    m: &CstObject,
     agent: Agent,
     events: &[(&str, Option<&str>, String, u64)],
     remove: bool,
     path: &Path,
 ) -> Result<()> {
-    let hooks = object(m, "hooks", path)?;
+    let Some(hooks) = object_at(m, "hooks", !remove, path)? else {
+        return Ok(());
+    };
     for (event, matcher, command, timeout) in events {
-        let list = hooks
-            .entry(*event)
-            .or_insert_with(|| Value::Array(Vec::new()));
-        let Some(groups) = list.as_array_mut() else {
-            return Err(Error::Config {
-                file: path.to_path_buf(),
-                message: format!("`hooks.{event}` is not a list"),
-            });
+        let key = format!("hooks.{event}");
+        let Some(groups) =
+            array_at(&hooks, event, !remove, path).map_err(|_| not_a(path, &key, "a list"))?
+        else {
+            continue;
         };
         // Take memtree's handlers out of every group; drop groups left empty by that.
-        for g in groups.iter_mut() {
-            if let Some(hs) = g.get_mut("hooks").and_then(Value::as_array_mut) {
-                hs.retain(|h| !is_ours(h, agent));
+        for g in groups.elements() {
+            let Some(handlers) = g.as_object().and_then(|o| o.array_value("hooks")) else {
+                continue;
+            };
+            for h in handlers.elements() {
+                if h.to_serde_value().is_some_and(|v| is_ours(&v, agent)) {
+                    h.remove();
+                }
+            }
+            if handlers.elements().is_empty() {
+                g.remove();
             }
         }
-        groups.retain(|g| {
-            g.get("hooks")
-                .and_then(Value::as_array)
-                .is_none_or(|hs| !hs.is_empty())
-        });
         if !remove {
             let mut group = Map::new();
             if let Some(mt) = matcher {
@@ -304,51 +351,50 @@ fn edit_grouped_hooks(
                 "hooks".into(),
                 json!([{"type": "command", "command": command, "timeout": timeout}]),
             );
-            groups.push(Value::Object(group));
+            groups.append(input(&Value::Object(group)));
         }
-        if groups.is_empty() {
-            hooks.shift_remove(*event);
-        }
+        drop_if_empty(&hooks, event);
     }
-    if hooks.is_empty() {
-        m.shift_remove("hooks");
-    }
+    drop_if_empty(m, "hooks");
     Ok(())
 }
 
 /// Cursor's layout: `{"version": 1, "hooks": {event: [{command, timeout?}]}}`.
-fn edit_cursor_hooks(m: &mut Map<String, Value>, remove: bool, path: &Path) -> Result<()> {
+fn edit_cursor_hooks(m: &CstObject, remove: bool, path: &Path) -> Result<()> {
     let agent = Agent::Cursor;
-    if !remove && !m.contains_key("version") {
-        m.insert("version".into(), json!(1));
+    if !remove && m.get("version").is_none() {
+        m.insert(0, "version", CstInputValue::Number("1".into()));
     }
-    let hooks = object(m, "hooks", path)?;
+    let Some(hooks) = object_at(m, "hooks", !remove, path)? else {
+        return Ok(());
+    };
     for (event, command) in [
         ("sessionStart", prime_command(agent)),
         ("sessionEnd", curate_command(agent)),
     ] {
-        let list = hooks
-            .entry(event)
-            .or_insert_with(|| Value::Array(Vec::new()));
-        let Some(handlers) = list.as_array_mut() else {
-            return Err(Error::Config {
-                file: path.to_path_buf(),
-                message: format!("`hooks.{event}` is not a list"),
-            });
+        let key = format!("hooks.{event}");
+        let Some(handlers) =
+            array_at(&hooks, event, !remove, path).map_err(|_| not_a(path, &key, "a list"))?
+        else {
+            continue;
         };
-        handlers.retain(|h| !is_ours(h, agent));
+        for h in handlers.elements() {
+            if h.to_serde_value().is_some_and(|v| is_ours(&v, agent)) {
+                h.remove();
+            }
+        }
         if !remove {
-            handlers.push(json!({"command": command, "timeout": 30}));
+            handlers.append(input(&json!({"command": command, "timeout": 30})));
         }
-        if handlers.is_empty() {
-            hooks.shift_remove(event);
-        }
+        drop_if_empty(&hooks, event);
     }
-    if hooks.is_empty() {
-        m.shift_remove("hooks");
-        if remove && m.len() == 1 && m.get("version") == Some(&json!(1)) {
-            m.shift_remove("version");
-        }
+    drop_if_empty(m, "hooks");
+    if remove
+        && m.properties().len() == 1
+        && let Some(p) = m.get("version")
+        && p.to_serde_value() == Some(json!(1))
+    {
+        p.remove();
     }
     Ok(())
 }
@@ -405,21 +451,29 @@ fn edit_codex_toml(text: &str, remove: bool, path: &Path) -> Result<String> {
     Ok(doc.to_string())
 }
 
-fn render_json(m: &Map<String, Value>) -> String {
-    let mut s = serde_json::to_string_pretty(m).unwrap_or_default();
-    s.push('\n');
-    s
-}
-
-/// A JSON file's new text after `f` edited it; `None` when nothing is left in it.
+/// A JSON file's new text after `f` edited it, `None` when nothing is left in it. The file is
+/// edited as a concrete syntax tree (jsonc-parser's CST): every byte memtree does not change
+/// stays as the user wrote it (number literals such as `1.0e3` or integers past 64 bits,
+/// duplicate keys, escapes, tabs, CRLF line endings, comments), so `--remove` gives back the
+/// file as it was wherever memtree's entry was the only change.
 fn json_edit(
     text: &str,
     path: &Path,
-    f: impl Fn(&mut Map<String, Value>, &Path) -> Result<()>,
+    f: impl Fn(&CstObject, &Path) -> Result<()>,
 ) -> Result<Option<String>> {
-    let mut m = parse_json(path, text)?;
-    f(&mut m, path)?;
-    Ok((!m.is_empty()).then(|| render_json(&m)))
+    let source = if text.trim().is_empty() { "{}\n" } else { text };
+    let root = CstRootNode::parse(source, &ParseOptions::default()).map_err(|e| Error::Config {
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let Some(m) = root.object_value() else {
+        return Err(Error::Config {
+            file: path.to_path_buf(),
+            message: "expected a JSON object".into(),
+        });
+    };
+    f(&m, path)?;
+    Ok((!m.properties().is_empty()).then(|| root.to_string()))
 }
 
 /// The project folder for `start` when no tree exists yet: the git work tree that holds it,
@@ -470,6 +524,7 @@ pub fn plan(agent: Agent, base: &Path, global: bool, remove: bool) -> Result<Set
                 action,
                 content: after,
                 path,
+                before,
             });
             Ok(())
         };
@@ -549,30 +604,44 @@ pub fn plan(agent: Agent, base: &Path, global: bool, remove: bool) -> Result<Set
 /// Writes a planned setup: each file replaced whole through a temporary file in its folder
 /// (never half-written), a `delete` removed, and folders setup leaves empty removed.
 ///
+/// Compare-and-swap: every file must still hold what it held when it was planned (checked for
+/// all before any is written, and again for each as it is replaced: the new file is swapped in
+/// with `renameat2(RENAME_EXCHANGE)` and what it displaced is compared, so an editor's save in
+/// between is put back, never overwritten). A new file gets the permissions the umask gives
+/// (0644 under 022); a replaced one keeps its own.
+///
 /// # Errors
-/// I/O errors, naming the file.
+/// [`Error::Conflict`] when a file changed since it was planned (the files already written
+/// stay written, each whole); I/O errors, naming the file.
 pub fn apply(report: &mut SetupReport) -> Result<()> {
+    let changed = |f: &FileChange| -> Result<bool> { Ok(read_existing(&f.path)? != f.before) };
+    for f in report.files.iter().filter(|f| f.action != "unchanged") {
+        if changed(f)? {
+            return Err(moved_under_us(f));
+        }
+    }
     for f in &report.files {
         match (&f.content, f.action) {
             (_, "unchanged") => {}
-            (Some(text), _) => {
-                let dir = f.path.parent().unwrap_or(Path::new("."));
-                std::fs::create_dir_all(dir).map_err(|e| io("cannot create", dir, e))?;
-                let mut tmp = tempfile::Builder::new()
-                    .prefix(".memtree-setup-")
-                    .tempfile_in(dir)
-                    .map_err(|e| io("cannot write in", dir, e))?;
-                std::io::Write::write_all(&mut tmp, text.as_bytes())
-                    .map_err(|e| io("cannot write", &f.path, e))?;
-                // Keep the file's permissions (a settings file may be private).
-                if let Ok(meta) = std::fs::metadata(&f.path) {
-                    let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
-                }
-                tmp.persist(&f.path)
-                    .map_err(|e| io("cannot write", &f.path, e.error))?;
-            }
+            (Some(text), _) => swap_in(f, text)?,
             (None, _) => {
-                std::fs::remove_file(&f.path).map_err(|e| io("cannot remove", &f.path, e))?;
+                // Moved aside first, compared, then removed (or put back).
+                let aside = f
+                    .path
+                    .with_file_name(format!(".memtree-setup-removed-{}", std::process::id()));
+                std::fs::rename(&f.path, &aside).map_err(|e| io("cannot remove", &f.path, e))?;
+                let displaced = std::fs::read_to_string(&aside).ok();
+                if displaced != f.before {
+                    let _ = rustix::fs::renameat_with(
+                        rustix::fs::CWD,
+                        &aside,
+                        rustix::fs::CWD,
+                        &f.path,
+                        rustix::fs::RenameFlags::NOREPLACE,
+                    );
+                    return Err(moved_under_us(f));
+                }
+                std::fs::remove_file(&aside).map_err(|e| io("cannot remove", &aside, e))?;
                 if let Some(dir) = f.path.parent() {
                     // Only when empty; `.claude/` with other files in it stays.
                     let _ = std::fs::remove_dir(dir);
@@ -581,6 +650,67 @@ pub fn apply(report: &mut SetupReport) -> Result<()> {
         }
     }
     report.written = true;
+    Ok(())
+}
+
+fn moved_under_us(f: &FileChange) -> Error {
+    Error::Conflict {
+        file: f.path.clone(),
+        reason: "it changed while setup was planning; run setup again".into(),
+    }
+}
+
+/// Replaces (or creates) `f`'s file with `text` as [`apply`] describes.
+fn swap_in(f: &FileChange, text: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    crate::failpoint::hit("setup");
+    let dir = f.path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io("cannot create", dir, e))?;
+    // A new file: 0666 less the umask, as any editor creates one; a replaced one keeps its
+    // own permissions (a settings file may be private).
+    let mode = std::fs::metadata(&f.path)
+        .map(|m| m.permissions())
+        .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o666));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".memtree-setup-")
+        .permissions(mode.clone())
+        .tempfile_in(dir)
+        .map_err(|e| io("cannot write in", dir, e))?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())
+        .map_err(|e| io("cannot write", &f.path, e))?;
+    if f.before.is_some() {
+        // tempfile applies the mode through the umask; a replaced file keeps its exact one.
+        let _ = std::fs::set_permissions(tmp.path(), mode);
+    }
+    let tmp = tmp.into_temp_path();
+    let flags = if f.before.is_some() {
+        rustix::fs::RenameFlags::EXCHANGE
+    } else {
+        rustix::fs::RenameFlags::NOREPLACE
+    };
+    rustix::fs::renameat_with(rustix::fs::CWD, &*tmp, rustix::fs::CWD, &f.path, flags).map_err(
+        |e| match e {
+            rustix::io::Errno::EXIST | rustix::io::Errno::NOENT => moved_under_us(f),
+            e => io("cannot write", &f.path, e.into()),
+        },
+    )?;
+    if f.before.is_some() {
+        // `tmp` now names what was displaced: it must be what was planned from.
+        let displaced = std::fs::read_to_string(&*tmp).ok();
+        if displaced != f.before {
+            let _ = rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &*tmp,
+                rustix::fs::CWD,
+                &f.path,
+                rustix::fs::RenameFlags::EXCHANGE,
+            );
+            return Err(moved_under_us(f));
+        }
+    } else {
+        // Renamed into place: nothing is left to remove.
+        let _ = tmp.keep();
+    }
     Ok(())
 }
 

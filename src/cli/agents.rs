@@ -1,7 +1,7 @@
 //! The commands that connect memtree to coding agents' sessions: `curate` (and its session
 //! hook).
 
-use std::io::{Read as _, Seek as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use super::{commit_note, emit, find_tree, now, open, read_body, render};
 
 /// How long a session hook may plan before it stops taking candidates (the LLM call's
 /// timeout is bounded by it too), in seconds.
-pub const HOOK_BOUND_S: u64 = 20;
+pub const HOOK_BOUND_S: u64 = memtree::memory::SESSION_BOUND_S;
 /// The most of a transcript a hook reads: its last 8 MiB.
 pub const HOOK_TRANSCRIPT_BYTES: u64 = 8 << 20;
 /// The most of a hook's stdin read: 1 MiB.
@@ -34,17 +34,16 @@ fn llm_mode(arg: CurateLlmArg) -> LlmMode {
     }
 }
 
-/// The last `limit` bytes of a file, from the first whole line (a transcript can be large;
-/// its end is the part a hook has not seen).
+/// The last `limit` bytes of a transcript as text, from the first whole line (a transcript can
+/// be large; its end is the part a hook has not seen): a regular file only, opened without
+/// blocking (see [`memtree::tree::read_tail`]).
 fn read_tail(path: &Path, limit: u64) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    let skip = len.saturating_sub(limit);
-    f.seek(std::io::SeekFrom::Start(skip))?;
-    let mut bytes = Vec::new();
-    f.take(limit).read_to_end(&mut bytes)?;
+    let (bytes, skipped) = memtree::tree::read_tail(path, limit).map_err(|e| match e {
+        memtree::tree::ReadError::Io(e) => e,
+        other => std::io::Error::other(other.to_string()),
+    })?;
     let mut text = String::from_utf8_lossy(&bytes).into_owned();
-    if skip > 0 {
+    if skipped > 0 {
         let cut = text.find('\n').map_or(text.len(), |i| i + 1);
         text.drain(..cut);
     }

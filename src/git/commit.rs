@@ -205,7 +205,12 @@ impl Repo {
         publish(&lock, &index_path)?;
         crate::failpoint::hit("git");
         let sig = self.signature(now)?;
-        let message = format!("memtree: {message}");
+        // One line: a newline in a value (a session id) would start a body or a trailer.
+        let one_line: String = message
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let message = format!("memtree: {one_line}");
         for _ in 0..RETRIES {
             let head = self.repo.find_reference("HEAD").map_err(git_err)?;
             let (branch, parent) = match head.symbolic_target().ok().flatten() {

@@ -86,6 +86,51 @@ fn hooks_dir(repo: &git2::Repository) -> PathBuf {
     repo.commondir().join("hooks")
 }
 
+/// Refuses a hooks folder that is part of the repository's content: `core.hooksPath` naming a
+/// folder in the work tree whose files git tracks or would show (`.githooks/`, a team's shared
+/// hooks). Installing there would rewrite the team's tracked hooks and add untracked files to
+/// everyone's next commit. A folder git ignores (husky's `.husky/_`) is the user's own.
+///
+/// # Errors
+/// [`Error::Refused`] naming the folder and what to do instead.
+fn refuse_shared_hooks_dir(repo: &git2::Repository, dir: &Path) -> Result<()> {
+    let canon = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let Some(workdir) = repo.workdir().map(canon) else {
+        return Ok(());
+    };
+    let dir = canon(dir);
+    let git_dir = canon(repo.path());
+    let Ok(rel) = dir.strip_prefix(&workdir) else {
+        return Ok(());
+    };
+    if dir.starts_with(&git_dir) {
+        return Ok(());
+    }
+    let tracked = repo.index().ok().is_some_and(|index| {
+        index
+            .iter()
+            .any(|e| Path::new(std::str::from_utf8(&e.path).unwrap_or_default()).starts_with(rel))
+    });
+    let probe = rel.join("post-commit");
+    let ignored = repo.is_path_ignored(&probe).unwrap_or(false);
+    if tracked || !ignored {
+        return Err(Error::Refused(format!(
+            "core.hooksPath is {}, a folder of the repository's own files ({}): installing \
+             memtree's hooks there would change the team's hooks in everyone's next commit. Run \
+             `memtree consolidate --hook` from your hook manager's post-commit, post-merge, \
+             post-checkout and post-rewrite hooks instead, or point core.hooksPath at a folder \
+             outside the work tree",
+            rel.display(),
+            if tracked {
+                "git tracks hooks in it"
+            } else {
+                "git would show new files in it"
+            }
+        )));
+    }
+    Ok(())
+}
+
 /// Writes memtree's hook script to `path` (a temporary file renamed over it: never through
 /// a link, never half-written), executable.
 fn write_exec(path: &Path, text: &str) -> Result<()> {
@@ -170,6 +215,7 @@ pub fn install(tree: &Tree) -> Result<HooksReport> {
     let r = Repo::open(tree)?;
     let (repo, project) = (r.git(), r.project());
     let dir = hooks_dir(repo);
+    refuse_shared_hooks_dir(repo, &dir)?;
     fs::create_dir_all(&dir).map_err(|e| io("cannot create folder", &dir, e))?;
     let mut changed = Vec::new();
     // Plan every hook before changing any: a damaged hook or a name already taken stops the

@@ -23,7 +23,8 @@
 //! looks like a secret, or that tries to instruct the agent reading it (what `check` warns
 //! about), is never planned.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -162,10 +163,22 @@ pub struct CurateInput {
 struct Near {
     id: String,
     kind: String,
-    title_words: HashSet<String>,
-    words: HashSet<String>,
+    title_words: Rc<HashSet<String>>,
+    words: Rc<HashSet<String>>,
     coverage: f64,
 }
+
+/// The content words of the entries one curate run compared, by file: each file is read and
+/// tokenised once per run, not once per candidate (a 15 MB entry used to be re-read for every
+/// candidate BM25 brought it up for).
+type WordCache = HashMap<String, (Rc<HashSet<String>>, Rc<HashSet<String>>)>;
+
+/// The most characters of an entry's text whose words a candidate is compared with.
+const COMPARED_CHARS: usize = 64 * 1024;
+
+/// How long a session hook or MCP `memory_curate` plans before it stops (seconds): the plan so
+/// far is kept and a note says where it stopped.
+pub const SESSION_BOUND_S: u64 = 20;
 
 /// Why `text` must not become memory, and how to show it: a secret (redacted), or text that
 /// tries to instruct the agent that reads it later (a session can carry a prompt injection
@@ -180,6 +193,23 @@ fn unsafe_text(text: &str) -> Option<(String, String)> {
     crate::secrets::injections(text)
         .first()
         .map(|f| (format!("it holds {}", f.what), f.redacted.clone()))
+}
+
+/// A session id as memtree records it (front matter, commit message, the saved plan's name):
+/// no control character (a newline in an id would start a commit trailer such as
+/// `Signed-off-by:`), trimmed, at most 128 characters; `None` when nothing is left.
+pub fn session_id(raw: &str) -> Option<String> {
+    let clean: String = raw
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(128)
+        .collect();
+    (!clean.is_empty()).then_some(clean)
 }
 
 fn round(x: f64) -> f64 {
@@ -205,8 +235,8 @@ fn parent(id: &str) -> Option<&str> {
 
 impl Memory {
     /// The live entries BM25 (and the alias tier) find for `text`, best first, with their
-    /// words (read from their files).
-    fn nearest(&self, index: &SearchIndex, text: &str) -> Vec<Near> {
+    /// words (read from their files once per run: `cache`).
+    fn nearest(&self, index: &SearchIndex, text: &str, cache: &mut WordCache) -> Vec<Near> {
         let query = Query {
             text: text.chars().take(500).collect(),
             k: Some(5),
@@ -221,21 +251,29 @@ impl Memory {
             .filter(|(c, _)| c.meta.is_live())
             .take(5)
             .filter_map(|(c, _)| {
-                let path = self.tree.safe(&c.meta.rel).ok()?;
-                let (record, _) = self.read_record(&path).ok()?;
-                let mut all = c.meta.title.clone();
-                for a in &c.meta.aliases {
-                    all.push(' ');
-                    all.push_str(a);
-                }
-                let title_words = content_words(&all);
-                all.push(' ');
-                all.push_str(&record.plain);
+                let (title_words, words) = match cache.get(&c.meta.rel) {
+                    Some(found) => found.clone(),
+                    None => {
+                        let path = self.tree.safe(&c.meta.rel).ok()?;
+                        let (record, _) = self.read_record(&path).ok()?;
+                        let mut all = c.meta.title.clone();
+                        for a in &c.meta.aliases {
+                            all.push(' ');
+                            all.push_str(a);
+                        }
+                        let title_words = Rc::new(content_words(&all));
+                        all.push(' ');
+                        all.extend(record.plain.chars().take(COMPARED_CHARS));
+                        let found = (title_words, Rc::new(content_words(&all)));
+                        cache.insert(c.meta.rel.clone(), found.clone());
+                        found
+                    }
+                };
                 Some(Near {
                     id: c.meta.id.clone(),
                     kind: c.meta.kind.clone().unwrap_or_else(|| "fact".into()),
                     title_words,
-                    words: content_words(&all),
+                    words,
                     coverage: c.coverage.unwrap_or(0.0),
                 })
             })
@@ -249,9 +287,10 @@ impl Memory {
         c: &Candidate,
         taken: &mut HashSet<String>,
         touched: &mut HashSet<String>,
+        cache: &mut WordCache,
     ) -> CurateRow {
         let words = content_words(&c.text);
-        let near = self.nearest(index, &format!("{} {}", c.title, c.text));
+        let near = self.nearest(index, &format!("{} {}", c.title, c.text), cache);
         let row = |op: &str, id: String, reason: String, sim: Option<f64>| CurateRow {
             op: op.into(),
             id,
@@ -366,12 +405,15 @@ impl Memory {
         let session = input
             .session
             .clone()
-            .or_else(|| input.transcript.session.clone());
+            .or_else(|| input.transcript.session.clone())
+            .as_deref()
+            .and_then(session_id);
         let lock = self.lock()?;
         let index = self.refresh(&lock)?;
         let mut plan = Vec::new();
         let mut taken = HashSet::new();
         let mut touched = HashSet::new();
+        let mut cache = WordCache::new();
         let bar = crate::progress::begin("curating", cands.len() as u64);
         for (i, c) in cands.iter().enumerate() {
             bar.advance(1);
@@ -398,7 +440,7 @@ impl Memory {
                 });
                 continue;
             }
-            plan.push(self.plan_candidate(&index, c, &mut taken, &mut touched));
+            plan.push(self.plan_candidate(&index, c, &mut taken, &mut touched, &mut cache));
         }
         drop(bar);
         let mut llm = self.curate_llm(input, &index, &cands, &plan);
@@ -458,7 +500,7 @@ impl Memory {
             schema: "memtree.curate/v1".into(),
             source: source.to_string(),
             format: "plan".into(),
-            session: saved.session,
+            session: saved.session.as_deref().and_then(session_id),
             planner: "plan".into(),
             llm: CurateLlm {
                 reason: "a saved plan".into(),

@@ -37,7 +37,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub use consolidate::{ConsolidateReport, Mode};
-pub use curate::{CurateInput, CurateLlm, CurateReport, CurateRow, SavedPlan, parse_plan};
+pub use curate::{
+    CurateInput, CurateLlm, CurateReport, CurateRow, SESSION_BOUND_S, SavedPlan, parse_plan,
+};
 pub use graph::{GraphEdge, GraphFormat, GraphNode, GraphReport};
 pub use import::{ImportReport, ImportRow};
 pub use prime::{ChangedEntry, Changes, OutlineRow, PrimeReport};

@@ -19,7 +19,7 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use regular::{ReadError, read_regular};
+pub use regular::{ReadError, read_regular, read_tail};
 pub use safe::SafePath;
 #[cfg(test)]
 pub(crate) use safe::temp_tree;

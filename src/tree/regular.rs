@@ -66,6 +66,32 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     Ok(bytes)
 }
 
+/// The last `limit` bytes of the regular file at `path` (an agent's session transcript, which
+/// only grows at its end): opened without blocking, following links (the file is the user's,
+/// named by their agent), refused unless it is a regular file. A FIFO named as a transcript
+/// used to block the hook until the agent killed it.
+///
+/// Returns the bytes and how many bytes before them were skipped (0: the whole file).
+///
+/// # Errors
+/// [`ReadError::NotRegular`] or [`ReadError::Io`].
+pub fn read_tail(path: &Path, limit: u64) -> Result<(Vec<u8>, u64), ReadError> {
+    use std::io::{Seek as _, SeekFrom};
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    let skip = meta.len().saturating_sub(limit);
+    file.seek(SeekFrom::Start(skip))?;
+    let mut bytes = Vec::with_capacity((meta.len() - skip) as usize);
+    file.take(meta.len() - skip).read_to_end(&mut bytes)?;
+    Ok((bytes, skip))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +127,7 @@ mod tests {
         .unwrap();
         let e = read_regular(&fifo, 1 << 30).unwrap_err().to_string();
         assert!(e.starts_with("it is not a regular file"), "{e}");
+        assert!(matches!(read_tail(&fifo, 10), Err(ReadError::NotRegular)));
+        assert_eq!(read_tail(&file, 3).unwrap(), (b"llo".to_vec(), 2));
     }
 }

@@ -422,18 +422,57 @@ fn hooks_chain_with_existing_ones_and_never_break_git() {
     assert_eq!(env.json(&["hooks", "status"])["merge_driver"], false);
 }
 
-/// core.hooksPath (husky, lefthook) is respected.
+/// core.hooksPath (husky, lefthook) is respected when it names a folder that is the user's
+/// own: husky's `.husky/_`, which git ignores.
 #[test]
 fn hooks_respect_core_hooks_path() {
     let env = TestEnv::repo(true);
-    env.git(&["config", "core.hooksPath", ".githooks"]);
+    std::fs::create_dir_all(env.root().join(".husky/_")).unwrap();
+    std::fs::write(env.root().join(".husky/_/.gitignore"), "*\n").unwrap();
+    env.git(&["config", "core.hooksPath", ".husky/_"]);
     let v = env.json(&["hooks", "install"]);
     assert!(
-        v["hooks_dir"].as_str().unwrap().ends_with(".githooks"),
+        v["hooks_dir"].as_str().unwrap().ends_with(".husky/_"),
         "{v}"
     );
-    assert!(env.root().join(".githooks/post-commit").is_file());
+    assert!(env.root().join(".husky/_/post-commit").is_file());
     assert!(!env.root().join(".git/hooks/post-commit").exists());
+    // The hooks are not in git status; the merge driver's routing is (to be committed).
+    assert_eq!(
+        env.git(&["status", "--porcelain"]),
+        "?? .memory/.gitattributes\n"
+    );
+}
+
+/// Issue 20, item 6: core.hooksPath pointing at a tracked folder (a team's `.githooks/`) used to
+/// get its tracked hook rewritten and untracked files added. `hooks install` now refuses with a
+/// sentence saying what to do, and changes nothing.
+#[test]
+fn hooks_refuse_a_tracked_hooks_path() {
+    let env = TestEnv::repo(true);
+    let team_hook = "#!/bin/sh\necho team lint\n";
+    std::fs::create_dir_all(env.root().join(".githooks")).unwrap();
+    std::fs::write(env.root().join(".githooks/post-commit"), team_hook).unwrap();
+    env.git(&["add", ".githooks"]);
+    env.git(&["commit", "-q", "-m", "team hooks"]);
+    env.git(&["config", "core.hooksPath", ".githooks"]);
+    let (_, err) = env.fails(&["hooks", "install"], 1);
+    assert_eq!(
+        err.lines().next().unwrap(),
+        "error: core.hooksPath is .githooks, a folder of the repository's own files (git tracks \
+         hooks in it): installing memtree's hooks there would change the team's hooks in \
+         everyone's next commit. Run `memtree consolidate --hook` from your hook manager's \
+         post-commit, post-merge, post-checkout and post-rewrite hooks instead, or point \
+         core.hooksPath at a folder outside the work tree"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.root().join(".githooks/post-commit")).unwrap(),
+        team_hook
+    );
+    assert_eq!(
+        env.git(&["status", "--porcelain", "--untracked-files=all"]),
+        ""
+    );
 }
 
 /// The hook repairs links broken by a move made outside memtree (`git mv`), as a commit.

@@ -1038,3 +1038,83 @@ fn a_skipped_recovery_commit_keeps_the_journal() {
     );
     assert_eq!(status(&env), "");
 }
+
+/// Item 6: `curate --hook` with a FIFO as `transcript_path` used to block until the agent
+/// killed the hook. It is refused at once (the file is opened without blocking and must be
+/// regular): exit 0 and one line. (`timeout` only keeps a regression from hanging the suite.)
+#[test]
+fn a_fifo_transcript_never_blocks_the_hook() {
+    let env = TestEnv::repo(true);
+    let fifo = env.root().join("session.jsonl");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let input = json!({"session_id": "s-6", "transcript_path": fifo, "cwd": env.root()});
+    let out = std::process::Command::new("timeout")
+        .arg("60")
+        .arg(env!("CARGO_BIN_EXE_memtree"))
+        .args(["curate", "--hook", "claude"])
+        .current_dir(env.root())
+        .env("HOME", env.root())
+        .env("MEMTREE_NOW", NOW)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.to_string().as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "the hook blocked");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "memtree: curate skipped: cannot read {}: it is not a regular file (a FIFO, device or folder is \
+             never read)\n",
+            fifo.display()
+        )
+    );
+}
+
+/// Item 6: a session id with a newline used to become a commit trailer (`Signed-off-by: …`).
+/// The id is one line wherever memtree records it: the commit message, the front matter.
+#[test]
+fn a_session_id_never_adds_a_commit_trailer() {
+    let env = TestEnv::repo(true);
+    std::fs::write(
+        env.root().join("notes.md"),
+        "Remember: we always run the migrations before deploying.\n",
+    )
+    .unwrap();
+    env.ok(&[
+        "curate",
+        "--file",
+        "notes.md",
+        "--session",
+        "s-1\n\nSigned-off-by: Mallory <m@evil.example>",
+        "--apply",
+    ]);
+    assert_eq!(
+        env.git(&["log", "-1", "--format=%B"]),
+        "memtree: curate s-1 Signed-off-by: Mallory <m@evil.example>: 1 added, 0 updated, 0 \
+         superseded\n"
+    );
+    assert_eq!(env.git(&["log", "-1", "--format=%(trailers)"]), "\n");
+    assert_eq!(
+        env.read("conventions/general/we-always-run-the-migrations-before-deploying.md"),
+        format!(
+            "---\ntitle: We always run the migrations before deploying\nkind: convention\n\
+             maturity: draft\nsource:\n  by: agent\n  session: 's-1 Signed-off-by: Mallory \
+             <m@evil.example>'\ncreated: {NOW}\nupdated: {NOW}\n---\n\nWe always run the \
+             migrations before deploying.\n"
+        )
+    );
+}

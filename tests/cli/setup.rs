@@ -125,6 +125,98 @@ fn claude_setup_merges_into_existing_files_and_remove_restores_them() {
     let settings = parse(&read(&env, ".claude/settings.json"));
     assert_eq!(settings, parse(SETTINGS_BEFORE));
     assert_eq!(keys(&settings["hooks"]), ["SessionStart", "PostToolUse"]);
+    // Byte for byte (issue 20, item 6).
+    assert_eq!(read(&env, ".mcp.json"), MCP_BEFORE);
+    assert_eq!(read(&env, ".claude/settings.json"), SETTINGS_BEFORE);
+}
+
+/// Issue 20, item 6: setup then `--remove` on hand-written files used to change them (big
+/// integers became floats, `1.0e3` became `1000.0`, a duplicate key was dropped, tabs became
+/// two spaces, escapes were decoded, CRLF became LF). Now every byte memtree did not add comes
+/// back; files setup creates get the umask's permissions (0644 under 022), not 0600.
+#[test]
+fn setup_then_remove_gives_back_the_users_bytes() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = TestEnv::new();
+    let mcp = "{\r\n\t\"mcpServers\": {\r\n\t\t\"db\": {\"command\": \"db-mcp\", \"env\": \
+               {\"MAX\": 12345678901234567890123, \"RATIO\": 1.0e3, \"NAME\": \"caf\\u00e9 \\\"x\\\"\"}}\r\n\
+               \t},\r\n\t\"dup\": 1,\r\n\t\"dup\": 2\r\n}\r\n";
+    let settings = "{\n\t\"model\": \"opus\",\n\t\"hooks\": {\n\t\t\"Stop\": [{\"hooks\": \
+                    [{\"type\": \"command\", \"command\": \"say done\"}]}]\n\t}\n}\n";
+    write(&env, ".mcp.json", mcp);
+    write(&env, ".claude/settings.json", settings);
+    let out = std::process::Command::new("sh")
+        .args(["-c", "umask 022 && exec \"$0\" setup claude"])
+        .arg(env!("CARGO_BIN_EXE_memtree"))
+        .current_dir(env.root())
+        .env("HOME", env.root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The user's bytes are all still there; memtree's entry is added in the file's style.
+    assert_eq!(
+        read(&env, ".mcp.json"),
+        mcp.replace(
+            "}}\r\n\t},",
+            "}},\r\n\t\t\"memtree\": {\r\n\t\t\t\"command\": \"memtree\",\r\n\t\t\t\"args\": \
+             [\"mcp\"]\r\n\t\t}\r\n\t},"
+        )
+    );
+    env.ok(&["setup", "claude", "--remove"]);
+    assert_eq!(read(&env, ".mcp.json"), mcp);
+    assert_eq!(read(&env, ".claude/settings.json"), settings);
+    // Files setup creates: 0666 less the umask.
+    let fresh = TestEnv::new();
+    let out = std::process::Command::new("sh")
+        .args(["-c", "umask 022 && exec \"$0\" setup claude"])
+        .arg(env!("CARGO_BIN_EXE_memtree"))
+        .current_dir(fresh.root())
+        .env("HOME", fresh.root())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for f in [".mcp.json", ".claude/settings.json"] {
+        let mode = std::fs::metadata(fresh.root().join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "{f}");
+    }
+}
+
+/// Issue 20, item 6: an editor's save during setup used to be overwritten. setup swaps each
+/// file in and compares what it displaced with what it planned from: the editor's version
+/// is put back and setup stops with `conflict`.
+#[cfg(debug_assertions)]
+#[test]
+fn an_editors_save_during_setup_is_never_overwritten() {
+    let env = TestEnv::new();
+    write(&env, ".mcp.json", "{\n  \"mcpServers\": {}\n}\n");
+    let editor = "{\"mine\": true}\n";
+    let out = env
+        .cmd()
+        .env(
+            "MEMTREE_FAILPOINT",
+            format!("setup:sh:printf '%s' '{editor}' > .mcp.json"),
+        )
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(["setup", "claude", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "conflict");
+    assert_eq!(read(&env, ".mcp.json"), editor);
+    let leftovers: Vec<String> = std::fs::read_dir(env.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(".memtree-setup"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]
