@@ -164,7 +164,10 @@ pub fn prompt(ctx: &Ctx, ranked: &Ranked) -> String {
             .clone()
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| super::to_hit(ctx, c, 0.0, &ranked.terms).snippet);
-        let line = format!("- {} | {} | {}\n", m.id, m.title, about);
+        // What a reviewer sees, with anything a file would refuse to hold scrubbed: an entry
+        // may carry a hidden comment or a secret written by hand.
+        let shown = |t: &str| crate::secrets::scrub(&crate::secrets::visible(t).0);
+        let line = format!("- {} | {} | {}\n", m.id, shown(&m.title), shown(&about));
         let tokens = line.chars().count().div_ceil(4);
         if used + tokens > CANDIDATE_TOKENS && !candidates.is_empty() {
             break;
