@@ -265,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_are_bounded_and_never_block() {
+    fn a_file_over_the_limit_names_the_setting() {
         let dir = tempfile::tempdir().unwrap();
         let big = dir.path().join("big.md");
         fs::write(&big, "x".repeat(5000)).unwrap();
@@ -274,16 +274,5 @@ mod tests {
             e,
             "it is 5000 bytes, over index.max_file_bytes (4096 bytes); split it or raise the limit"
         );
-        let fifo = dir.path().join("fifo.md");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
-        let e = read_bounded(&fifo, 4096).unwrap_err();
-        assert!(e.starts_with("it is not a regular file"), "{e}");
     }
 }

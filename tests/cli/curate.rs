@@ -519,15 +519,8 @@ fn an_llm_plan_is_validated_row_by_row_against_the_tree() {
 }
 
 /// `prime --hook AGENT` with this stdin; returns stdout.
-fn prime_hook(env: &TestEnv, agent: &str, stdin: Value) -> String {
-    let out = env
-        .cmd()
-        .args(["prime", "--hook", agent])
-        .write_stdin(stdin.to_string())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    String::from_utf8(out.stdout).unwrap()
+pub(crate) fn prime_hook(env: &TestEnv, agent: &str, stdin: Value) -> String {
+    env.hook(&["prime", "--hook", agent], &stdin.to_string()).0
 }
 
 #[test]

@@ -126,6 +126,30 @@ impl TestEnv {
         )
     }
 
+    /// Runs memtree `args` as an agent's hook does (`stdin` its JSON): asserts exit 0 (a hook
+    /// never fails the agent) and returns (stdout, stderr).
+    pub fn hook(&self, args: &[&str], stdin: &str) -> (String, String) {
+        let out = self.cmd().args(args).write_stdin(stdin).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "memtree {args:?}");
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    /// Runs `cmd` (a memtree command with `--json`, extra variables set), asserts success and
+    /// parses stdout.
+    pub fn json_of(mut cmd: Command) -> Value {
+        let out = cmd.write_stdin("").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
     /// Runs memtree with `--json` and parses stdout.
     pub fn json(&self, args: &[&str]) -> Value {
         let mut all = args.to_vec();
@@ -180,6 +204,22 @@ impl TestEnv {
         args.extend_from_slice(extra);
         self.ok(&args);
     }
+}
+
+/// The fields `keys` of each object in the JSON array `v`, as strings (a missing or non-string
+/// field is empty): compare with `[["add", "a/b/c"], ...]`.
+pub fn columns(v: &Value, keys: &[&str]) -> Vec<Vec<String>> {
+    v.as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    keys.iter()
+                        .map(|k| r[*k].as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A small coding-knowledge tree used by several tests.

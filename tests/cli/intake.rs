@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::env::{NOW, TestEnv, memory_files};
+use crate::env::{NOW, TestEnv, columns, memory_files};
 
 /// A file of the upstream repository: its text, or a symbolic link's target.
 pub(crate) enum Upstream<'a> {
@@ -40,19 +40,9 @@ pub(crate) fn clone_of(files: &[(&str, Upstream)]) -> TestEnv {
     env
 }
 
-/// The `(action, id)` pairs of an import report's plan.
-fn plan(v: &Value) -> Vec<(String, String)> {
-    v["plan"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["action"].as_str().unwrap().to_string(),
-                r["id"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+/// The `[action, id]` rows of an import report's plan.
+fn plan(v: &Value) -> Vec<Vec<String>> {
+    columns(&v["plan"], &["action", "id"])
 }
 
 /// Every commit on every ref, with its patch.
@@ -93,37 +83,19 @@ fn import_never_follows_a_link_out_of_the_project() {
     ]);
     let head = env.git(&["rev-parse", "HEAD"]);
     let before = memory_files(&env);
-    let out = env
-        .cmd()
-        .args(["import", "--json"])
-        .env("DATABASE_URL", "postgres://app:s3cretpw@db.internal/orders")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut cmd = env.cmd();
+    cmd.args(["import", "--json"])
+        .env("DATABASE_URL", "postgres://app:s3cretpw@db.internal/orders");
+    let v = TestEnv::json_of(cmd);
     let link_out = |to: &str| {
         format!(
             "it is (or sits in a folder that is) a symbolic link leading outside the project, to \
              {to}; memtree reads only the repository's own files"
         )
     };
-    let skipped: Vec<(String, String)> = v["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["file"].as_str().unwrap().to_string(),
-                s["reason"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let skipped = columns(&v["skipped"], &["file", "reason"]);
     // /proc/self/environ resolves to the reading process's own environ file.
-    let environ_reason = &skipped[1].1;
+    let environ_reason = &skipped[1][1];
     assert!(
         environ_reason.starts_with(
             "it is (or sits in a folder that is) a symbolic link leading outside the project, to /proc/"
@@ -135,17 +107,11 @@ fn import_never_follows_a_link_out_of_the_project() {
     assert_eq!(
         skipped,
         [
-            (".cursor/rules".to_string(), link_out(&canon_rules)),
-            ("AGENTS.md".to_string(), environ_reason.clone()),
-            ("CLAUDE.md".to_string(), link_out(&canon_notes)),
-            (
-                ".github/copilot-instructions.md".to_string(),
-                environ_reason.clone()
-            ),
-            (
-                "memory-bank/projectbrief.md".to_string(),
-                link_out(&canon_notes)
-            ),
+            [".cursor/rules", &link_out(&canon_rules)],
+            ["AGENTS.md", environ_reason],
+            ["CLAUDE.md", &link_out(&canon_notes)],
+            [".github/copilot-instructions.md", environ_reason],
+            ["memory-bank/projectbrief.md", &link_out(&canon_notes)],
         ]
     );
     assert_eq!(v["plan"], json!([]));
@@ -170,10 +136,7 @@ fn an_in_project_link_is_followed_and_imported_once() {
         ("CLAUDE.md", Upstream::Link("AGENTS.md")),
     ]);
     let v = env.json(&["import"]);
-    assert_eq!(
-        plan(&v),
-        [("add".to_string(), "conventions/agents/tests".to_string())]
-    );
+    assert_eq!(plan(&v), [["add", "conventions/agents/tests"]]);
     assert_eq!(v["read"], json!(["AGENTS.md"]));
     assert_eq!(
         v["skipped"],
@@ -214,10 +177,7 @@ fn claude_md_imports_never_read_git_or_ignored_files() {
         "https://deploy:gh-pass-123456@example.com/acme/shop.git",
     ]);
     let v = env.json(&["import"]);
-    assert_eq!(
-        plan(&v),
-        [("add".to_string(), "conventions/claude/setup".to_string())]
-    );
+    assert_eq!(plan(&v), [["add", "conventions/claude/setup"]]);
     assert_eq!(v["read"], json!(["CLAUDE.md", "docs/setup.md"]));
     assert_eq!(
         v["skipped"],
@@ -293,8 +253,8 @@ fn import_fan_out_expands_each_file_once_and_is_bounded() {
     assert_eq!(
         plan(&v),
         [
-            ("add".to_string(), "conventions/claude/overview".to_string()),
-            ("add".to_string(), "conventions/claude/leaf".to_string()),
+            ["add", "conventions/claude/overview"],
+            ["add", "conventions/claude/leaf"],
         ]
     );
     // With a small limit, the expansion stops with a sentence instead of growing.
@@ -354,8 +314,8 @@ fn inline_imports_are_expanded_and_agents_md_is_imported_once() {
     assert_eq!(
         plan(&v),
         [
-            ("add".to_string(), "conventions/agents/build".to_string()),
-            ("add".to_string(), "conventions/claude/claude".to_string()),
+            ["add", "conventions/agents/build"],
+            ["add", "conventions/claude/claude"],
         ]
     );
     assert_eq!(v["files"], json!(["AGENTS.md", "CLAUDE.md"]));
@@ -434,39 +394,27 @@ fn curate_removes_private_text_over_the_whole_session() {
     let env = TestEnv::repo(true);
     std::fs::write(env.root().join("session.jsonl"), private_session()).unwrap();
     let plan = env.json(&["curate", "--transcript", "session.jsonl"]);
-    let rows: Vec<(String, String, String)> = plan["plan"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["op"].as_str().unwrap().to_string(),
-                r["id"].as_str().unwrap().to_string(),
-                r["text"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    let row = |op: &str, id: &str, text: &str| (op.to_string(), id.to_string(), text.to_string());
+    let rows = columns(&plan["plan"], &["op", "id", "text"]);
     assert_eq!(
         rows,
         [
-            row(
+            [
                 "add",
                 "conventions/general/we-always-run-the-migrations-before-deploying",
                 "We always run the migrations before deploying."
-            ),
-            row(
+            ],
+            [
                 "add",
                 "conventions/general/we-never-deploy-on-fridays",
                 "We never deploy on Fridays."
-            ),
-            row(
+            ],
+            [
                 "add",
                 "notes/general/the-cache-is-warmed-at-boot",
                 "The cache is warmed at boot."
-            ),
-            row("skip", "", "hunt…r2"),
-            row("skip", "", "Sup3…et"),
+            ],
+            ["skip", "", "hunt…r2"],
+            ["skip", "", "Sup3…et"],
         ]
     );
     let text = plan.to_string();
@@ -501,13 +449,8 @@ fn curate_removes_private_text_over_the_whole_session() {
     .join("\n");
     std::fs::write(env.root().join("stray.jsonl"), stray).unwrap();
     let plan = env.json(&["curate", "--transcript", "stray.jsonl"]);
-    let texts: Vec<&str> = plan["plan"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(texts, ["We use pnpm for the web app."]);
+    let texts = columns(&plan["plan"], &["text"]);
+    assert_eq!(texts, [["We use pnpm for the web app."]]);
 }
 
 /// Item 2: the LLM prompt used to carry the raw session (the last 12,000 characters): what
@@ -528,14 +471,7 @@ fn the_curate_prompt_carries_only_redacted_text() {
     let plan = env.json(&["curate", "--transcript", "session.jsonl"]);
     assert_eq!(plan["planner"], "llm");
     let request = requests.recv().unwrap();
-    let body: Value = serde_json::from_str(request.splitn(3, '\n').nth(2).unwrap()).unwrap();
-    let prompt = body["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].as_str().unwrap())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let prompt = prompt_of(&request);
     let session = prompt.split_once("\nSession:\n").unwrap().1;
     assert_eq!(
         session,
@@ -610,6 +546,15 @@ fn every_write_path_refuses_private_text() {
     ]);
 }
 
+/// memtree `args` in `env` with the user's own LLM (`MEMTREE_LLM_*`: no trust needed) at `url`.
+fn user_llm(env: &TestEnv, url: &str, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = env.cmd();
+    cmd.env("MEMTREE_LLM_BASE_URL", url)
+        .env("MEMTREE_LLM_MODEL", "tiny-test")
+        .args(args);
+    cmd
+}
+
 /// The request bodies' prompt text (every message's content, joined).
 fn prompt_of(request: &str) -> String {
     let body: Value = serde_json::from_str(request.splitn(3, '\n').nth(2).unwrap()).unwrap();
@@ -648,19 +593,11 @@ fn an_untrusted_clone_cannot_steer_the_users_model() {
     ]);
     let (url, requests) = crate::llm::server(crate::llm::Answer::Content(r#"{"ids": []}"#.into()));
     let ask = |env: &TestEnv| {
-        let out = env
-            .cmd()
-            .env("MEMTREE_LLM_BASE_URL", &url)
-            .env("MEMTREE_LLM_MODEL", "tiny-test")
-            .args(["query", "why do my benchmarks wobble under load", "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = TestEnv::json_of(user_llm(
+            env,
+            &url,
+            &["query", "why do my benchmarks wobble under load", "--json"],
+        ));
         assert_eq!(v["escalation"]["ran"], true, "{v}");
         prompt_of(&requests.recv().unwrap())
     };
@@ -694,14 +631,8 @@ fn curate_hook(env: &TestEnv) -> String {
         "cwd": env.root(),
         "hook_event_name": "SessionEnd",
     });
-    let out = env
-        .cmd()
-        .args(["curate", "--hook", "claude"])
-        .write_stdin(input.to_string())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    String::from_utf8(out.stderr).unwrap()
+    env.hook(&["curate", "--hook", "claude"], &input.to_string())
+        .1
 }
 
 /// Item 3: `curate.auto_apply: true` in an untrusted `memtree.yaml` used to make the session
@@ -826,13 +757,7 @@ fn bundles_hand_an_agent_what_a_reviewer_sees() {
     let note = "_Hidden HTML comments and invisible characters were left out of \
                 conventions/general/reviews (`memtree check` names them)._\n";
     let start = json!({"session_id": "s-4", "source": "startup", "cwd": env.root()});
-    let out = env
-        .cmd()
-        .args(["prime", "--hook", "claude"])
-        .write_stdin(start.to_string())
-        .output()
-        .unwrap();
-    let bundle = String::from_utf8(out.stdout).unwrap();
+    let bundle = crate::curate::prime_hook(&env, "claude", start);
     assert_eq!(
         bundle,
         format!(
@@ -894,21 +819,16 @@ fn curate_refuses_instructions_to_the_agent() {
     )
     .unwrap();
     let plan = env.json(&["curate", "--file", "notes.md"]);
-    let rows: Vec<(&str, &str)> = plan["plan"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["op"].as_str().unwrap(), r["reason"].as_str().unwrap()))
-        .collect();
+    let rows = columns(&plan["plan"], &["op", "reason"]);
     assert_eq!(
         rows,
         [
-            (
+            [
                 "skip",
                 "it holds text that tries to instruct the agent reading it"
-            ),
-            ("add", "new; placed in conventions/general"),
-            ("add", "new; placed in conventions/general"),
+            ],
+            ["add", "new; placed in conventions/general"],
+            ["add", "new; placed in conventions/general"],
         ]
     );
 }
@@ -1136,18 +1056,11 @@ fn the_query_prompt_carries_no_secret_or_hidden_text() {
         "--allow-secret",
     ]);
     let (url, requests) = crate::llm::server(crate::llm::Answer::Content(r#"{"ids": []}"#.into()));
-    let out = env
-        .cmd()
-        .env("MEMTREE_LLM_BASE_URL", &url)
-        .env("MEMTREE_LLM_MODEL", "tiny-test")
-        .args(["query", "ci token", "--llm", "always", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    TestEnv::json_of(user_llm(
+        &env,
+        &url,
+        &["query", "ci token", "--llm", "always", "--json"],
+    ));
     let prompt = prompt_of(&requests.recv().unwrap());
     let line = prompt
         .lines()

@@ -130,6 +130,22 @@ fn claude_setup_merges_into_existing_files_and_remove_restores_them() {
     assert_eq!(read(&env, ".claude/settings.json"), SETTINGS_BEFORE);
 }
 
+/// `memtree setup claude` in `env`'s project under umask 022, as a shell would run it.
+fn setup_claude_under_umask_022(env: &TestEnv) {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "umask 022 && exec \"$0\" setup claude"])
+        .arg(env!("CARGO_BIN_EXE_memtree"))
+        .current_dir(env.root())
+        .env("HOME", env.root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Issue 20, item 6: setup then `--remove` on hand-written files used to change them (big
 /// integers became floats, `1.0e3` became `1000.0`, a duplicate key was dropped, tabs became
 /// two spaces, escapes were decoded, CRLF became LF). Now every byte memtree did not add comes
@@ -145,18 +161,7 @@ fn setup_then_remove_gives_back_the_users_bytes() {
                     [{\"type\": \"command\", \"command\": \"say done\"}]}]\n\t}\n}\n";
     write(&env, ".mcp.json", mcp);
     write(&env, ".claude/settings.json", settings);
-    let out = std::process::Command::new("sh")
-        .args(["-c", "umask 022 && exec \"$0\" setup claude"])
-        .arg(env!("CARGO_BIN_EXE_memtree"))
-        .current_dir(env.root())
-        .env("HOME", env.root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    setup_claude_under_umask_022(&env);
     // The user's bytes are all still there; memtree's entry is added in the file's style.
     assert_eq!(
         read(&env, ".mcp.json"),
@@ -171,14 +176,7 @@ fn setup_then_remove_gives_back_the_users_bytes() {
     assert_eq!(read(&env, ".claude/settings.json"), settings);
     // Files setup creates: 0666 less the umask.
     let fresh = TestEnv::new();
-    let out = std::process::Command::new("sh")
-        .args(["-c", "umask 022 && exec \"$0\" setup claude"])
-        .arg(env!("CARGO_BIN_EXE_memtree"))
-        .current_dir(fresh.root())
-        .env("HOME", fresh.root())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    setup_claude_under_umask_022(&fresh);
     for f in [".mcp.json", ".claude/settings.json"] {
         let mode = std::fs::metadata(fresh.root().join(f))
             .unwrap()
