@@ -88,8 +88,14 @@ pub fn redact(text: &str) -> String {
 /// Whether `text` holds a `private` tag anywhere (a candidate or a planned row that does is
 /// refused: the removal must have missed something).
 pub fn holds_tag(text: &str) -> bool {
-    TAG.is_match(text) || text.to_ascii_lowercase().contains("</private")
+    TAG.is_match(text) || TAG_START.is_match(text)
 }
+
+/// The start of a `private` tag, closed or not (`<private`, `</private`, `< private`), but not
+/// of another name (`<privateer>`).
+static TAG_START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)<\s*/?\s*private(?:[^a-z0-9_-]|$)").unwrap_or_else(|e| panic!("{e}"))
+});
 
 /// The lines (1-based) of `text` that hold a `private` tag outside code (a fenced block or an
 /// inline code span, where `<private>` is documentation, not an element), each with its text.
@@ -162,6 +168,7 @@ mod tests {
             ]
         );
         assert!(holds_tag("a </private> b"));
+        assert!(holds_tag("a <private b") && holds_tag("ends with <private"));
         assert!(!holds_tag("a <privateer> b"));
     }
 }
