@@ -161,6 +161,10 @@ impl ProjectFiles {
             let Ok(in_repo) = resolved.strip_prefix(workdir) else {
                 return false;
             };
+            // The work tree itself (git2 panics on an empty path) is never ignored.
+            if in_repo.as_os_str().is_empty() {
+                return false;
+            }
             let tracked = repo
                 .index()
                 .ok()
@@ -238,6 +242,8 @@ mod tests {
         fs::write(root.join(".env"), "X=1").unwrap();
         let files = ProjectFiles::open(root, 1 << 20);
         assert_eq!(files.read(Path::new("AGENTS.md")).unwrap().text, "# A\n");
+        // The project folder itself passes (`memtree import .`).
+        assert!(files.check(Path::new(".")).is_ok());
         // An in-project link is followed and named by its target.
         assert_eq!(files.read(Path::new("inner.md")).unwrap().rel, "AGENTS.md");
         for (p, starts) in [

@@ -225,6 +225,10 @@ fn explicit_paths_outside_the_project_are_refused_after_canonicalising() {
     assert_eq!(v["plan"], json!([]));
     assert_eq!(v["read"], json!([]));
     assert_eq!(env.git(&["rev-parse", "HEAD"]), head);
+    // The project folder itself: its markdown, never .git/ or .memory/ (git2 used to panic on
+    // the empty path of the work tree).
+    let v = env.json(&["import", "--dry-run", "."]);
+    assert_eq!(v["read"], json!(["docs/a.md"]));
 }
 
 /// Item 1: `@import` fan-out (5 files of 20 `@next` lines) used to expand to 20^5 copies and
