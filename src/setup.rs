@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | Claude Code | `.mcp.json` `mcpServers.memtree` | `.claude/settings.json`: `SessionStart` (matcher `startup\|resume\|clear\|compact`) runs `memtree prime --hook claude`; `PreCompact` and `SessionEnd` run `memtree curate --hook claude` |
 //! | Cursor | `.cursor/mcp.json` `mcpServers.memtree` | `.cursor/hooks.json` (`version: 1`): `sessionStart` runs `memtree prime --hook cursor`, `sessionEnd` runs `memtree curate --hook cursor` |
-//! | Codex | `.codex/config.toml` `[mcp_servers.memtree]` | `.codex/hooks.json`: `SessionStart` (`startup\|resume\|clear`) runs `memtree prime --hook codex`; `PreCompact` and `Stop` run `memtree curate --hook codex` |
+//! | Codex | `.codex/config.toml` `[mcp_servers.memtree]` | `.codex/hooks.json`: `SessionStart` (`startup\|resume\|clear\|compact`) runs `memtree prime --hook codex`; `PreCompact` and `Stop` run `memtree curate --hook codex` |
 //!
 //! `--global` writes the user's files instead (`~/.claude.json` and `~/.claude/settings.json`,
 //! `~/.cursor/`, `~/.codex/`).
@@ -105,12 +105,14 @@ fn curate_command(agent: Agent) -> String {
 }
 
 /// The hooks of an agent whose hook files group handlers by matcher (Claude Code, Codex):
-/// event, matcher, command, timeout in seconds. Codex has no `compact` start and no
-/// `SessionEnd`; its `Stop` ends each turn.
+/// event, matcher, command, timeout in seconds. Both fire SessionStart with `compact` after a
+/// compaction (Codex since 0.171), which must send the bundle again; Codex has no `SessionEnd`,
+/// its `Stop` ends each turn.
 fn session_events(agent: Agent) -> Vec<(&'static str, Option<&'static str>, String, u64)> {
-    let (starts, end) = match agent {
-        Agent::Codex => ("startup|resume|clear", "Stop"),
-        _ => ("startup|resume|clear|compact", "SessionEnd"),
+    let starts = "startup|resume|clear|compact";
+    let end = match agent {
+        Agent::Codex => "Stop",
+        _ => "SessionEnd",
     };
     vec![
         ("SessionStart", Some(starts), prime_command(agent), 15),

@@ -220,9 +220,10 @@ pub(super) fn prime_hook(
         let report = memory.prime(within.as_deref(), since.as_deref(), budget)?;
         Ok(match input.session() {
             Some(session) => {
-                let cleared = input.source.as_deref() == Some("clear");
+                // `/clear` and a compaction leave a context without the bundle.
+                let emptied = matches!(input.source.as_deref(), Some("clear" | "compact"));
                 memory
-                    .prime_for_session(&report, &session, cleared)?
+                    .prime_for_session(&report, &session, emptied)?
                     .markdown
             }
             None => report.markdown,

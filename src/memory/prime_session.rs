@@ -1,8 +1,11 @@
 //! `prime --hook AGENT`: the session-start bundle, sent once per agent session.
 //!
 //! An agent's SessionStart hook fires on startup, and again on resume, on `/clear` and after
-//! the context was compacted. A `/clear` empties the context, so it gets the whole bundle again
-//! (Claude Code starts a new session id for it anyway). What a session was sent is recorded in
+//! the context was compacted. A `/clear` empties the context and a compaction replaces it with
+//! a summary that does not hold the bundle (issue 21: after `/compact` Claude Code's next
+//! request held the summary and "unchanged", no bundle; Codex drops the bundle's developer
+//! message), so both get the whole bundle again. A resume keeps the conversation, bundle
+//! included, so it gets only what changed. What a session was sent is recorded in
 //! `.memory/.cache/sessions/<session>.json` (the content hash of each pinned entry and open
 //! question, the *what changed* lines, the outline's hash). The first time, the whole bundle
 //! goes out; every later time only what differs from the record (an entry that changed or is
@@ -76,8 +79,8 @@ fn hash(text: &str) -> String {
 
 impl Memory {
     /// The part of `report` that `session` has not been sent yet, recorded as sent (see the
-    /// module documentation). `cleared`: the agent's context was emptied (`/clear` keeping the
-    /// session), so the whole bundle goes out again. A session id that is not a valid file
+    /// module documentation). `emptied`: the agent's context no longer holds the bundle (`/clear`
+    /// keeping the session, or a compaction), so the whole bundle goes out again. A session id that is not a valid file
     /// name is hashed.
     ///
     /// # Errors
@@ -86,7 +89,7 @@ impl Memory {
         &self,
         report: &PrimeReport,
         session: &str,
-        cleared: bool,
+        emptied: bool,
     ) -> Result<SessionPrime> {
         let name = if crate::tree::valid_segment(session) {
             session.to_string()
@@ -100,7 +103,7 @@ impl Memory {
             .read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .filter(|_| !cleared);
+            .filter(|_| !emptied);
         let items = report.pinned.iter().chain(&report.open_questions);
         let now = Sent {
             items: items

@@ -548,17 +548,16 @@ fn a_session_gets_the_bundle_once_and_then_only_what_changed() {
         .collect();
     left.sort();
     assert_eq!(left, ["recent.json", "s-1.json"]);
-    // Resumed, compacted: the same bundle is not sent again.
+    // Resumed: the conversation, bundle included, is still there; it is not sent again.
     let unchanged = "_Project memory: unchanged since it was loaded in this session._\n";
     assert_eq!(prime_hook(&env, "claude", start("resume")), unchanged);
-    assert_eq!(prime_hook(&env, "claude", start("compact")), unchanged);
     // An entry becomes core: only it, and the line saying it changed, are sent.
     env.ok(&[
         "set",
         "conventions/testing/integration-tests",
         "maturity=core",
     ]);
-    let delta = prime_hook(&env, "claude", start("compact"));
+    let delta = prime_hook(&env, "claude", start("resume"));
     assert_eq!(
         delta,
         "# Project memory: changed since it was loaded in this session\n\n\
@@ -570,7 +569,19 @@ fn a_session_gets_the_bundle_once_and_then_only_what_changed() {
          ## What changed (not yet shown in this session)\n\n\
          - modified `conventions/testing/integration-tests`\n\n"
     );
-    assert_eq!(prime_hook(&env, "claude", start("compact")), unchanged);
+    assert_eq!(prime_hook(&env, "claude", start("resume")), unchanged);
+    // Issue 21: a compaction replaced the context with a summary that does not hold the bundle
+    // (it used to get "unchanged", and the memory was gone for the rest of the session): the
+    // whole bundle again, and after it a resume is "unchanged" again.
+    assert_eq!(
+        prime_hook(&env, "claude", start("compact")),
+        env.ok(&["prime"])
+    );
+    assert_eq!(
+        prime_hook(&env, "codex", start("compact")),
+        env.ok(&["prime"])
+    );
+    assert_eq!(prime_hook(&env, "claude", start("resume")), unchanged);
     // A /clear that keeps the session emptied the context: the whole bundle again.
     assert_eq!(
         prime_hook(&env, "claude", start("clear")),

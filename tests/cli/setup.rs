@@ -270,6 +270,11 @@ fn codex_setup_keeps_every_comment_of_config_toml() {
         hooks["hooks"]["SessionStart"][0]["hooks"][0]["command"],
         "memtree prime --hook codex"
     );
+    // Issue 21: Codex 0.171 fires SessionStart with `compact` after a compaction.
+    assert_eq!(
+        hooks["hooks"]["SessionStart"][0]["matcher"],
+        "startup|resume|clear|compact"
+    );
     env.ok(&["setup", "codex"]);
     env.ok(&["setup", "codex", "--remove"]);
     assert_eq!(
