@@ -7,6 +7,7 @@
 //! cargo run --release --example eval -- locomo --split dev      # tune on this split only
 //! cargo run --release --example eval -- locomo --split heldout  # report as it falls
 //! cargo run --release --example eval -- pmb
+//! cargo run --profile eval --example eval -- curate              # examples/curate_eval
 //! cargo run --release --example eval -- paraphrase               # examples/project/paraphrases.json
 //! ```
 //!
@@ -17,6 +18,7 @@
 //! The data is read from `../shared/data` (LoCoMo is licensed for non-commercial evaluation
 //! only and is never shipped with the crate).
 
+mod curate;
 mod locomo;
 mod paraphrase;
 mod pmb;
@@ -66,6 +68,12 @@ enum Bench {
         #[arg(long, default_value = "")]
         semantic: String,
     },
+    /// The curate evaluation set: harmful rows, precision, supersede recall.
+    Curate {
+        /// Folder whose project folders hold CLAUDE.md and cases.jsonl.
+        #[arg(long, default_value = "examples/curate_eval")]
+        data: String,
+    },
     /// PrecisionMemBench context-bundle precision.
     Pmb {
         /// Folder holding beliefs.seed.json and the case files.
@@ -102,6 +110,7 @@ fn main() {
             "paraphrase".to_string(),
         ),
         Bench::Pmb { data } => (pmb::run(data), "precisionmembench".to_string()),
+        Bench::Curate { data } => (curate::run(data), "curate".to_string()),
     };
     let out = args
         .out

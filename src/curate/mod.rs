@@ -13,15 +13,22 @@
 //! - a sentence that starts `we use / we always / we never / we prefer / we don't / we must /
 //!   we should not / we no longer / we switched …`, or `always …` / `never …` (a convention;
 //!   not `never mind`, and not a bare `we should`, which is a suggestion);
+//! - a sentence that says a belief changed (`PR titles no longer need the prefix`, `Instead of
+//!   X, we now use Y`), outside a markdown heading's section, unless it narrates (`I`, `me`,
+//!   `let's`) or asks;
 //! - in markdown only, a heading with the paragraph under it, when the paragraph holds none of
 //!   the above (a fact titled by the heading).
 //!
-//! A statement (not a heading's section) that says it replaces something (`no longer`,
-//! `instead of`, `switched`, `replaced`, `not anymore`, `moved from`) is marked
+//! A marker covers the rest of its line, and each sentence of it is a statement of its own
+//! (the sentence splitter knows abbreviations, code spans and paths), joined to the one before when it
+//! points back to it (`It is enough to add the label.`): one statement per row. A statement
+//! (not a heading's section) that says it replaces something (`no longer`, `instead of`,
+//! `switched`, `replaced`, `not anymore`, `deprecated`, `now uses`) is marked
 //! [`Candidate::replaces`]: the plan may supersede an entry with it. The operation set (add, update, supersede, noop) is Mem0's
 //! (Chhikara et al., 2025, "Mem0: Building Production-Ready AI Agents with Scalable Long-Term
 //! Memory") and Memory-R1's (Yan et al., 2025).
 
+pub mod subject;
 pub mod transcript;
 
 use std::collections::HashSet;
@@ -87,12 +94,20 @@ static RULE: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("valid regex")
 });
+/// Words that say a statement changes an earlier belief (issue 21): such a statement may
+/// supersede an entry, and is never "already known".
 static REPLACES: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\b(no longer|instead of|switched (?:from|to)|replaced|replaces|not anymore|any ?more\b|moved (?:from|to)|migrated (?:from|to)|now use)\b",
+        r"(?i)\b(no longer|instead of|instead|switched (?:from|to)|switched|replaced|replaces|not anymore|any ?more\b|moved (?:from|to)|migrated (?:from|to)|deprecated|rather than|from now on|(?:was|were|has been|have been|is|are) (?:removed|dropped|retired)|now (?:use|uses|run|runs|need|needs|require|requires|live|lives|go|goes|take|takes|prefer|prefers|suppress|suppresses|is|are)|(?:is|are) now)\b",
     )
     .expect("valid regex")
 });
+/// The words of `text` that say a belief changed (`no longer`, `switched to`), lower-case, if
+/// any.
+pub fn change_marker(text: &str) -> Option<String> {
+    REPLACES.find(text).map(|m| m.as_str().to_lowercase())
+}
+
 static RULEISH: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\b(always|never|must|do not|don't)\b").expect("valid"));
 
@@ -116,22 +131,98 @@ fn unlist(line: &str) -> &str {
     }
 }
 
-/// The sentences of a line (split after `.`, `!` or `?` followed by a space), each with the
-/// byte offset where it starts.
+/// Abbreviations a period does not end a sentence after (lower-case, without the period).
+const ABBREVIATIONS: &[&str] = &[
+    "e.g", "i.e", "etc", "vs", "cf", "approx", "incl", "dr", "mr", "mrs", "ms", "no", "fig",
+    "resp", "esp", "viz", "al", "st",
+];
+
+/// The sentences of a line, each with the byte offset where it starts. A sentence ends at `.`,
+/// `!` or `?` followed by white space and a letter, a digit, a quote, a bracket or a code span
+/// (`ty reuses …` starts a sentence in lower case), or at the end of the line; never inside a
+/// code span (`` `a. B` ``), after an abbreviation (`e.g.`, `etc.`) or inside a path, a version
+/// or a number (no space follows the period).
 fn sentences(line: &str) -> Vec<(usize, &str)> {
     let mut out = Vec::new();
     let mut start = 0;
-    let b = line.as_bytes();
-    for i in 0..b.len() {
-        if matches!(b[i], b'.' | b'!' | b'?') && b.get(i + 1) == Some(&b' ') {
-            out.push((start, line[start..=i].trim()));
-            start = i + 2;
+    let mut in_code = false;
+    let chars: Vec<(usize, char)> = line.char_indices().collect();
+    for (k, &(i, c)) in chars.iter().enumerate() {
+        if c == '`' {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code || !matches!(c, '.' | '!' | '?') {
+            continue;
+        }
+        let Some(&(_, space)) = chars.get(k + 1) else {
+            continue;
+        };
+        if !space.is_whitespace() {
+            continue;
+        }
+        let next = chars[k + 1..].iter().find(|(_, ch)| !ch.is_whitespace());
+        let starts_sentence = next.is_some_and(|&(_, ch)| {
+            ch.is_alphanumeric() || matches!(ch, '`' | '"' | '\'' | '(' | '[' | '*')
+        });
+        if !starts_sentence {
+            continue;
+        }
+        if c == '.' {
+            let word = line[start..i]
+                .rsplit(|ch: char| ch.is_whitespace() || ch == '(')
+                .next()
+                .unwrap_or("")
+                .to_lowercase();
+            if ABBREVIATIONS.contains(&word.as_str()) {
+                continue;
+            }
+        }
+        out.push((start, line[start..=i].trim()));
+        start = i + c.len_utf8();
+        while line[start..].starts_with(char::is_whitespace) {
+            start += line[start..].chars().next().map_or(1, char::len_utf8);
         }
     }
     if start < line.len() {
         out.push((start, line[start..].trim()));
     }
     out.into_iter().filter(|(_, s)| !s.is_empty()).collect()
+}
+
+/// Words that, near the start of a sentence, point back to the one before it: the two are one
+/// statement (`… no longer need the prefix. It is enough to add the label.`).
+const BACK_REFERENCES: &[&str] = &[
+    "it", "its", "this", "that", "they", "them", "these", "those", "there",
+];
+
+/// Whether `sentence` continues the one before it (a back-reference among its first four
+/// words, after a connective such as `Also,`).
+fn continues(sentence: &str) -> bool {
+    unconnected(sentence)
+        .split_whitespace()
+        .take(4)
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .any(|w| BACK_REFERENCES.contains(&w.as_str()))
+}
+
+/// The statements of `text`: its sentences, a sentence that continues the one before it
+/// ([`continues`]) joined to it. One statement per row (issue 21).
+fn statements(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (_, s) in sentences(text) {
+        match out.last_mut() {
+            Some(last) if continues(s) => {
+                last.push(' ');
+                last.push_str(s);
+            }
+            _ => out.push(s.to_string()),
+        }
+    }
+    out
 }
 
 static CONNECTOR: LazyLock<Regex> = LazyLock::new(|| {
@@ -163,26 +254,35 @@ fn capitalized(text: &str) -> String {
     }
 }
 
-/// A title from a statement: its first clause, at most about 72 characters at a word
-/// boundary, first letter upper-case, no final punctuation.
+/// The longest title a statement gets whole, in characters.
+pub const TITLE_CHARS: usize = 100;
+
+/// A title from a statement: its first sentence up to a `;`, or when that is longer than
+/// [`TITLE_CHARS`], its first clause (up to `:`, ` — ` or a comma); never cut in the middle of
+/// a clause. First letter upper-case, no final punctuation.
 pub fn title_of(text: &str) -> String {
-    let first = text
-        .split(['\n', ';'])
-        .next()
-        .unwrap_or(text)
-        .trim()
-        .trim_end_matches(['.', '!', ':', ',']);
-    let mut out = String::new();
-    for word in first.split_whitespace() {
-        if out.len() + word.len() + 1 > 72 && !out.is_empty() {
-            break;
+    let first_line = text.lines().next().unwrap_or(text).trim();
+    let sentence = sentences(first_line)
+        .first()
+        .map_or(first_line, |(_, s)| *s)
+        .trim_end_matches(['.', '!', ':', ',', ';']);
+    // A `;` ends a clause that stands on its own (`X; we switched to Y`).
+    let mut title = match sentence.split_once("; ") {
+        Some((clause, _)) if clause.chars().count() >= 12 => clause.to_string(),
+        _ => sentence.to_string(),
+    };
+    if title.chars().count() > TITLE_CHARS {
+        for sep in [": ", " — ", " - ", ", "] {
+            if let Some((clause, _)) = title.split_once(sep)
+                && clause.chars().count() >= 12
+            {
+                title = clause.to_string();
+                break;
+            }
         }
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
     }
-    capitalized(out.trim_end_matches([',', ':', ';', '-']))
+    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+    capitalized(title.trim_end_matches([',', ':', ';', '-', '.']))
 }
 
 /// The words of `text` that carry meaning: lower-case, three letters or more, not a stop
@@ -217,7 +317,9 @@ pub fn containment(a: &HashSet<String>, b: &HashSet<String>) -> f64 {
     a.intersection(b).count() as f64 / a.len() as f64
 }
 
-fn marked(line: &str, role: &str) -> Option<Candidate> {
+/// A line that starts with a marker: its kind, the marker's name and the text it marks (the
+/// whole line for `we decided to …`, which is the statement itself).
+fn marked(line: &str) -> Option<(&'static str, &'static str, String)> {
     let caps = MARKED.captures(line)?;
     let marker = caps[1].to_lowercase();
     let text = caps[2].trim().to_string();
@@ -235,13 +337,41 @@ fn marked(line: &str, role: &str) -> Option<Candidate> {
         "convention" | "rule" => ("convention", "convention"),
         _ => ("question", "question"),
     };
-    // "We decided to …" is the statement itself; other markers are labels.
     let text = if caps[1].to_lowercase().starts_with("we decided") {
         line.trim().to_string()
     } else {
         text
     };
-    Some(candidate(kind, marker, text, role))
+    Some((kind, marker, text))
+}
+
+/// A sentence that says a belief changed without a marker or a rule's form (`PR titles no
+/// longer need the prefix`, `Instead of X, we now use Y`): not what someone says of themselves,
+/// narrates or asks of the agent (`I no longer see the error`, `so I'll add it instead`), nor
+/// a question.
+fn change_sentence(s: &str) -> bool {
+    let first = s
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    let words = s.split_whitespace().count();
+    // Narration (`so I'll add 0002 instead of editing it`) is not a statement about the project.
+    let narrates = s.split_whitespace().any(|w| {
+        let w = w
+            .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+            .to_lowercase();
+        matches!(
+            w.as_str(),
+            "i" | "i'll" | "i'm" | "i've" | "i'd" | "me" | "my" | "let's" | "let"
+        )
+    });
+    REPLACES.is_match(s)
+        && !narrates
+        && !matches!(first.as_str(), "you" | "you're" | "please")
+        && !s.ends_with('?')
+        && (4..=80).contains(&words)
 }
 
 fn candidate(kind: &'static str, marker: &'static str, text: String, role: &str) -> Candidate {
@@ -304,9 +434,12 @@ fn of_text(text: &str, role: &str, markdown: bool) -> Vec<Candidate> {
         let line = unlist(trimmed);
         let mut any = false;
         for (at, s) in sentences(line) {
-            // A marker takes the rest of the line; a rule is one sentence.
-            if let Some(c) = marked(unconnected(line[at..].trim()), role) {
-                out.push(c);
+            // A marker takes the rest of the line, a statement per sentence; a rule or a
+            // change is one sentence.
+            if let Some((kind, marker, rest)) = marked(unconnected(line[at..].trim())) {
+                for statement in statements(&rest) {
+                    out.push(candidate(kind, marker, statement, role));
+                }
                 any = true;
                 break;
             }
@@ -321,6 +454,14 @@ fn of_text(text: &str, role: &str, markdown: bool) -> Vec<Candidate> {
                     s.to_string(),
                     role,
                 ));
+                any = true;
+            } else if heading.is_none() && change_sentence(s) {
+                let kind = if RULEISH.is_match(s) {
+                    "convention"
+                } else {
+                    "fact"
+                };
+                out.push(candidate(kind, "change", s.to_string(), role));
                 any = true;
             }
         }
@@ -476,12 +617,52 @@ mod tests {
     }
 
     #[test]
-    fn titles_are_short_and_start_upper_case() {
+    fn titles_are_whole_sentences_or_clauses() {
         assert_eq!(title_of("we use pnpm, not npm."), "We use pnpm, not npm");
-        let long = "the quick brown fox jumps over the lazy dog and then keeps running far away \
-                    into the night";
-        let t = title_of(long);
-        assert!(t.len() <= 72, "{t}");
-        assert!(t.starts_with("The quick brown fox"));
+        assert_eq!(
+            title_of("We deploy on Tuesdays. Never on Fridays."),
+            "We deploy on Tuesdays"
+        );
+        assert_eq!(
+            title_of("we no longer use Travis; we switched to GitHub Actions."),
+            "We no longer use Travis"
+        );
+        // Over 100 characters: the first clause, never a cut in the middle of one.
+        let long = "the staging database is reset every Monday at six in the morning by the ops team, \
+                    so restore your fixtures after that";
+        assert_eq!(
+            title_of(long),
+            "The staging database is reset every Monday at six in the morning by the ops team"
+        );
+        let no_clause = "the quick brown fox jumps over the lazy dog and then keeps running far away \
+                         into the night without stopping once";
+        assert_eq!(title_of(no_clause), capitalized(no_clause));
+    }
+
+    #[test]
+    fn sentences_know_abbreviations_code_and_paths() {
+        let got: Vec<&str> =
+            sentences("Use e.g. `make test. Then` run src/main.rs v1.2 first. ty reuses it. Done!")
+                .into_iter()
+                .map(|(_, s)| s)
+                .collect();
+        assert_eq!(
+            got,
+            [
+                "Use e.g. `make test. Then` run src/main.rs v1.2 first.",
+                "ty reuses it.",
+                "Done!"
+            ]
+        );
+        // A sentence that points back is one statement with the one before it.
+        assert_eq!(
+            statements(
+                "PR titles no longer need the prefix. It is enough to add the label. The CI is green."
+            ),
+            [
+                "PR titles no longer need the prefix. It is enough to add the label.",
+                "The CI is green."
+            ]
+        );
     }
 }

@@ -116,7 +116,7 @@ fn remove_stale(git_dir: &Path) {
 }
 
 impl Repo {
-    /// Removes `.git/index.lock` when a killed memtree left it ([`stale_lock`]); whether it did.
+    /// Removes `.git/index.lock` when a killed memtree left it (it names a memtree process that is gone); whether it did.
     pub fn clear_stale_lock(&self) -> bool {
         let git_dir = self.repo.path();
         let stale = stale_lock(git_dir);
@@ -126,7 +126,7 @@ impl Repo {
         stale
     }
 
-    /// Whether `.git/index.lock` is one a killed memtree left (see [`stale_lock`]).
+    /// Whether `.git/index.lock` is one a killed memtree left.
     pub fn has_stale_lock(&self) -> bool {
         stale_lock(self.repo.path())
     }

@@ -2,18 +2,22 @@
 //! against the entries that exist, and, with `--apply`, that plan as one changeset and one
 //! commit.
 //!
-//! Without an LLM ([`crate::curate`] finds the candidates), each candidate is compared with
-//! the live entries BM25 finds for it (the share of the candidate's content words that an
-//! entry's title, aliases and body hold, [`crate::curate::containment`]):
-//! - **noop** when an entry already holds [`KNOWN`] of it;
-//! - **supersede** when the candidate says it replaces something (`no longer`, `switched to`)
-//!   and covers at least half of the title words of an entry (not a question): of those, the
-//!   one that holds most of the candidate;
-//! - **update** (the statement appended to the entry) when an entry holds [`RELATED`] of it
-//!   and the candidate adds to it;
+//! Without an LLM ([`crate::curate`] finds the statements, one per row), each is compared with
+//! the live entries BM25 finds for it, precision first (issue 21): a wrong `update`,
+//! `supersede` or `noop` damages memory, a duplicate draft is cheap to review. The first three
+//! need the statement to be about the entry ([`crate::curate::subject`]: its title and text, an
+//! alias, an identifier only it holds, one of its sentences; never word overlap alone):
+//! - **supersede** when the statement says a belief changed ([`crate::curate::change_marker`])
+//!   and names the entry's subject, or the entry says only one thing: of those, the one whose
+//!   title it holds most of;
+//! - **update** (the statement appended) when it says a belief changed about one thing an
+//!   entry says among several;
+//! - **noop** when it changes nothing and restates the entry it is about
+//!   ([`crate::curate::subject::restates`]); a change is a noop only of an entry that says the
+//!   same change (the same session curated twice);
 //! - **add** otherwise, in the folder of the best BM25 match (or a folder by kind:
 //!   `decisions/general`, `conventions/general`, `pitfalls/general`, `notes/general`,
-//!   `questions/general`), id from the title.
+//!   `questions/general`), id from the title, with a `see-also` relation to the nearest entry.
 //!
 //! With tier 5's provider (configured and trusted) one call asks for the plan; each row is
 //! validated against the tree (operation, ids, kinds, no secrets) and invalid rows are listed
@@ -31,17 +35,14 @@ use serde::{Deserialize, Serialize};
 
 use super::{Memory, timestamp};
 use crate::changeset::{Base, Changeset};
-use crate::curate::{self, Candidate, containment, content_words, transcript::Transcript};
+use crate::curate::subject::{self, EntryText, Evidence, Statement};
+use crate::curate::{self, Candidate, transcript::Transcript};
 use crate::entry::{self, Document, Meta};
 use crate::error::Result;
 use crate::git::CommitReport;
 use crate::index::SearchIndex;
 use crate::retrieve::{self, Query, llm::LlmMode};
 
-/// Share of a candidate's content words an entry must hold for the candidate to be known.
-pub const KNOWN: f64 = 0.8;
-/// Share of a candidate's content words an entry must hold for an update to it.
-pub const RELATED: f64 = 0.5;
 /// Most candidates planned from one source (the rest are named in `notes`).
 pub const MAX_CANDIDATES: usize = 200;
 /// Domains named for a kind of entry.
@@ -86,6 +87,9 @@ pub struct CurateRow {
     /// Content-word overlap with the entry named, 0..1, when one was compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f64>,
+    /// `add`: the existing entry nearest to it, written as a `see-also` relation of the draft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub see_also: Option<String>,
 }
 
 /// The LLM's part in a plan.
@@ -163,15 +167,14 @@ pub struct CurateInput {
 struct Near {
     id: String,
     kind: String,
-    title_words: Rc<HashSet<String>>,
-    words: Rc<HashSet<String>>,
+    text: Rc<EntryText>,
     coverage: f64,
 }
 
-/// The content words of the entries one curate run compared, by file: each file is read and
-/// tokenised once per run, not once per candidate (a 15 MB entry used to be re-read for every
-/// candidate BM25 brought it up for).
-type WordCache = HashMap<String, (Rc<HashSet<String>>, Rc<HashSet<String>>)>;
+/// The entries one curate run compared, by file: each file is read and analysed once per run,
+/// not once per candidate (a 15 MB entry used to be re-read for every candidate BM25 brought
+/// it up for).
+type WordCache = HashMap<String, Rc<EntryText>>;
 
 /// The most characters of an entry's text whose words a candidate is compared with.
 const COMPARED_CHARS: usize = 64 * 1024;
@@ -251,20 +254,17 @@ impl Memory {
             .filter(|(c, _)| c.meta.is_live())
             .take(5)
             .filter_map(|(c, _)| {
-                let (title_words, words) = match cache.get(&c.meta.rel) {
+                let text = match cache.get(&c.meta.rel) {
                     Some(found) => found.clone(),
                     None => {
                         let path = self.tree.safe(&c.meta.rel).ok()?;
                         let (record, _) = self.read_record(&path).ok()?;
-                        let mut all = c.meta.title.clone();
-                        for a in &c.meta.aliases {
-                            all.push(' ');
-                            all.push_str(a);
-                        }
-                        let title_words = Rc::new(content_words(&all));
-                        all.push(' ');
-                        all.extend(record.plain.chars().take(COMPARED_CHARS));
-                        let found = (title_words, Rc::new(content_words(&all)));
+                        let found = Rc::new(EntryText::new(
+                            &c.meta.title,
+                            &c.meta.aliases,
+                            &record.doc.body,
+                            COMPARED_CHARS,
+                        ));
                         cache.insert(c.meta.rel.clone(), found.clone());
                         found
                     }
@@ -272,8 +272,7 @@ impl Memory {
                 Some(Near {
                     id: c.meta.id.clone(),
                     kind: c.meta.kind.clone().unwrap_or_else(|| "fact".into()),
-                    title_words,
-                    words,
+                    text,
                     coverage: c.coverage.unwrap_or(0.0),
                 })
             })
@@ -289,7 +288,7 @@ impl Memory {
         touched: &mut HashSet<String>,
         cache: &mut WordCache,
     ) -> CurateRow {
-        let words = content_words(&c.text);
+        let statement = Statement::new(&c.text);
         let near = self.nearest(index, &format!("{} {}", c.title, c.text), cache);
         let row = |op: &str, id: String, reason: String, sim: Option<f64>| CurateRow {
             op: op.into(),
@@ -300,58 +299,106 @@ impl Memory {
             text: c.text.clone(),
             reason,
             similarity: sim.map(round),
+            see_also: None,
         };
-        let best = near
+        let held = |n: &Near| {
+            if statement.terms.is_empty() {
+                0.0
+            } else {
+                statement.terms.intersection(&n.text.terms).count() as f64
+                    / statement.terms.len() as f64
+            }
+        };
+        // What the statement is about: entries it names (title, alias) or one thing of which
+        // it names (an identifier only that entry holds, a sentence of it). Never the share of
+        // words alone (issue 21).
+        let about: Vec<(&Near, Evidence)> = near
             .iter()
-            .map(|n| (n, containment(&words, &n.words)))
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((n, sim)) = &best
-            && *sim >= KNOWN
-        {
-            return row(
+            .filter_map(|n| {
+                let others: Vec<&EntryText> = near
+                    .iter()
+                    .filter(|o| o.id != n.id)
+                    .map(|o| &*o.text)
+                    .collect();
+                subject::evidence(&statement, &n.text, &others).map(|e| (n, e))
+            })
+            .collect();
+        let best = |pick: &dyn Fn(&(&Near, Evidence)) -> bool| {
+            about
+                .iter()
+                .filter(|a| pick(a))
+                .max_by(|a, b| a.1.cmp(&b.1).then(held(a.0).total_cmp(&held(b.0))))
+                .copied()
+        };
+        let known = |n: &Near| {
+            let sim = held(n);
+            row(
                 "noop",
                 n.id.clone(),
-                format!("already known: {} holds {:.0}% of it", n.id, sim * 100.0),
-                Some(*sim),
-            );
-        }
-        // The entry it replaces: one it names (half of the title's words), the closest of them.
-        let replaced = near
-            .iter()
-            .filter(|n| {
-                BELIEF_KINDS.contains(&n.kind.as_str())
-                    && !touched.contains(&n.id)
-                    && containment(&n.title_words, &words) >= 0.5
+                format!(
+                    "already known: {} is about it and holds {:.0}% of it",
+                    n.id,
+                    sim * 100.0
+                ),
+                Some(sim),
+            )
+        };
+        // A change of belief is never "already known" by an entry that holds the old belief:
+        // only one that says the same change (curating the same session twice).
+        let marker = curate::change_marker(&c.text);
+        if let Some(marker) = marker.as_deref().filter(|_| c.replaces)
+            && let Some((n, _)) = best(&|(n, _)| {
+                n.text.lower.contains(marker) && subject::restates(&statement, &n.text)
             })
-            .max_by(|a, b| containment(&words, &a.words).total_cmp(&containment(&words, &b.words)));
-        if c.replaces
-            && let Some(n) = replaced
         {
-            let id = self.new_id(parent(&n.id).unwrap_or(default_folder(c.kind)), c, taken);
-            touched.insert(n.id.clone());
-            let mut r = row(
-                "supersede",
-                id,
-                format!("it says it replaces something, and {} is about it", n.id),
-                Some(containment(&words, &n.words)),
-            );
-            r.target = Some(n.id.clone());
-            // The new belief is of the old one's kind (a fact replaces a fact).
-            r.kind = n.kind.clone();
-            return r;
+            return known(n);
         }
-        if let Some((n, sim)) = &best
-            && *sim >= RELATED
-            && !touched.contains(&n.id)
-        {
-            touched.insert(n.id.clone());
-            return row(
-                "update",
-                n.id.clone(),
-                format!("adds to {} ({:.0}% of it is there)", n.id, sim * 100.0),
-                Some(*sim),
-            );
+        if c.replaces {
+            let target =
+                best(&|(n, _)| BELIEF_KINDS.contains(&n.kind.as_str()) && !touched.contains(&n.id));
+            if let Some((n, evidence)) = target {
+                touched.insert(n.id.clone());
+                let by_title = matches!(evidence, Evidence::Title(_));
+                if by_title || n.text.single_subject {
+                    let id = self.new_id(parent(&n.id).unwrap_or(default_folder(c.kind)), c, taken);
+                    let mut r = row(
+                        "supersede",
+                        id,
+                        format!(
+                            "it says a belief changed, and {} is about the same subject ({})",
+                            n.id,
+                            if by_title {
+                                "its title"
+                            } else {
+                                "what it says"
+                            }
+                        ),
+                        Some(held(n)),
+                    );
+                    r.target = Some(n.id.clone());
+                    // The new belief is of the old one's kind (a fact replaces a fact).
+                    r.kind = n.kind.clone();
+                    return r;
+                }
+                // One detail of an entry that says several things: added to it, where a
+                // reviewer sees the old and the new side by side.
+                return row(
+                    "update",
+                    n.id.clone(),
+                    format!("it says a belief changed, about one thing {} says", n.id),
+                    Some(held(n)),
+                );
+            }
+        } else if let Some((n, _)) = best(&|(n, _)| subject::restates(&statement, &n.text)) {
+            return known(n);
         }
+        // Otherwise a draft, linked to the entry nearest to it (shown in the plan): a
+        // duplicate draft is cheap to review, a wrong update is not.
+        let see_also = best(&|_| true).map(|(n, _)| n.id.clone()).or_else(|| {
+            near.iter()
+                .find(|n| n.coverage >= 0.3)
+                .map(|n| n.id.clone())
+        });
         // Placement: the folder of the best BM25 match that covers enough of it, unless that
         // folder is named for another kind (a decision does not go under `pitfalls/`).
         let folder = near
@@ -362,8 +409,13 @@ impl Memory {
             .unwrap_or(default_folder(c.kind))
             .to_string();
         let id = self.new_id(&folder, c, taken);
-        let sim = best.as_ref().map(|(_, s)| *s);
-        row("add", id, format!("new; placed in {folder}"), sim)
+        let sim = near.first().map(held);
+        let mut r = row("add", id, format!("new; placed in {folder}"), sim);
+        if let Some(to) = see_also {
+            r.reason = format!("new; placed in {folder}; see also {to}");
+            r.see_also = Some(to);
+        }
+        r
     }
 
     /// A free id in `folder` from the candidate's title (`-2`, `-3`, ... when taken).
@@ -437,6 +489,7 @@ impl Memory {
                     text: why.1,
                     reason: why.0,
                     similarity: None,
+                    see_also: None,
                 });
                 continue;
             }
@@ -682,11 +735,22 @@ impl Memory {
         if let Some(s) = session {
             source.insert("session".into(), s.clone().into());
         }
+        // The entry the plan showed as nearest, as a `see-also` relation (when it still exists).
+        let relations = row
+            .see_also
+            .iter()
+            .filter(|to| self.exists(to))
+            .map(|to| entry::Relation {
+                kind: "see-also".into(),
+                to: to.clone(),
+            })
+            .collect();
         let meta = Meta {
             title: Some(row.title.clone()),
             kind: Some(row.kind.clone()),
             maturity: Some("draft".into()),
             supersedes: supersedes.map(|s| vec![s.to_string()]).unwrap_or_default(),
+            relations,
             created: Some(timestamp(self.now)),
             updated: Some(timestamp(self.now)),
             extra: vec![("source".into(), serde_yaml::Value::Mapping(source))],
@@ -799,6 +863,7 @@ pub fn parse_plan(text: &str) -> std::result::Result<Vec<CurateRow>, String> {
                 .filter(|k| !k.is_empty())
                 .unwrap_or_else(|| "planned by the llm".into()),
             similarity: None,
+            see_also: None,
         })
         .collect())
 }

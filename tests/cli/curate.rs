@@ -83,7 +83,13 @@ fn expected_plan() -> Vec<(String, String, String)> {
             "decisions/general/we-deploy-on-tuesdays-and-thursdays-only-never",
             "",
         ),
-        row("update", "procedures/release/deploy", ""),
+        // Issue 21: a statement that is not a change is never appended to an entry on word
+        // overlap (it was an update of the deploy procedure); a draft, linked to it.
+        row(
+            "add",
+            "conventions/general/the-smoke-test-for-a-deploy-is-scripts-smoke-sh",
+            "",
+        ),
     ]
 }
 
@@ -131,7 +137,7 @@ fn apply_is_one_commit_and_a_second_run_knows_everything() {
     assert_eq!(env.git(&["status", "--porcelain"]), "");
     assert_eq!(
         env.git(&["log", "--format=%s", "-1"]).trim(),
-        format!("memtree: curate {SESSION}: 3 added, 1 updated, 1 superseded")
+        format!("memtree: curate {SESSION}: 4 added, 0 updated, 1 superseded")
     );
     assert_eq!(env.git(&["rev-list", "--count", "HEAD"]).trim(), "2");
     let created = "2026-11-22T12:00:00Z";
@@ -156,10 +162,16 @@ fn apply_is_one_commit_and_a_second_run_knows_everything() {
              else.\n"
         )
     );
-    assert!(env.read("procedures/release/deploy.md").ends_with(
-        "after the smoke test passes.\n\nThe smoke test for a deploy is ./scripts/smoke.sh, \
-             and it must pass before ./scripts/promote.sh promotes the staging image.\n"
-    ));
+    assert_eq!(
+        env.read("conventions/general/the-smoke-test-for-a-deploy-is-scripts-smoke-sh.md"),
+        format!(
+            "---\ntitle: The smoke test for a deploy is ./scripts/smoke.sh\nkind: convention\n\
+             maturity: draft\nrelations:\n  - {{type: see-also, to: procedures/release/deploy}}\n\
+             source:\n  by: agent\n  session: {SESSION}\ncreated: {created}\nupdated: {created}\n\
+             ---\n\nThe smoke test for a deploy is ./scripts/smoke.sh, and it must pass before \
+             ./scripts/promote.sh promotes the staging image.\n"
+        )
+    );
     // Private text is in no file and in no commit.
     let history = env.git(&["log", "-p", "--all"]);
     assert!(!history.contains("hunter2"));
@@ -181,8 +193,8 @@ fn apply_is_one_commit_and_a_second_run_knows_everything() {
     assert_eq!(env.git(&["rev-list", "--count", "HEAD"]).trim(), "2");
 }
 
-/// `curate --apply` killed at each of its renames in turn (six files: three new entries, an
-/// update, a supersession's two), then `memtree index`: the plan is always committed whole or
+/// `curate --apply` killed at each of its renames in turn (six files: four new entries and a
+/// supersession's two), then `memtree index`: the plan is always committed whole or
 /// not at all, every file exactly as one or the other, and `git status` clean.
 #[cfg(debug_assertions)]
 #[test]
@@ -346,7 +358,7 @@ fn the_session_hook_saves_a_plan_to_review_and_never_fails() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.starts_with(
-            "memtree: planned 3 to add, 1 to update, 1 to supersede, 1 already known, 1 skipped"
+            "memtree: planned 4 to add, 0 to update, 1 to supersede, 1 already known, 1 skipped"
         ),
         "{stderr}"
     );
@@ -413,11 +425,11 @@ fn auto_apply_makes_the_hook_write_one_commit() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("memtree: curated 3 to add"));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("memtree: curated 4 to add"));
     assert_eq!(env.git(&["status", "--porcelain"]), "");
     assert_eq!(
         env.git(&["log", "--format=%s", "-1"]).trim(),
-        format!("memtree: curate {SESSION}: 3 added, 1 updated, 1 superseded")
+        format!("memtree: curate {SESSION}: 4 added, 0 updated, 1 superseded")
     );
 }
 
@@ -650,4 +662,84 @@ fn memory_curate_plans_and_applies_over_mcp() {
     let written = env.read("conventions/general/the-orders-api-paginates-with-cursors-never.md");
     assert!(written.contains("  session: mcp-1\n"), "{written}");
     assert!(!env.git(&["log", "-p"]).contains("swordfish"));
+}
+
+/// Issue 21, item 1: on a real project the rules planner planned "we no longer run the GUI
+/// self-tests on CI; we switched to nice-itests" as `noop` (86% word overlap), "we always run
+/// cargo test -p nice-model before pushing" as an `update` of an unrelated entry, and both in
+/// one message as one `supersede` of "Before killing a running Nice". Now each sentence is a
+/// row: the change supersedes the entry about the GUI self-tests, the new rule is a draft
+/// linked to its nearest entry, and the entry that protects the running app is untouched.
+#[test]
+fn the_planner_plans_one_statement_per_row_by_subject() {
+    let env = TestEnv::repo(true);
+    env.add(
+        "testing/ci/gui-self-tests",
+        "GUI self-tests run on CI",
+        &["--kind", "convention"],
+        "CI runs the GUI self-tests on every push; a red self-test blocks the merge.",
+    );
+    env.add(
+        "testing/app/validate-in-real-app",
+        "Validate changes in the real app",
+        &["--kind", "procedure"],
+        "Before a release, run the change in the real Nice app and check the model view; cargo \
+         test alone does not catch layout bugs.",
+    );
+    env.add(
+        "ops/app/before-killing-nice",
+        "Before killing a running Nice",
+        &["--kind", "pitfall"],
+        "Save the user's open documents before you kill a running Nice process; it does not \
+         autosave, and running tests against it kills it.",
+    );
+    std::fs::write(
+        env.root().join("notes.md"),
+        "We no longer run the GUI self-tests on CI; we switched to nice-itests. Remember: we \
+         always run cargo test -p nice-model before pushing.\n",
+    )
+    .unwrap();
+    let protector = env.read("ops/app/before-killing-nice.md");
+    let plan = env.json(&["curate", "--file", "notes.md"]);
+    assert_eq!(
+        crate::env::columns(&plan["plan"], &["op", "id", "target", "see_also"]),
+        [
+            [
+                "supersede",
+                "testing/ci/we-no-longer-run-the-gui-self-tests-on-ci",
+                "testing/ci/gui-self-tests",
+                ""
+            ],
+            [
+                "add",
+                "testing/app/we-always-run-cargo-test-p-nice-model-before",
+                "",
+                "testing/app/validate-in-real-app"
+            ],
+        ]
+    );
+    // Said again, the change is known (the new entry says it), never a second supersession.
+    env.ok(&["curate", "--file", "notes.md", "--apply"]);
+    let again = env.json(&["curate", "--file", "notes.md"]);
+    assert_eq!(
+        crate::env::columns(&again["plan"], &["op", "id"]),
+        [
+            [
+                "noop",
+                "testing/ci/we-no-longer-run-the-gui-self-tests-on-ci"
+            ],
+            [
+                "noop",
+                "testing/app/we-always-run-cargo-test-p-nice-model-before"
+            ],
+        ]
+    );
+    assert_eq!(env.read("ops/app/before-killing-nice.md"), protector);
+    assert_eq!(
+        env.read("testing/app/we-always-run-cargo-test-p-nice-model-before.md")
+            .lines()
+            .filter(|l| l.contains("see-also"))
+            .collect::<Vec<_>>(),
+        ["  - {type: see-also, to: testing/app/validate-in-real-app}"]
+    );
 }
