@@ -240,6 +240,39 @@ pub(super) fn prime_hook(
     ExitCode::SUCCESS
 }
 
+fn setup_agent(agent: AgentArg) -> memtree::setup::Agent {
+    match agent {
+        AgentArg::Claude => memtree::setup::Agent::Claude,
+        AgentArg::Cursor => memtree::setup::Agent::Cursor,
+        AgentArg::Codex => memtree::setup::Agent::Codex,
+    }
+}
+
+/// The project setup works in: the tree's project, else (no tree yet) the repository's top.
+fn setup_project(cli: &Cli) -> Result<(PathBuf, bool), Error> {
+    match find_tree(cli) {
+        Ok(tree) => Ok((tree.project().to_path_buf(), false)),
+        // No tree yet: setup is the one step that starts one.
+        Err(Error::NoRoot { .. }) if cli.root.is_none() => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| Error::io("cannot read the current directory", ".", e))?;
+            Ok((memtree::setup::project_dir(&cwd), true))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `setup --status [AGENT]`: whether each agent is really connected, and the next step.
+pub(super) fn cmd_setup_status(cli: &Cli, agent: Option<AgentArg>) -> Result<ExitCode, Error> {
+    use memtree::setup::status;
+    let (project, _) = setup_project(cli)?;
+    let project = std::fs::canonicalize(&project).unwrap_or(project);
+    let agents: Vec<_> = agent.into_iter().map(setup_agent).collect();
+    let report = status::status(&agents, &project, &status::Homes::from_env());
+    emit(cli.json, &report, render::setup_status);
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(super) fn cmd_setup(
     cli: &Cli,
     agent: AgentArg,
@@ -248,32 +281,18 @@ pub(super) fn cmd_setup(
     global: bool,
 ) -> Result<ExitCode, Error> {
     use memtree::setup;
-    let agent = match agent {
-        AgentArg::Claude => setup::Agent::Claude,
-        AgentArg::Cursor => setup::Agent::Cursor,
-        AgentArg::Codex => setup::Agent::Codex,
-    };
-    let mut missing = false;
-    let base = if global {
-        std::env::var_os("HOME")
+    let agent = setup_agent(agent);
+    let (base, missing) = if global {
+        let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .map(PathBuf::from)
             .ok_or_else(|| Error::InvalidValue {
                 key: "HOME".into(),
                 reason: "is not set, so --global has no home folder to write in".into(),
-            })?
+            })?;
+        (home, false)
     } else {
-        match find_tree(cli) {
-            Ok(tree) => tree.project().to_path_buf(),
-            // No tree yet: setup is the one step that starts one.
-            Err(Error::NoRoot { .. }) if cli.root.is_none() => {
-                missing = true;
-                let cwd = std::env::current_dir()
-                    .map_err(|e| Error::io("cannot read the current directory", ".", e))?;
-                setup::project_dir(&cwd)
-            }
-            Err(e) => return Err(e),
-        }
+        setup_project(cli)?
     };
     // Every file is planned (and parsed) before anything is written, the tree included.
     let mut report = setup::plan(agent, &base, global, remove)?;
@@ -310,6 +329,15 @@ pub(super) fn cmd_setup(
     }
     if !print {
         setup::apply(&mut report)?;
+        // The one thing the client still asks of the user (approval, trust, review).
+        if !remove && !global {
+            let project = std::fs::canonicalize(&base).unwrap_or(base.clone());
+            let status =
+                setup::status::status(&[agent], &project, &setup::status::Homes::from_env());
+            if let Some(a) = status.agents.first() {
+                report.notes.push(format!("next: {}", a.next));
+            }
+        }
     }
     emit(cli.json, &report, render::setup);
     Ok(ExitCode::SUCCESS)

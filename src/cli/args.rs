@@ -259,9 +259,14 @@ pub enum Command {
     /// .cursor/hooks.json; .codex/config.toml and .codex/hooks.json). Existing files are
     /// merged; a second run changes nothing.
     Setup {
-        /// claude, cursor or codex.
-        #[arg(value_enum)]
-        agent: AgentArg,
+        /// claude, cursor or codex (with --status: all three when absent).
+        #[arg(value_enum, required_unless_present = "status")]
+        agent: Option<AgentArg>,
+        /// Say whether each agent is really connected (its files, whether the client approved
+        /// or trusts the project, whether Codex's hooks were reviewed) and the one next step.
+        /// Reads only.
+        #[arg(long, conflicts_with_all = ["print", "remove", "global"])]
+        status: bool,
         /// Print the files as they would be and write nothing.
         #[arg(long)]
         print: bool,

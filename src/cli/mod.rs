@@ -322,10 +322,22 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Curate(a) => agents::cmd_curate(&cli, a),
         Command::Setup {
             agent,
+            status: true,
+            ..
+        } => agents::cmd_setup_status(&cli, *agent),
+        Command::Setup {
+            agent,
             print,
             remove,
             global,
-        } => agents::cmd_setup(&cli, *agent, *print, *remove, *global),
+            ..
+        } => agents::cmd_setup(
+            &cli,
+            agent.expect("clap requires AGENT without --status"),
+            *print,
+            *remove,
+            *global,
+        ),
         Command::Import { paths, dry_run } => cmd_import(&cli, paths, *dry_run),
         Command::Graph { prefix, format } => cmd_graph(&cli, prefix.as_deref(), *format),
         Command::Completions { shell } => {

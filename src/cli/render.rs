@@ -239,6 +239,37 @@ pub fn trust(r: &memtree::trust::TrustReport) -> String {
     format!("{} (sha256 {}): {state}; {needs}\n", r.file, &hash[..12])
 }
 
+/// `setup --status`: per agent, its files, what the client recorded, and the next step.
+pub fn setup_status(r: &memtree::setup::status::StatusReport) -> String {
+    let mut s = String::new();
+    for a in &r.agents {
+        let name = match a.agent {
+            memtree::setup::Agent::Claude => "Claude Code",
+            memtree::setup::Agent::Cursor => "Cursor",
+            memtree::setup::Agent::Codex => "Codex",
+        };
+        let what = match (a.agent, a.allowed) {
+            (memtree::setup::Agent::Claude, Some(allowed)) => format!(
+                "MCP server {}; tools {} for claude -p",
+                a.mcp,
+                if allowed { "allowed" } else { "not allowed" }
+            ),
+            (memtree::setup::Agent::Codex, Some(reviewed)) => format!(
+                "project {}; hooks {}",
+                a.mcp,
+                if reviewed { "reviewed" } else { "not reviewed" }
+            ),
+            _ => "MCP approval not readable".to_string(),
+        };
+        let _ = writeln!(s, "{name}: {what}");
+        for f in &a.files {
+            let _ = writeln!(s, "  {:<11}{}", f.state, f.file);
+        }
+        let _ = writeln!(s, "  next: {}", a.next);
+    }
+    s
+}
+
 /// The plan (and outcome) of `import`.
 pub fn import(r: &memtree::memory::ImportReport, commit: &str) -> String {
     let mut s = String::new();

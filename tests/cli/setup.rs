@@ -390,3 +390,114 @@ fn setup_in_a_project_without_memory_starts_one_at_the_repository_top() {
         "?? .claude/\n?? .mcp.json\n?? AGENTS.md\n"
     );
 }
+
+/// Issue 21, item 3: `setup --status` says whether each agent is really connected, from the
+/// files the clients record (formats checked against Claude Code 2.1.332's `claude mcp list`,
+/// which said "Pending approval" and then "Connected", and Codex 0.171.0's `app-server`
+/// `hooks/list`, which said `untrusted` and then `trusted` for the same files), and setup ends
+/// with the one next step.
+#[test]
+fn setup_status_reads_what_the_clients_recorded() {
+    let env = TestEnv::new();
+    let project = std::fs::canonicalize(env.root()).unwrap();
+    let v = env.json(&["setup", "claude"]);
+    assert_eq!(
+        v["notes"].as_array().unwrap().last().unwrap(),
+        "next: start `claude` in the project once and approve the memtree MCP server (or put \
+         \"enabledMcpjsonServers\": [\"memtree\"] in .claude/settings.local.json); until then \
+         Claude Code starts it for no session"
+    );
+    let claude = |env: &TestEnv| {
+        let v = env.json(&["setup", "--status", "claude"]);
+        (
+            v["agents"][0]["mcp"].as_str().unwrap().to_string(),
+            v["agents"][0]["allowed"].as_bool().unwrap(),
+        )
+    };
+    assert_eq!(claude(&env), ("pending".to_string(), false));
+    write(
+        &env,
+        ".claude/settings.local.json",
+        "{\"enabledMcpjsonServers\": [\"memtree\"], \"permissions\": {\"allow\": [\"mcp__memtree__memory_query\"]}}\n",
+    );
+    assert_eq!(claude(&env), ("approved".to_string(), true));
+    let v = env.json(&["setup", "--status", "claude"]);
+    assert_eq!(
+        v["agents"][0]["next"],
+        "nothing: Claude Code starts memtree and may call its tools"
+    );
+    // The user's own settings reject it: rejected wins.
+    write(
+        &env,
+        ".config-home/.claude/settings.json",
+        "{\"disabledMcpjsonServers\": [\"memtree\"]}\n",
+    );
+    let mut cmd = env.cmd();
+    cmd.env("HOME", env.root().join(".config-home"))
+        .args(["setup", "--status", "claude", "--json"]);
+    assert_eq!(TestEnv::json_of(cmd)["agents"][0]["mcp"], "rejected");
+
+    // Codex: the project's trust, then a review recorded for each of memtree's hooks.
+    env.ok(&["setup", "codex"]);
+    let codex_home = env.root().join("codex-home");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    let codex = |env: &TestEnv| {
+        let mut cmd = env.cmd();
+        cmd.env("CODEX_HOME", &codex_home)
+            .args(["setup", "--status", "codex", "--json"]);
+        let v = TestEnv::json_of(cmd);
+        (
+            v["agents"][0]["mcp"].as_str().unwrap().to_string(),
+            v["agents"][0]["allowed"].as_bool().unwrap(),
+            v["agents"][0]["next"].as_str().unwrap().to_string(),
+        )
+    };
+    let (mcp, reviewed, next) = codex(&env);
+    assert_eq!((mcp.as_str(), reviewed), ("untrusted", false));
+    assert!(
+        next.starts_with("start `codex` in the project and trust it"),
+        "{next}"
+    );
+    let mut config = format!(
+        "[projects.\"{}\"]\ntrust_level = \"trusted\"\n",
+        project.display()
+    );
+    std::fs::write(codex_home.join("config.toml"), &config).unwrap();
+    assert_eq!(
+        codex(&env),
+        (
+            "trusted".to_string(),
+            false,
+            "start `codex` in the project and approve memtree's hooks when it asks; until then \
+             `codex exec` skips them without a word"
+                .to_string()
+        )
+    );
+    for key in ["session_start:0:0", "pre_compact:0:0", "stop:0:0"] {
+        config.push_str(&format!(
+            "\n[hooks.state.\"{}/.codex/hooks.json:{key}\"]\nenabled = true\ntrusted_hash = \
+             \"sha256:0\"\n",
+            project.display()
+        ));
+    }
+    std::fs::write(codex_home.join("config.toml"), &config).unwrap();
+    assert_eq!(
+        codex(&env),
+        (
+            "trusted".to_string(),
+            true,
+            "nothing: Codex starts memtree and runs its hooks".to_string()
+        )
+    );
+    // Cursor: files only.
+    let v = env.json(&["setup", "--status"]);
+    assert_eq!(
+        crate::env::columns(&v["agents"], &["agent", "mcp"]),
+        [
+            ["claude", "approved"],
+            ["codex", "untrusted"],
+            ["cursor", "unknown"]
+        ]
+    );
+    assert_eq!(v["agents"][2]["next"], "run `memtree setup cursor`");
+}

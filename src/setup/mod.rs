@@ -19,6 +19,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod status;
+
 use jsonc_parser::ParseOptions;
 use jsonc_parser::cst::{CstArray, CstInputValue, CstObject, CstRootNode};
 use serde::Serialize;
