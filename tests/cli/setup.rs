@@ -224,7 +224,9 @@ fn cursor_setup_creates_its_files_and_remove_deletes_them() {
     assert_eq!(
         out,
         "created    .cursor/mcp.json\ncreated    .cursor/hooks.json\nnote: commit them so the \
-         team gets the same setup: git add .cursor/mcp.json .cursor/hooks.json\n"
+         team gets the same setup: git add .cursor/mcp.json .cursor/hooks.json\nnote: next: open \
+         the project in Cursor and enable the memtree MCP server when it asks (memtree cannot \
+         read Cursor's approvals)\n"
     );
     assert_eq!(
         read(&env, ".cursor/hooks.json"),
@@ -376,9 +378,16 @@ fn setup_in_a_project_without_memory_starts_one_at_the_repository_top() {
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["init"]["new"], true);
+    let notes = report["notes"].as_array().unwrap();
     assert_eq!(
-        report["notes"].as_array().unwrap().last().unwrap(),
+        notes[notes.len() - 2],
         "AGENTS.md can become entries: memtree import"
+    );
+    assert!(
+        notes[notes.len() - 1]
+            .as_str()
+            .unwrap()
+            .starts_with("next: start `claude` in the project once")
     );
     assert!(env.mem("memtree.yaml").is_file(), "the tree is at the top");
     assert!(env.root().join(".mcp.json").is_file());
