@@ -43,6 +43,8 @@ const INJECTED_TAGS: &[&str] = &[
     "system-reminder",
     "environment_context",
     "user_instructions",
+    // Codex sends AGENTS.md to the model as a user message, inside `<INSTRUCTIONS>`.
+    "instructions",
     "command-name",
     "command-message",
     "command-args",
@@ -279,6 +281,9 @@ mod tests {
         let jsonl = [
             r#"{"timestamp":"t","type":"session_meta","payload":{"id":"c-9","cwd":"/x"}}"#,
             r#"{"timestamp":"t","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"<environment_context>cwd</environment_context>"}]}}"#,
+            r#"{"timestamp":"t","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"<INSTRUCTIONS>
+We always run cargo test.
+</INSTRUCTIONS>"}]}}"#,
             r#"{"timestamp":"t","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"Decision: ship on Fridays"}]}}"#,
             r#"{"timestamp":"t","type":"response_item","payload":{"type":"function_call","name":"shell","arguments":"{}"}}"#,
             r#"{"timestamp":"t","type":"event_msg","payload":{"type":"user_message","message":"Decision: ship on Fridays"}}"#,

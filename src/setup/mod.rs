@@ -89,6 +89,9 @@ pub struct SetupReport {
     /// The memory tree setup created (`memtree init`) because the project had none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<crate::memory::InitReport>,
+    /// The folder the files are in (the project, or the home folder for `--global`).
+    #[serde(skip)]
+    pub base: PathBuf,
 }
 
 const MCP_COMMAND: &str = "memtree";
@@ -515,7 +518,15 @@ pub fn plan(agent: Agent, base: &Path, global: bool, remove: bool) -> Result<Set
                 linked_folder(base, rel)?;
             }
             let before = read_existing(&path)?;
-            let after = edit(before.as_deref().unwrap_or(""), &path)?;
+            let mut after = edit(before.as_deref().unwrap_or(""), &path)?;
+            // The file as setup left it: --remove gives back the bytes it had before, exactly
+            // (a syntax-tree edit keeps them in all but a few layouts).
+            if remove
+                && let Some(record) = record_of(base, global, &path)
+                && before.as_deref() == Some(record.after.as_str())
+            {
+                after = record.before;
+            }
             let action = match (&before, &after) {
                 (None, None) => return Ok(()),
                 (Some(_), None) => "delete",
@@ -602,7 +613,72 @@ pub fn plan(agent: Agent, base: &Path, global: bool, remove: bool) -> Result<Set
         files,
         notes,
         init: None,
+        base: base.to_path_buf(),
     })
+}
+
+/// What setup wrote to a file, and what the file held before, so that `--remove` can give the
+/// user's bytes back exactly while the file is as setup left it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct Record {
+    /// The file before setup wrote it (`None`: it did not exist).
+    before: Option<String>,
+    /// The file as setup wrote it.
+    after: String,
+}
+
+/// Where the records of files setup wrote are kept: the project's `.memory/.cache/setup/`
+/// (never committed), or for `--global` the user's memtree folder; `None` when there is none.
+fn record_dir(base: &Path, global: bool) -> Option<PathBuf> {
+    if global {
+        return crate::trust::user_dir().map(|d| d.join("setup"));
+    }
+    let memory = base.join(crate::tree::MEMORY_DIR);
+    memory
+        .is_dir()
+        .then(|| memory.join(crate::tree::CACHE_DIR).join("setup"))
+}
+
+fn record_path(base: &Path, global: bool, file: &Path) -> Option<PathBuf> {
+    let key = crate::changeset::content_hash(file.display().to_string().as_bytes());
+    record_dir(base, global).map(|d| d.join(format!("{key:016x}.json")))
+}
+
+fn record_of(base: &Path, global: bool, file: &Path) -> Option<Record> {
+    let path = record_path(base, global, file)?;
+    let bytes = crate::tree::read_regular(&path, 16 << 20).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Keeps (or, after `--remove`, forgets) the record of a file setup wrote. Best effort: a
+/// record that cannot be written only means `--remove` edits the file instead.
+fn keep_record(report: &SetupReport, base: &Path, f: &FileChange) {
+    let global = report.scope == "global";
+    let Some(path) = record_path(base, global, &f.path) else {
+        return;
+    };
+    match (&f.content, report.remove) {
+        (Some(after), false) => {
+            // Setup rewriting its own output (a newer matcher) keeps the user's first bytes.
+            let before = match record_of(base, global, &f.path) {
+                Some(old) if f.before.as_deref() == Some(old.after.as_str()) => old.before,
+                _ => f.before.clone(),
+            };
+            let record = Record {
+                before,
+                after: after.clone(),
+            };
+            if let Some(dir) = path.parent()
+                && std::fs::create_dir_all(dir).is_ok()
+                && let Ok(text) = serde_json::to_string(&record)
+            {
+                let _ = std::fs::write(&path, text);
+            }
+        }
+        _ => {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 /// Writes a planned setup: each file replaced whole through a temporary file in its folder
@@ -624,10 +700,14 @@ pub fn apply(report: &mut SetupReport) -> Result<()> {
             return Err(moved_under_us(f));
         }
     }
+    let base = report.base.clone();
     for f in &report.files {
         match (&f.content, f.action) {
             (_, "unchanged") => {}
-            (Some(text), _) => swap_in(f, text)?,
+            (Some(text), _) => {
+                swap_in(f, text)?;
+                keep_record(report, &base, f);
+            }
             (None, _) => {
                 // Moved aside first, compared, then removed (or put back).
                 let aside = f
@@ -646,6 +726,7 @@ pub fn apply(report: &mut SetupReport) -> Result<()> {
                     return Err(moved_under_us(f));
                 }
                 std::fs::remove_file(&aside).map_err(|e| io("cannot remove", &aside, e))?;
+                keep_record(report, &base, f);
                 if let Some(dir) = f.path.parent() {
                     // Only when empty; `.claude/` with other files in it stays.
                     let _ = std::fs::remove_dir(dir);

@@ -157,8 +157,10 @@ fn setup_then_remove_gives_back_the_users_bytes() {
     let mcp = "{\r\n\t\"mcpServers\": {\r\n\t\t\"db\": {\"command\": \"db-mcp\", \"env\": \
                {\"MAX\": 12345678901234567890123, \"RATIO\": 1.0e3, \"NAME\": \"caf\\u00e9 \\\"x\\\"\"}}\r\n\
                \t},\r\n\t\"dup\": 1,\r\n\t\"dup\": 2\r\n}\r\n";
+    // A hook list on one line, where memtree's group joins the project's own.
     let settings = "{\n\t\"model\": \"opus\",\n\t\"hooks\": {\n\t\t\"Stop\": [{\"hooks\": \
-                    [{\"type\": \"command\", \"command\": \"say done\"}]}]\n\t}\n}\n";
+                    [{\"type\": \"command\", \"command\": \"say done\"}]}],\n\t\t\"SessionStart\": \
+                    [{\"hooks\": [{\"type\": \"command\", \"command\": \"echo banner\"}]}]\n\t}\n}\n";
     write(&env, ".mcp.json", mcp);
     write(&env, ".claude/settings.json", settings);
     setup_claude_under_umask_022(&env);
@@ -174,6 +176,16 @@ fn setup_then_remove_gives_back_the_users_bytes() {
     env.ok(&["setup", "claude", "--remove"]);
     assert_eq!(read(&env, ".mcp.json"), mcp);
     assert_eq!(read(&env, ".claude/settings.json"), settings);
+    // Edited by hand after setup: --remove takes out memtree's entries from the syntax tree,
+    // and the user's edit stays.
+    setup_claude_under_umask_022(&env);
+    let edited = read(&env, ".mcp.json").replace("\"dup\": 2", "\"dup\": 3");
+    write(&env, ".mcp.json", &edited);
+    env.ok(&["setup", "claude", "--remove"]);
+    assert_eq!(
+        read(&env, ".mcp.json"),
+        mcp.replace("\"dup\": 2", "\"dup\": 3")
+    );
     // Files setup creates: 0666 less the umask.
     let fresh = TestEnv::new();
     setup_claude_under_umask_022(&fresh);
