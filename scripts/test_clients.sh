@@ -32,10 +32,12 @@ if ! (cd "$WORK" && timeout 600 npm install --prefix "$WORK/clients" --no-audit 
     exit 0
 fi
 # npm runs no install scripts here, so the platform binaries are used directly.
-CLAUDE=$(find "$WORK/clients/node_modules/@anthropic-ai" -path '*linux-x64/claude' -type f | head -1)
+CLAUDE=$(find "$WORK/clients/node_modules/@anthropic-ai" -path '*claude-code-linux-*/claude' -type f | head -1)
 CODEX=$(find "$WORK/clients/node_modules/@openai" -path '*bin/codex' -type f | head -1)
-[ -x "$CLAUDE" ] || fail "no Claude Code binary in the npm package"
-[ -x "$CODEX" ] || fail "no Codex binary in the npm package"
+if [ ! -x "$CLAUDE" ] || [ ! -x "$CODEX" ]; then
+    echo "test_clients: SKIPPED: npm installed no client binary for this platform ($(uname -sm))"
+    exit 0
+fi
 export PATH="$(dirname "$MEMTREE"):$PATH"
 # No update checks, telemetry or other traffic the closed network would only delay.
 export DISABLE_AUTOUPDATER=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_TELEMETRY=1
