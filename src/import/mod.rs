@@ -445,59 +445,77 @@ fn first_sentence(s: &str) -> String {
     line[..cut].chars().take(120).collect()
 }
 
-/// A Cursor rule (`.cursor/rules/NAME.mdc`).
-fn cursor_rule(rel: &str, name: &str, text: &str) -> Result<Item, String> {
-    let (m, body) = front_matter(text)?;
-    let stem = name.trim_end_matches(".mdc");
-    let description = text_of(&m, "description");
-    let always = matches!(m.get("alwaysApply"), Some(serde_yaml::Value::Bool(true)));
-    let title = description
-        .as_deref()
-        .map(first_sentence)
-        .or_else(|| markdown::first_heading(&body))
-        .unwrap_or_else(|| stem.replace(['-', '_'], " "));
-    Ok(Item {
-        id: format!("conventions/cursor/{}", slug(stem)),
-        kind: kind_of(&title, "convention"),
-        title,
-        aliases: vec![stem.replace(['-', '_'], " ")],
-        tags: vec!["cursor".into()],
-        scope: list_of(&m, "globs"),
-        importance: Some(if always { 0.8 } else { 0.5 }),
-        maturity: None,
-        relations: Vec::new(),
-        body: if body.is_empty() {
-            description.unwrap_or_default()
-        } else {
-            body
-        },
-        file: rel.into(),
-        heading: None,
-    })
+/// A rule file of an agent (`cursor`, `copilot`): one entry under `conventions/AGENT/`, titled
+/// by its description's first sentence (else its first heading, else its name), its globs as
+/// `scope`, its name as an alias.
+struct Rule<'a> {
+    agent: &'a str,
+    stem: &'a str,
+    description: Option<String>,
+    globs: Vec<String>,
+    importance: Option<f64>,
+    body: String,
 }
 
-/// A Copilot instructions file (`.github/instructions/NAME.instructions.md`).
+impl Rule<'_> {
+    fn item(self, rel: &str) -> Item {
+        let name = self.stem.replace(['-', '_'], " ");
+        let title = self
+            .description
+            .as_deref()
+            .map(first_sentence)
+            .or_else(|| markdown::first_heading(&self.body))
+            .unwrap_or_else(|| name.clone());
+        Item {
+            id: format!("conventions/{}/{}", self.agent, slug(self.stem)),
+            kind: kind_of(&title, "convention"),
+            title,
+            aliases: vec![name],
+            tags: vec![self.agent.to_string()],
+            scope: self.globs,
+            importance: self.importance,
+            maturity: None,
+            relations: Vec::new(),
+            body: if self.body.is_empty() {
+                self.description.unwrap_or_default()
+            } else {
+                self.body
+            },
+            file: rel.into(),
+            heading: None,
+        }
+    }
+}
+
+/// A Cursor rule (`.cursor/rules/NAME.mdc`): `description`, `globs` (a string or a list),
+/// `alwaysApply` (importance 0.8, else 0.5).
+fn cursor_rule(rel: &str, name: &str, text: &str) -> Result<Item, String> {
+    let (m, body) = front_matter(text)?;
+    let always = matches!(m.get("alwaysApply"), Some(serde_yaml::Value::Bool(true)));
+    Ok(Rule {
+        agent: "cursor",
+        stem: name.trim_end_matches(".mdc"),
+        description: text_of(&m, "description"),
+        globs: list_of(&m, "globs"),
+        importance: Some(if always { 0.8 } else { 0.5 }),
+        body,
+    }
+    .item(rel))
+}
+
+/// A Copilot instructions file (`.github/instructions/NAME.instructions.md`): `description`,
+/// `applyTo`.
 fn copilot_rule(rel: &str, name: &str, text: &str) -> Result<Item, String> {
     let (m, body) = front_matter(text)?;
-    let stem = name.trim_end_matches(".instructions.md");
-    let title = text_of(&m, "description")
-        .map(|d| first_sentence(&d))
-        .or_else(|| markdown::first_heading(&body))
-        .unwrap_or_else(|| stem.replace(['-', '_'], " "));
-    Ok(Item {
-        id: format!("conventions/copilot/{}", slug(stem)),
-        kind: kind_of(&title, "convention"),
-        title,
-        aliases: vec![stem.replace(['-', '_'], " ")],
-        tags: vec!["copilot".into()],
-        scope: list_of(&m, "applyTo"),
+    Ok(Rule {
+        agent: "copilot",
+        stem: name.trim_end_matches(".instructions.md"),
+        description: text_of(&m, "description"),
+        globs: list_of(&m, "applyTo"),
         importance: None,
-        maturity: None,
-        relations: Vec::new(),
         body,
-        file: rel.into(),
-        heading: None,
-    })
+    }
+    .item(rel))
 }
 
 /// The id a ByteRover context-tree file maps to (`.brv/context-tree/a/b/c.md`).

@@ -315,6 +315,30 @@ fn edit_mcp_json(m: &CstObject, remove: bool, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The handler list of `hooks.EVENT` (created unless `remove`; `None` when there is none to
+/// remove from).
+///
+/// # Errors
+/// `hooks.EVENT` holds something else than a list.
+fn hook_list(
+    hooks: &CstObject,
+    event: &str,
+    remove: bool,
+    path: &Path,
+) -> Result<Option<CstArray>> {
+    array_at(hooks, event, !remove, path)
+        .map_err(|_| not_a(path, &format!("hooks.{event}"), "a list"))
+}
+
+/// Takes memtree's own handlers (for `agent`) out of `list`, leaving every other one as it is.
+fn remove_ours(list: &CstArray, agent: Agent) {
+    for h in list.elements() {
+        if h.to_serde_value().is_some_and(|v| is_ours(&v, agent)) {
+            h.remove();
+        }
+    }
+}
+
 /// Claude Code's and Codex's hook layout: `hooks.EVENT` is a list of matcher groups
 /// `{matcher?, hooks: [{type: command, command, timeout?}]}`. memtree's group for an event is
 /// replaced (or, when `remove`, removed); other groups and handlers are kept as they are.
@@ -329,10 +353,7 @@ fn edit_grouped_hooks(
         return Ok(());
     };
     for (event, matcher, command, timeout) in events {
-        let key = format!("hooks.{event}");
-        let Some(groups) =
-            array_at(&hooks, event, !remove, path).map_err(|_| not_a(path, &key, "a list"))?
-        else {
+        let Some(groups) = hook_list(&hooks, event, remove, path)? else {
             continue;
         };
         // Take memtree's handlers out of every group; drop groups left empty by that.
@@ -340,11 +361,7 @@ fn edit_grouped_hooks(
             let Some(handlers) = g.as_object().and_then(|o| o.array_value("hooks")) else {
                 continue;
             };
-            for h in handlers.elements() {
-                if h.to_serde_value().is_some_and(|v| is_ours(&v, agent)) {
-                    h.remove();
-                }
-            }
+            remove_ours(&handlers, agent);
             if handlers.elements().is_empty() {
                 g.remove();
             }
@@ -379,17 +396,10 @@ fn edit_cursor_hooks(m: &CstObject, remove: bool, path: &Path) -> Result<()> {
         ("sessionStart", prime_command(agent)),
         ("sessionEnd", curate_command(agent)),
     ] {
-        let key = format!("hooks.{event}");
-        let Some(handlers) =
-            array_at(&hooks, event, !remove, path).map_err(|_| not_a(path, &key, "a list"))?
-        else {
+        let Some(handlers) = hook_list(&hooks, event, remove, path)? else {
             continue;
         };
-        for h in handlers.elements() {
-            if h.to_serde_value().is_some_and(|v| is_ours(&v, agent)) {
-                h.remove();
-            }
-        }
+        remove_ours(&handlers, agent);
         if !remove {
             handlers.append(input(&json!({"command": command, "timeout": 30})));
         }
@@ -543,20 +553,25 @@ pub fn plan(agent: Agent, base: &Path, global: bool, remove: bool) -> Result<Set
             });
             Ok(())
         };
+    // The two editors every agent's files share: the MCP entry in a JSON file, and the hook
+    // groups of Claude Code's and Codex's layout.
+    let events = session_events(agent);
+    let mcp_json = |t: &str, p: &Path| json_edit(t, p, |m, p| edit_mcp_json(m, remove, p));
+    let grouped_hooks = |t: &str, p: &Path| {
+        json_edit(t, p, |m, p| {
+            edit_grouped_hooks(m, agent, &events, remove, p)
+        })
+    };
+    // A note about what the client asks is worth saying when setup added something.
+    let announce =
+        |files: &[FileChange]| !remove && !global && files.iter().any(|f| f.action != "unchanged");
     let mut notes = Vec::new();
     match agent {
         Agent::Claude => {
             let mcp = if global { ".claude.json" } else { ".mcp.json" };
-            change(mcp, &|t, p| {
-                json_edit(t, p, |m, p| edit_mcp_json(m, remove, p))
-            })?;
-            let events = session_events(agent);
-            change(".claude/settings.json", &|t, p| {
-                json_edit(t, p, |m, p| {
-                    edit_grouped_hooks(m, agent, &events, remove, p)
-                })
-            })?;
-            if !remove && !global && files.iter().any(|f| f.action != "unchanged") {
+            change(mcp, &mcp_json)?;
+            change(".claude/settings.json", &grouped_hooks)?;
+            if announce(&files) {
                 notes.push(
                     "Claude Code asks once to approve the project's MCP servers in .mcp.json"
                         .into(),
@@ -564,9 +579,7 @@ pub fn plan(agent: Agent, base: &Path, global: bool, remove: bool) -> Result<Set
             }
         }
         Agent::Cursor => {
-            change(".cursor/mcp.json", &|t, p| {
-                json_edit(t, p, |m, p| edit_mcp_json(m, remove, p))
-            })?;
+            change(".cursor/mcp.json", &mcp_json)?;
             change(".cursor/hooks.json", &|t, p| {
                 json_edit(t, p, |m, p| edit_cursor_hooks(m, remove, p))
             })?;
@@ -576,13 +589,8 @@ pub fn plan(agent: Agent, base: &Path, global: bool, remove: bool) -> Result<Set
                 let out = edit_codex_toml(text, remove, path)?;
                 Ok((!out.trim().is_empty()).then_some(out))
             })?;
-            let events = session_events(agent);
-            change(".codex/hooks.json", &|t, p| {
-                json_edit(t, p, |m, p| {
-                    edit_grouped_hooks(m, agent, &events, remove, p)
-                })
-            })?;
-            if !remove && !global && files.iter().any(|f| f.action != "unchanged") {
+            change(".codex/hooks.json", &grouped_hooks)?;
+            if announce(&files) {
                 notes.push(
                     "Codex reads a project's .codex/ only when the project is trusted, and runs \
                      its hooks after you review and trust them"

@@ -141,11 +141,7 @@ impl TestEnv {
     /// parses stdout.
     pub fn json_of(mut cmd: Command) -> Value {
         let out = cmd.write_stdin("").output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&out);
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
@@ -204,6 +200,16 @@ impl TestEnv {
         args.extend_from_slice(extra);
         self.ok(&args);
     }
+}
+
+/// Asserts that a finished process succeeded, showing its stderr when it did not.
+pub fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The fields `keys` of each object in the JSON array `v`, as strings (a missing or non-string

@@ -85,18 +85,13 @@ fn the_model_reorders_and_rephrases_and_unknown_ids_are_dropped() {
     let reply = r#"Here you go: {"ids": ["pitfalls/ci/flaky-timing-tests", "made/up/entry"], "phrasings": ["segment merges"]}"#;
     let (url, requests) = server(Answer::Content(reply.into()));
     configure(&env, &url, 10);
-    let out = env
-        .cmd()
-        .env("MEMTREE_TEST_KEY", "sk-test-123")
-        .args(["query", "why do my benchmarks wobble under load", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut cmd = env.cmd();
+    cmd.env("MEMTREE_TEST_KEY", "sk-test-123").args([
+        "query",
+        "why do my benchmarks wobble under load",
+        "--json",
+    ]);
+    let v = TestEnv::json_of(cmd);
     let e = &v["escalation"];
     assert_eq!(e["ran"], true, "{v}");
     assert_eq!(e["provider"], "openai");

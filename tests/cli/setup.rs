@@ -139,11 +139,7 @@ fn setup_claude_under_umask_022(env: &TestEnv) {
         .env("HOME", env.root())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::env::assert_ok(&out);
 }
 
 /// Issue 20, item 6: setup then `--remove` on hand-written files used to change them (big
@@ -377,18 +373,10 @@ fn setup_in_a_project_without_memory_starts_one_at_the_repository_top() {
             .starts_with("no memory tree yet: setup would create ")
     );
     assert!(!env.root().join(".memory").exists());
-    let out = env
-        .cmd()
-        .current_dir(env.root().join("src/deep"))
-        .args(["setup", "claude", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut cmd = env.cmd();
+    cmd.current_dir(env.root().join("src/deep"))
+        .args(["setup", "claude", "--json"]);
+    let report = TestEnv::json_of(cmd);
     assert_eq!(report["init"]["new"], true);
     let notes = report["notes"].as_array().unwrap();
     assert_eq!(
