@@ -132,6 +132,62 @@ fn write_tree(dir: &std::path::Path, conv: &Value, config: &str) -> usize {
     n
 }
 
+/// How far `confident` can be trusted: how often it is set, and how often the first hit of a
+/// confident answer is not an expected entry (by the tier that found that first hit).
+#[derive(Default)]
+pub struct Confidence {
+    n: usize,
+    confident: usize,
+    wrong: usize,
+    /// Confident answers given after the semantic tier ran (tiers 1–3 were not confident).
+    pub after_expansion: usize,
+    by_tier: BTreeMap<&'static str, (usize, usize)>,
+}
+
+impl Confidence {
+    /// Counts one answer: whether it was confident, whether its first hit is right, and the
+    /// tier of that first hit.
+    pub fn count(&mut self, confident: bool, first_right: bool, tier: Option<&'static str>) {
+        self.n += 1;
+        if !confident {
+            return;
+        }
+        self.confident += 1;
+        let slot = self.by_tier.entry(tier.unwrap_or("none")).or_default();
+        slot.0 += 1;
+        if !first_right {
+            self.wrong += 1;
+            slot.1 += 1;
+        }
+    }
+
+    /// One line for the table's footer.
+    pub fn line(&self) -> String {
+        let tiers: Vec<String> = self
+            .by_tier
+            .iter()
+            .map(|(t, (n, w))| format!("{t} {w}/{n}"))
+            .collect();
+        format!(
+            "confident: {}/{} ({:.1}%, {} after expansion); first hit wrong when confident: {}/{} ({:.1}%) [by tier: {}]",
+            self.confident,
+            self.n,
+            100.0 * self.confident as f64 / self.n.max(1) as f64,
+            self.after_expansion,
+            self.wrong,
+            self.confident,
+            100.0 * self.wrong as f64 / self.confident.max(1) as f64,
+            tiers.join(", ")
+        )
+    }
+
+    /// The figures as JSON.
+    pub fn json(&self) -> Value {
+        json!({"questions": self.n, "confident": self.confident, "confident_first_wrong": self.wrong, "confident_after_expansion": self.after_expansion,
+               "by_tier": self.by_tier.iter().map(|(t, (n, w))| (t.to_string(), json!({"confident": n, "first_wrong": w}))).collect::<serde_json::Map<_, _>>()})
+    }
+}
+
 #[derive(Default, Clone)]
 struct Acc {
     n: usize,
@@ -152,6 +208,10 @@ pub fn run(path: &str, split: &str, config: &str, llm: memtree::retrieve::llm::L
     let mut total = Acc::default();
     let mut query_ms = Vec::new();
     let mut escalated = 0usize;
+    let mut conf = Confidence::default();
+    let mut dump = std::env::var("LOCOMO_DUMP")
+        .ok()
+        .and_then(|p| std::fs::File::create(p).ok());
     // `LOCOMO_MISSES=FILE`: every question whose evidence is not all in the top 5, as JSON lines
     // (for failure analysis on the development split).
     let mut misses = std::env::var("LOCOMO_MISSES")
@@ -208,6 +268,20 @@ pub fn run(path: &str, split: &str, config: &str, llm: memtree::retrieve::llm::L
             query_ms.push(t.elapsed().as_secs_f64() * 1e3);
             escalated += usize::from(result.escalation.ran);
             let ids: Vec<&str> = result.hits.iter().map(|h| h.id.as_str()).collect();
+            if let Some(out) = dump.as_mut() {
+                use std::io::Write as _;
+                let line = json!({"q": question, "confident": result.confident, "right": ids.first().is_some_and(|i| evidence.contains(*i)),
+                    "scores": result.hits.iter().take(5).map(|h| h.score).collect::<Vec<_>>(),
+                    "matched": result.hits.iter().take(3).map(|h| h.matched.clone()).collect::<Vec<_>>(),
+                    "right_ids": result.hits.iter().take(10).map(|h| evidence.contains(&h.id)).collect::<Vec<_>>()});
+                let _ = writeln!(out, "{line}");
+            }
+            conf.after_expansion += usize::from(result.confident && result.semantic.ran);
+            conf.count(
+                result.confident,
+                ids.first().is_some_and(|i| evidence.contains(*i)),
+                result.hits.first().map(|h| h.tier.name()),
+            );
             let found = |k: usize| {
                 evidence
                     .iter()
@@ -304,6 +378,7 @@ pub fn run(path: &str, split: &str, config: &str, llm: memtree::retrieve::llm::L
          LLM calls (tier 5)",
         query_ms.len()
     );
+    println!("{}", conf.line());
     let categories: serde_json::Map<String, Value> = per_cat
         .iter()
         .map(|(c, a)| (format!("{c} {}", category_name(*c)), as_json(a)))
@@ -317,5 +392,6 @@ pub fn run(path: &str, split: &str, config: &str, llm: memtree::retrieve::llm::L
         "categories": categories,
         "query_ms": {"median": median, "p95": p95, "n": query_ms.len()},
         "llm_calls": escalated,
+        "confidence": conf.json(),
     })
 }

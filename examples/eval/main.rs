@@ -9,12 +9,14 @@
 //! cargo run --release --example eval -- pmb
 //! cargo run --profile eval --example eval -- curate              # examples/curate_eval
 //! cargo run --release --example eval -- paraphrase               # examples/project/paraphrases.json
+//! cargo run --release --example eval -- questions                # examples/questions/memtree.json
 //! ```
 //!
 //! JSON goes to `target/eval/<benchmark>[-<split>].json` unless `--out` says otherwise.
 //! `LOCOMO_MISSES=FILE` also writes every LoCoMo question whose evidence is not all in the top 5
 //! (question, answer, evidence turns with their dates, top 5 hits) as JSON lines, for failure
-//! analysis on the development split.
+//! analysis on the development split; `LOCOMO_DUMP=FILE` writes every question's confidence,
+//! first scores and whether each of the top 10 is evidence (how `CONFIDENT_MARGIN` was chosen).
 //! The data is read from `../shared/data` (LoCoMo is licensed for non-commercial evaluation
 //! only and is never shipped with the crate).
 
@@ -22,8 +24,9 @@ mod curate;
 mod locomo;
 mod paraphrase;
 mod pmb;
+mod questions;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
@@ -68,6 +71,12 @@ enum Bench {
         #[arg(long, default_value = "")]
         semantic: String,
     },
+    /// A question set over a project's own tree: first hit, top 3, confidence.
+    Questions {
+        /// The question set (its `project` names the tree, relative to the current folder).
+        #[arg(long, default_value = "examples/questions/memtree.json")]
+        cases: String,
+    },
     /// The curate evaluation set: harmful rows, precision, supersede recall.
     Curate {
         /// Folder whose project folders hold CLAUDE.md and cases.jsonl.
@@ -109,6 +118,12 @@ fn main() {
             paraphrase::run(project, cases, semantic),
             "paraphrase".to_string(),
         ),
+        Bench::Questions { cases } => {
+            let name = Path::new(cases)
+                .file_stem()
+                .map_or("questions".into(), |s| s.to_string_lossy().into_owned());
+            (questions::run(cases), format!("questions-{name}"))
+        }
         Bench::Pmb { data } => (pmb::run(data), "precisionmembench".to_string()),
         Bench::Curate { data } => (curate::run(data), "curate".to_string()),
     };

@@ -12,7 +12,7 @@ use memtree::{Memory, Query, Tree};
 use serde_json::{Value, json};
 
 /// Copies the files under `from` to `to`, hidden ones included, `.cache` left out.
-fn copy_tree(from: &Path, to: &Path) {
+pub fn copy_tree(from: &Path, to: &Path) {
     let walk = ignore::WalkBuilder::new(from)
         .standard_filters(false)
         .filter_entry(|e| e.file_name() != ".cache")
@@ -34,8 +34,18 @@ fn terms(text: &str) -> HashSet<String> {
         .collect()
 }
 
+/// The analyzed words `q` shares with the entry `id` of `project` (its whole file and its id).
+pub fn shared_words(project: &Path, q: &str, id: &str) -> Vec<String> {
+    let file = project.join(".memory").join(format!("{id}.md"));
+    let text = std::fs::read_to_string(&file).expect("the expected entry's file");
+    terms(q)
+        .intersection(&terms(&format!("{text} {}", id.replace(['/', '-'], " "))))
+        .cloned()
+        .collect()
+}
+
 /// The rank (1-based) of `id` among the hits, if present.
-fn rank(memory: &Memory, q: &str, id: &str) -> (Option<usize>, Value) {
+fn rank(memory: &Memory, q: &str, id: &str) -> (Option<usize>, Value, bool) {
     let r = memory
         .query(&Query {
             text: q.to_string(),
@@ -45,7 +55,7 @@ fn rank(memory: &Memory, q: &str, id: &str) -> (Option<usize>, Value) {
         .expect("query");
     let at = r.hits.iter().position(|h| h.id == id).map(|p| p + 1);
     let semantic = serde_json::to_value(&r.semantic).expect("serialize");
-    (at, semantic)
+    (at, semantic, r.confident)
 }
 
 pub fn run(project: &str, cases: &str, semantic: &str) -> Value {
@@ -68,24 +78,21 @@ pub fn run(project: &str, cases: &str, semantic: &str) -> Value {
     }
     let mut rows = Vec::new();
     let (mut at1, mut at3, mut at1_off, mut at3_off, mut n) = (0, 0, 0, 0, 0);
+    let mut conf = crate::locomo::Confidence::default();
     eprintln!("{:<58} {:>4} {:>4}  added words", "question", "on", "off");
     for case in cases["cases"].as_array().expect("cases") {
         let q = case["q"].as_str().expect("q");
         let id = case["id"].as_str().expect("id");
-        let file = Path::new(project).join(".memory").join(format!("{id}.md"));
-        let text = std::fs::read_to_string(&file).expect("the expected entry's file");
-        let shared: Vec<String> = terms(q)
-            .intersection(&terms(&format!("{text} {}", id.replace(['/', '-'], " "))))
-            .cloned()
-            .collect();
+        let shared = shared_words(Path::new(project), q, id);
         if !shared.is_empty() {
             eprintln!("refused: {q:?} shares {shared:?} with {id}");
             rows.push(json!({"q": q, "id": id, "refused": shared}));
             continue;
         }
         n += 1;
-        let (on, semantic) = rank(&trees[0], q, id);
-        let (off, _) = rank(&trees[1], q, id);
+        let (on, semantic, confident) = rank(&trees[0], q, id);
+        let (off, _, _) = rank(&trees[1], q, id);
+        conf.count(confident, on == Some(1), None);
         at1 += usize::from(on == Some(1));
         at3 += usize::from(on.is_some_and(|r| r <= 3));
         at1_off += usize::from(off == Some(1));
@@ -110,8 +117,10 @@ pub fn run(project: &str, cases: &str, semantic: &str) -> Value {
     eprintln!(
         "paraphrase set, {n} questions: semantic on R@1 {at1}/{n}, R@3 {at3}/{n}; off R@1 {at1_off}/{n}, R@3 {at3_off}/{n}"
     );
+    eprintln!("{}", conf.line());
     json!({
         "questions": n,
+        "confidence": conf.json(),
         "on": {"r_at_1": at1, "r_at_3": at3},
         "off": {"r_at_1": at1_off, "r_at_3": at3_off},
         "cases": rows,

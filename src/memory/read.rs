@@ -69,13 +69,15 @@ impl Memory {
         let ctx = self.ctx(&index, query);
         let ranked = retrieve::run(&ctx);
         let k = query.k.unwrap_or(self.config.retrieval.k);
-        let confident = ranked
-            .hits
-            .first()
-            .is_some_and(|(c, _)| retrieve::is_confident(c));
+        let confident = retrieve::is_confident(ranked.hits.iter().map(|(c, s)| (c, *s)));
         let semantic = ranked.semantic.clone();
         let terms = ranked.terms.clone();
         let (any_term_known, tiers_run) = (ranked.any_term_known, ranked.tiers_run.clone());
+        // The query's own words found the first hit, but it does not stand out.
+        let covered = ranked
+            .hits
+            .first()
+            .is_some_and(|(c, _)| retrieve::words_cover(c));
         let (merged, escalation) = self.escalate(&ctx, ranked, confident);
         let hits: Vec<_> = merged
             .iter()
@@ -90,6 +92,8 @@ impl Memory {
             } else {
                 "no entry is relevant enough to the query".to_string()
             })
+        } else if !confident && covered {
+            Some("low confidence: other entries match the query almost as well as the first".into())
         } else if !confident {
             Some("low confidence: only weak text matches".to_string())
         } else {

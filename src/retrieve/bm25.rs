@@ -23,6 +23,13 @@ pub const MIN_COVERAGE: f64 = 0.3;
 /// recall@5 there; coverage now only gates admission and confidence.)
 pub const QUESTION_PENALTY: f64 = 0.85;
 
+/// The highest relevance of a hit that only the semantic tier's added words found: below a
+/// good BM25 hit (0.85 for the best), so a loose neighbour never outranks the query's own
+/// words by score alone, and such a hit is never confident ([`super::is_confident`]). Before
+/// this cap, the wrong hits word expansion found on paraphrased questions scored 0.83
+/// (issue 22).
+pub const SEMANTIC_CAP: f64 = 0.5;
+
 /// What BM25 learned about the query.
 pub struct Bm25Outcome {
     /// Distinct significant terms of the query (analyzed).
@@ -44,8 +51,10 @@ pub fn query_terms(ctx: &Ctx) -> Vec<String> {
 
 /// Offers BM25 hits (relevance ≤ 0.85) for the query's terms plus `expansions` (the semantic
 /// tier's words, each weighted by `semantic.weight` × its similarity). An entry matching only
-/// added words is a [`Tier::Semantic`] hit, and an added word covers its query word's share
-/// of the IDF mass times its similarity.
+/// added words is a [`Tier::Semantic`] hit with relevance ≤ [`SEMANTIC_CAP`]. An added word
+/// covers its query word's share of the IDF mass times its similarity, for admission and in
+/// [`super::Cand::coverage`]; [`super::Cand::own_coverage`] (what confidence is decided by)
+/// counts only the query's own words.
 pub fn run(ctx: &Ctx, pool: &mut Pool, expansions: &[Expansion]) -> Bm25Outcome {
     let (index, s) = (ctx.index, &ctx.searcher);
     let terms = query_terms(ctx);
@@ -120,12 +129,17 @@ pub fn run(ctx: &Ctx, pool: &mut Pool, expansions: &[Expansion]) -> Bm25Outcome 
                 }
             })
             .collect();
-        let covered: f64 = idf.iter().zip(&cover).map(|(i, c)| i * c).sum();
-        let coverage = if total_idf > 0.0 {
-            covered / total_idf
-        } else {
-            0.0
+        let share = |weights: &mut dyn Iterator<Item = f64>| {
+            let covered: f64 = idf.iter().zip(weights).map(|(i, c)| i * c).sum();
+            if total_idf > 0.0 {
+                covered / total_idf
+            } else {
+                0.0
+            }
         };
+        // Added words count towards admission only; confidence rests on the query's own words.
+        let coverage = share(&mut cover.iter().copied());
+        let own_coverage = share(&mut own.iter().map(|&p| f64::from(u8::from(p))));
         let distinct = cover.iter().filter(|&&c| c > 0.0).count();
         // An entry only related words found must cover the share by similarity alone: two
         // loose neighbours of an off-topic question's words do not make a hit.
@@ -155,13 +169,14 @@ pub fn run(ctx: &Ctx, pool: &mut Pool, expansions: &[Expansion]) -> Bm25Outcome 
                 .collect();
             let why = format!("semantic:{}", words.join(" "));
             if matched.is_empty() {
-                pool.offer(meta, relevance, Tier::Semantic, why);
+                pool.offer(meta, relevance.min(SEMANTIC_CAP), Tier::Semantic, why);
             } else if let Some(c) = pool.map.get_mut(&rel) {
                 c.matched.push(why);
             }
         }
         if let Some(c) = pool.map.get_mut(&rel) {
             c.coverage = Some(c.coverage.unwrap_or(0.0).max(coverage));
+            c.own_coverage = Some(c.own_coverage.unwrap_or(0.0).max(own_coverage));
         }
     }
     outcome

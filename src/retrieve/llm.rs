@@ -254,6 +254,7 @@ pub fn escalate(
                 tier: Tier::Llm,
                 matched: vec![why],
                 coverage: None,
+                own_coverage: None,
             };
             out.push((c, best));
         } else {

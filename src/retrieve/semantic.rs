@@ -2,7 +2,8 @@
 //! no word with their answer ("which datastore is authoritative for purchases?" against "Orders
 //! live in PostgreSQL, the system of record").
 //!
-//! It runs only when tiers 1–3 are not confident, so confident queries keep their speed. Each
+//! It runs only when the query's own words did not find an entry in tiers 1–3
+//! ([`super::words_cover`]), so such queries keep their speed. Each
 //! significant query word brings up to `semantic.per_word` of the words *the tree uses* that
 //! are nearest to it by cosine, at least `semantic.min_similarity`, and not already query
 //! terms ([`crate::semantic`]); BM25 then runs again with them added at `semantic.weight` ×
@@ -40,8 +41,9 @@ pub struct Expansion {
 pub struct SemanticReport {
     /// Whether the expanded BM25 query ran.
     pub ran: bool,
-    /// Why it ran or did not: `not confident`, `confident`, `disabled`, `no neighbours in the tree`, or
-    /// the reason the model could not be loaded.
+    /// Why it ran or did not: `not confident`, `confident`, `the query's own words matched`
+    /// (they cover the first hit, but other entries match it almost as well), `disabled`,
+    /// `no neighbours in the tree`, or the reason the model could not be loaded.
     pub reason: String,
     /// The model: `builtin:minilm-l6-m2v` or the configured folder.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -444,3 +444,46 @@ fn a_folder_id_lists_its_entries_before_content_hits() {
     );
     assert!(hits.contains(&"architecture/overview/domain-payments".to_string()));
 }
+
+/// Confidence that an agent can trust (issue 22): when two entries match the query's words
+/// about as well, the first is a guess and the answer is not confident; the semantic tier does
+/// not run (the query's own words matched). Asked about what sets one entry apart, the answer
+/// is confident.
+#[test]
+fn an_answer_is_confident_only_when_its_first_hit_stands_out() {
+    let env = TestEnv::new();
+    env.add(
+        "architecture/cache/ttl",
+        "Cached sessions expire",
+        &[],
+        "The Redis cache keeps sessions for five minutes.",
+    );
+    env.add(
+        "architecture/cache/eviction",
+        "Eviction policy",
+        &[],
+        "The Redis cache evicts the least recently used keys first.",
+    );
+    let v = env.json(&["query", "redis cache"]);
+    let hits: Vec<&str> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(hits.len(), 2, "{v}");
+    assert_eq!(v["confident"], false, "{v}");
+    assert_eq!(
+        v["note"],
+        "low confidence: other entries match the query almost as well as the first"
+    );
+    assert_eq!(v["semantic"]["ran"], false);
+    assert_eq!(v["semantic"]["reason"], "the query's own words matched");
+
+    let v = env.json(&["query", "redis cache eviction of least recently used keys"]);
+    assert_eq!(v["hits"][0]["id"], "architecture/cache/eviction", "{v}");
+    assert_eq!(v["hits"][0]["tier"], "bm25", "{v}");
+    assert_eq!(v["confident"], true, "{v}");
+    assert_eq!(v["semantic"]["reason"], "confident");
+    assert!(v.get("note").is_none(), "{v}");
+}

@@ -47,6 +47,9 @@ fn a_question_sharing_no_word_with_its_answer_is_found_by_the_semantic_tier() {
     let top = &v["hits"][0];
     assert_eq!(top["id"], "architecture/storage/postgres", "{v}");
     assert_eq!(top["tier"], "semantic");
+    // Found only through added words: relevance at most 0.5 (× a lifecycle weight of 1.0 for
+    // a new entry at the default importance), below a good BM25 hit's 0.85.
+    assert_eq!(top["score"], 0.5, "{v}");
     let why = top["matched"][0].as_str().unwrap();
     assert!(why.starts_with("semantic:"), "{why}");
     assert!(why.contains("money→payments"), "{why}");
@@ -147,4 +150,19 @@ fn semantic_settings_out_of_range_are_config_errors() {
         let (_, err) = env.fails(&["query", "anything at all"], 1);
         assert!(err.contains(needle), "{yaml}: {err}");
     }
+}
+
+/// Words the semantic tier adds never make an answer confident (issue 22): before, the
+/// expansion's coverage counted, and `postgresql money transfers` was confident although only
+/// one of its three words is in the entry.
+#[cfg(feature = "semantic")]
+#[test]
+fn words_the_semantic_tier_adds_never_make_an_answer_confident() {
+    let env = storage_tree();
+    let v = env.json(&["query", "postgresql money transfers"]);
+    assert_eq!(v["semantic"]["ran"], true, "{v}");
+    assert_eq!(v["hits"][0]["id"], "architecture/storage/postgres", "{v}");
+    assert_eq!(v["hits"][0]["matched"][0], "bm25:postgresql in title,body");
+    assert_eq!(v["confident"], false, "{v}");
+    assert_eq!(v["note"], "low confidence: only weak text matches");
 }

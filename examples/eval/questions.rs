@@ -1,0 +1,116 @@
+//! Question sets over a project's own memory tree (`examples/questions/*.json`): `direct`
+//! questions with the entry that answers them, `paraphrase` questions that share no content word
+//! with it (checked with memtree's analyzer, as in [`crate::paraphrase`]), and `ood` near misses
+//! that nothing in the tree answers. Each question is asked once through `Memory::query` on a
+//! copy of the tree (no `.cache`, auto-commit off) and the report gives, per kind: first-hit and
+//! top-3 recall, how often the answer is confident, and how often a confident answer's first hit
+//! is wrong (for `ood`, every confident answer is).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use memtree::{Memory, Query, Tree};
+use serde_json::{Value, json};
+
+use crate::locomo::Confidence;
+use crate::paraphrase::{copy_tree, shared_words};
+
+#[derive(Default)]
+struct Kind {
+    n: usize,
+    at1: usize,
+    at3: usize,
+    answered: usize,
+    conf: Confidence,
+}
+
+/// Runs the cases file at `cases` against the tree of the project it names (relative to the
+/// current folder); prints a table and returns the figures as JSON.
+pub fn run(cases: &str) -> Value {
+    let set: Value =
+        serde_json::from_str(&std::fs::read_to_string(cases).expect("read the question set"))
+            .expect("parse the question set");
+    let project = set["project"].as_str().unwrap_or(".");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    copy_tree(
+        &Path::new(project).join(".memory"),
+        &tmp.path().join(".memory"),
+    );
+    let cfg = tmp.path().join(".memory/memtree.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap_or_default();
+    std::fs::write(
+        &cfg,
+        text.replace("auto_commit: true", "auto_commit: false"),
+    )
+    .expect("write memtree.yaml");
+    let tree = Tree::discover(tmp.path()).expect("the copied tree");
+    let memory = Memory::open_trusting(tree, jiff::Timestamp::now()).expect("open");
+    let mut kinds: BTreeMap<String, Kind> = BTreeMap::new();
+    let mut rows = Vec::new();
+    for case in set["cases"].as_array().expect("cases") {
+        let q = case["q"].as_str().expect("q");
+        let kind = case["kind"].as_str().unwrap_or("direct").to_string();
+        let id = case["id"].as_str();
+        if kind == "paraphrase" {
+            let id = id.expect("a paraphrase names its entry");
+            let shared = shared_words(Path::new(project), q, id);
+            if !shared.is_empty() {
+                eprintln!("refused: {q:?} shares {shared:?} with {id}");
+                rows.push(json!({"q": q, "id": id, "refused": shared}));
+                continue;
+            }
+        }
+        let r = memory
+            .query(&Query {
+                text: q.to_string(),
+                k: Some(10),
+                ..Query::default()
+            })
+            .expect("query");
+        let at = id.and_then(|id| r.hits.iter().position(|h| h.id == id).map(|p| p + 1));
+        let k = kinds.entry(kind.clone()).or_default();
+        k.n += 1;
+        k.at1 += usize::from(at == Some(1));
+        k.at3 += usize::from(at.is_some_and(|r| r <= 3));
+        k.answered += usize::from(!r.hits.is_empty());
+        k.conf.count(
+            r.confident,
+            at == Some(1),
+            r.hits.first().map(|h| h.tier.name()),
+        );
+        if r.confident && at != Some(1) {
+            eprintln!(
+                "confident, first hit wrong: {q:?} → {}",
+                r.hits.first().map_or("-", |h| h.id.as_str())
+            );
+        }
+        rows.push(
+            json!({"q": q, "kind": kind, "id": id, "rank": at, "confident": r.confident,
+                         "first": r.hits.first().map(|h| h.id.clone()),
+                         "first_tier": r.hits.first().map(|h| h.tier.name())}),
+        );
+    }
+    println!("{cases}: memtree query over {project}/.memory");
+    println!(
+        "{:<11} {:>4} {:>6} {:>6} {:>9}  confidence",
+        "kind", "n", "first", "top3", "answered"
+    );
+    let mut summary = serde_json::Map::new();
+    for (name, k) in &kinds {
+        println!(
+            "{:<11} {:>4} {:>6} {:>6} {:>9}  {}",
+            name,
+            k.n,
+            k.at1,
+            k.at3,
+            k.answered,
+            k.conf.line()
+        );
+        summary.insert(
+            name.clone(),
+            json!({"n": k.n, "first": k.at1, "top3": k.at3, "answered": k.answered,
+                   "confidence": k.conf.json()}),
+        );
+    }
+    json!({"cases": cases, "kinds": summary, "rows": rows})
+}
