@@ -76,6 +76,9 @@ pub struct Retrieval {
     pub k: usize,
     /// How many hops the graph tier follows (0 turns it off).
     pub graph_hops: usize,
+    /// Whether the learned re-scorer orders the non-structural candidates
+    /// ([`crate::retrieve::rescore`]).
+    pub rescore: bool,
 }
 
 impl Default for Retrieval {
@@ -83,6 +86,7 @@ impl Default for Retrieval {
         Retrieval {
             k: 8,
             graph_hops: 2,
+            rescore: true,
         }
     }
 }

@@ -67,6 +67,19 @@ pub struct StoredMeta {
     /// a question's words without holding its answer, so BM25 ranks it a little lower.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub asks: bool,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Words in the body.
+    #[serde(default)]
+    pub words: usize,
+    /// The year and month of `date`, else `created`, else `updated`, as `YYYY-MM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month: Option<String>,
+    /// The sentence vectors (stored in their own index field, not in the JSON; see
+    /// [`crate::semantic::vector`]).
+    #[serde(skip)]
+    pub vectors: Option<crate::semantic::vector::EntryVectors>,
 }
 
 impl StoredMeta {
@@ -90,6 +103,10 @@ impl StoredMeta {
             aliases: vec![],
             folder_note: false,
             asks: false,
+            tags: vec![],
+            words: 0,
+            month: None,
+            vectors: None,
         }
     }
 
@@ -233,6 +250,13 @@ impl Record {
             aliases: meta.aliases.clone(),
             folder_note,
             asks: plain.trim_end().ends_with('?'),
+            tags: meta.tags.clone(),
+            words: plain.split_whitespace().count(),
+            month: entry_time(&meta).map(|t| {
+                let d = t.to_zoned(jiff::tz::TimeZone::UTC).date();
+                format!("{:04}-{:02}", d.year(), d.month())
+            }),
+            vectors: None,
         };
         Ok(Record {
             stored,
@@ -285,12 +309,7 @@ impl Record {
     /// The entry's date as words: day, month name and year (`8 May 2023`), from `date`, else
     /// `created`, else `updated`.
     pub fn date_words(&self) -> String {
-        let m = &self.meta;
-        let Some(ts) = [&m.date, &m.created, &m.updated]
-            .into_iter()
-            .flatten()
-            .find_map(|s| entry::parse_time(s))
-        else {
+        let Some(ts) = entry_time(&self.meta) else {
             return String::new();
         };
         let d = ts.to_zoned(jiff::tz::TimeZone::UTC).date();
@@ -327,4 +346,12 @@ impl Record {
         keys.dedup();
         keys
     }
+}
+
+/// The time an entry is about: `date`, else `created`, else `updated`.
+fn entry_time(m: &entry::Meta) -> Option<jiff::Timestamp> {
+    [&m.date, &m.created, &m.updated]
+        .into_iter()
+        .flatten()
+        .find_map(|s| entry::parse_time(s))
 }

@@ -13,15 +13,16 @@ use memtree::{Memory, Tree};
 use serde_json::{Value, json};
 
 /// One labelled case.
-struct Case {
+pub struct Case {
     id: String,
     category: String,
-    text: String,
+    /// The statement.
+    pub text: String,
     /// Per expected row, the acceptable plans (`add`, `op:target`).
-    rows: Vec<Vec<String>>,
+    pub rows: Vec<Vec<String>>,
 }
 
-fn cases(path: &Path) -> Vec<Case> {
+pub fn cases(path: &Path) -> Vec<Case> {
     std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
@@ -60,7 +61,7 @@ fn label(r: &CurateRow) -> String {
 }
 
 /// The tree of `project` (its CLAUDE.md imported) in a new temporary folder.
-fn tree(project: &Path) -> (tempfile::TempDir, Memory) {
+pub fn tree(project: &Path) -> (tempfile::TempDir, Memory) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     std::fs::copy(project.join("CLAUDE.md"), dir.path().join("CLAUDE.md")).expect("CLAUDE.md");
     let now = jiff::Timestamp::now();

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 /// The development split (tune on these only).
 pub const DEV: &[&str] = &["conv-26", "conv-30", "conv-41", "conv-42", "conv-43"];
 
-fn category_name(c: u64) -> &'static str {
+pub fn category_name(c: u64) -> &'static str {
     match c {
         1 => "multi-hop",
         2 => "temporal",
@@ -70,7 +70,7 @@ fn locomo_date(s: &str) -> Option<String> {
     Some(format!("{year:04}-{mo:02}-{day:02}T{h:02}:{m:02}:00Z"))
 }
 
-fn turn_id(dia_id: &str) -> Option<(u32, String)> {
+pub fn turn_id(dia_id: &str) -> Option<(u32, String)> {
     let d = dia_id.trim().strip_prefix('D')?;
     let (s, t) = d.split_once(':')?;
     let session: u32 = s.trim().parse().ok()?;
@@ -82,7 +82,7 @@ fn turn_id(dia_id: &str) -> Option<(u32, String)> {
 }
 
 /// Writes one conversation as a tree under `dir/.memory`; returns the number of entries.
-fn write_tree(dir: &std::path::Path, conv: &Value, config: &str) -> usize {
+pub fn write_tree(dir: &std::path::Path, conv: &Value, config: &str) -> usize {
     let c = &conv["conversation"];
     let root = dir.join(".memory");
     std::fs::create_dir_all(&root).unwrap();
@@ -199,10 +199,26 @@ struct Acc {
     all5: f64,
 }
 
+/// The conversations of a file in LoCoMo's format: a JSON array of them, or an object whose
+/// `conversations` holds them (`examples/conversations/teams.json`).
+pub fn conversations(path: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}")),
+    )
+    .unwrap_or_else(|e| panic!("{path}: {e}"));
+    match v {
+        Value::Array(a) => a,
+        mut o => match o["conversations"].take() {
+            Value::Array(a) => a,
+            _ => panic!("{path}: no conversations"),
+        },
+    }
+}
+
 /// Runs the split (`dev`, `heldout` or `all`) of the LoCoMo file at `path`; prints a table and
 /// returns the figures as JSON. `config` is written as each tree's `memtree.yaml`.
 pub fn run(path: &str, split: &str, config: &str, llm: memtree::retrieve::llm::LlmMode) -> Value {
-    let data: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let data = conversations(path);
     let now = jiff::Timestamp::now();
     let mut per_cat: BTreeMap<u64, Acc> = BTreeMap::new();
     let mut total = Acc::default();

@@ -25,6 +25,7 @@ mod locomo;
 mod paraphrase;
 mod pmb;
 mod questions;
+mod rescorer;
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,10 @@ struct Args {
     /// Where to write the JSON figures.
     #[arg(long, global = true)]
     out: Option<PathBuf>,
+    /// Re-scorer weights to evaluate instead of the shipped ones (a JSON model file), or
+    /// `none` for no re-scoring.
+    #[arg(long, global = true)]
+    rescorer: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -77,6 +82,21 @@ enum Bench {
         #[arg(long, default_value = "examples/questions/memtree.json")]
         cases: String,
     },
+    /// Fits the re-scorer on the rows of data sets and writes the model as JSON.
+    Fit {
+        /// Data sets: `own` (shippable) and/or `locomo-dev` (comparison only).
+        #[arg(long, value_delimiter = ',', default_value = "own")]
+        sets: Vec<String>,
+        /// L2 penalty.
+        #[arg(long, default_value_t = 0.01)]
+        l2: f64,
+        /// Features left out (their weight stays 0).
+        #[arg(long, value_delimiter = ',')]
+        drop: Vec<String>,
+        /// Where the model goes (the shipped one is src/retrieve/rescore.json).
+        #[arg(long = "model", default_value = "src/retrieve/rescore.json")]
+        model_out: PathBuf,
+    },
     /// The curate evaluation set: harmful rows, precision, supersede recall.
     Curate {
         /// Folder whose project folders hold CLAUDE.md and cases.jsonl.
@@ -93,6 +113,19 @@ enum Bench {
 
 fn main() {
     let args = Args::parse();
+    // `--rescorer FILE` evaluates with other weights (a LoCoMo-fitted comparison model), `none`
+    // without the re-scorer.
+    if let Some(w) = &args.rescorer {
+        memtree::retrieve::rescore::set_model(if w == "none" {
+            None
+        } else {
+            let text = std::fs::read_to_string(w).expect("read the re-scorer model");
+            let m: memtree::retrieve::rescore::Model =
+                serde_json::from_str(&text).expect("a re-scorer model");
+            m.validate().expect("a model for this build");
+            Some(m)
+        });
+    }
     let (value, name) = match &args.bench {
         Bench::Locomo {
             split,
@@ -124,6 +157,15 @@ fn main() {
                 .map_or("questions".into(), |s| s.to_string_lossy().into_owned());
             (questions::run(cases), format!("questions-{name}"))
         }
+        Bench::Fit {
+            sets,
+            l2,
+            drop,
+            model_out,
+        } => (
+            rescorer::run_fit(sets, *l2, drop, model_out),
+            "fit".to_string(),
+        ),
         Bench::Pmb { data } => (pmb::run(data), "precisionmembench".to_string()),
         Bench::Curate { data } => (curate::run(data), "curate".to_string()),
     };

@@ -24,7 +24,7 @@ use memtree::entry::{Document, Meta, Relation, render_meta};
 use memtree::{Memory, Query, Tree};
 use serde_json::{Value, json};
 
-fn scope_folder(scope: &str) -> String {
+pub fn scope_folder(scope: &str) -> String {
     scope.rsplit(':').next().unwrap_or(scope).to_string()
 }
 
@@ -38,7 +38,7 @@ fn kind_of(t: &str) -> &'static str {
 }
 
 /// The entry id of a belief.
-fn entry_id(b: &Value) -> String {
+pub fn entry_id(b: &Value) -> String {
     let scope = b["scope"][0].as_str().unwrap_or("domain:misc");
     format!(
         "{}/{}/{}",
@@ -51,7 +51,7 @@ fn entry_id(b: &Value) -> String {
     )
 }
 
-fn strings(v: &Value) -> Vec<String> {
+pub fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .into_iter()
         .flatten()
@@ -61,7 +61,7 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 /// Beliefs by `_id` → entry id.
-type Ids = BTreeMap<String, String>;
+pub type Ids = BTreeMap<String, String>;
 
 fn write_belief(root: &Path, b: &Value, ids: &Ids) {
     let id = entry_id(b);
@@ -109,13 +109,13 @@ fn write_belief(root: &Path, b: &Value, ids: &Ids) {
 }
 
 /// A user's tree in a temporary folder.
-struct UserTree {
+pub struct UserTree {
     _dir: tempfile::TempDir,
-    memory: Memory,
+    pub memory: Memory,
     root: std::path::PathBuf,
 }
 
-fn user_tree(beliefs: &[Value], user: &str, ids: &Ids) -> UserTree {
+pub fn user_tree(beliefs: &[Value], user: &str, ids: &Ids) -> UserTree {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join(".memory");
     std::fs::create_dir_all(&root).unwrap();

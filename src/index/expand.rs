@@ -186,6 +186,22 @@ impl<'a> Links<'a> {
 pub struct Expansion {
     /// `(plain body text, weight in quarters)`.
     pub parts: Vec<(String, usize)>,
+    /// Which of `parts` is the previous entry's body.
+    pub previous: Option<usize>,
+    /// Which of `parts` is the next entry's body.
+    pub next: Option<usize>,
+}
+
+impl Expansion {
+    /// The previous entry's body, if there is one.
+    pub fn previous_text(&self) -> Option<&str> {
+        self.previous.map(|i| self.parts[i].0.as_str())
+    }
+
+    /// The next entry's body, if there is one.
+    pub fn next_text(&self) -> Option<&str> {
+        self.next.map(|i| self.parts[i].0.as_str())
+    }
 }
 
 impl Expansion {
@@ -201,10 +217,14 @@ impl Expansion {
                 && let Some(r) = load(x)
             {
                 parts.push((r.plain.clone(), w));
+                Some(parts.len() - 1)
+            } else {
+                None
             }
         };
+        let (mut previous, mut next) = (None, None);
         if let Some(p) = links.prev(id) {
-            push(&p, PREV, &mut parts);
+            previous = push(&p, PREV, &mut parts);
             if let Some(pp) = links.prev(&p)
                 && pp != id
             {
@@ -212,13 +232,17 @@ impl Expansion {
             }
         }
         if let Some(n) = links.next(id).first() {
-            push(n, NEXT, &mut parts);
+            next = push(n, NEXT, &mut parts);
             if let Some(nn) = links.next(n).first()
                 && nn != id
             {
                 push(nn, TWO_AWAY, &mut parts);
             }
         }
-        Expansion { parts }
+        Expansion {
+            parts,
+            previous,
+            next,
+        }
     }
 }

@@ -183,7 +183,7 @@ impl<'a> Writes<'a> {
                 w.delete_term(Term::from_field_text(index.fields.rel, &rel));
             }
             let expansion = expand::Expansion::gather(id, &links, &mut load);
-            w.add_document(index.document(&record, &expansion.parts))?;
+            w.add_document(index.document(&record, &expansion))?;
             self.indexed += 1;
         }
         for rel in &self.clashing {
@@ -195,7 +195,7 @@ impl<'a> Writes<'a> {
             };
             let w = open(&mut self.writer, index, heap)?;
             let expansion = expand::Expansion::gather(&record.stored.id, &links, &mut load);
-            w.add_document(index.document(&record, &expansion.parts))?;
+            w.add_document(index.document(&record, &expansion))?;
             self.indexed += 1;
         }
         Ok(())

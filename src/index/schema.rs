@@ -39,6 +39,8 @@ pub struct Fields {
     pub scoped: Field,
     /// The stored [`StoredMeta`] as JSON.
     pub meta: Field,
+    /// The entry's sentence vectors ([`crate::semantic::vector::EntryVectors::to_bytes`]).
+    pub vectors: Field,
 }
 
 pub(super) fn schema() -> (Schema, Fields) {
@@ -62,12 +64,14 @@ pub(super) fn schema() -> (Schema, Fields) {
         scope: b.add_text_field("scope", STRING),
         scoped: b.add_text_field("scoped", STRING),
         meta: b.add_text_field("meta", STORED),
+        vectors: b.add_bytes_field("vectors", STORED),
     };
     (b.build(), fields)
 }
 
 impl SearchIndex {
-    pub(super) fn document(&self, r: &Record, neighbours: &[(String, usize)]) -> TantivyDocument {
+    pub(super) fn document(&self, r: &Record, expansion: &expand::Expansion) -> TantivyDocument {
+        let neighbours = &expansion.parts;
         let f = self.fields;
         let s = &r.stored;
         let mut doc = TantivyDocument::default();
@@ -119,6 +123,20 @@ impl SearchIndex {
             doc.add_text(f.scoped, "1");
         }
         doc.add_text(f.meta, serde_json::to_string(s).unwrap_or_default());
+        let own = format!(
+            "{}. {}. {}",
+            s.title,
+            s.summary.as_deref().unwrap_or_default(),
+            r.plain
+        );
+        let vectors = crate::semantic::vector::entry_vectors(
+            &own,
+            expansion.previous_text(),
+            expansion.next_text(),
+        );
+        if let Some(v) = vectors {
+            doc.add_bytes(f.vectors, &v.to_bytes());
+        }
         doc
     }
 }

@@ -29,7 +29,12 @@ impl SearchIndex {
     pub fn stored(&self, searcher: &Searcher, addr: DocAddress) -> Option<StoredMeta> {
         let doc: TantivyDocument = searcher.doc(addr).ok()?;
         let json = doc.get_first(self.fields.meta)?.as_str()?;
-        serde_json::from_str(json).ok()
+        let mut meta: StoredMeta = serde_json::from_str(json).ok()?;
+        meta.vectors = doc
+            .get_first(self.fields.vectors)
+            .and_then(|v| v.as_bytes())
+            .and_then(crate::semantic::vector::EntryVectors::from_bytes);
+        Some(meta)
     }
 
     /// Live documents whose `field` holds exactly `value`.

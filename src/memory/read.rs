@@ -123,6 +123,35 @@ impl Memory {
         })
     }
 
+    /// The re-scorer's training rows for a query: the candidates it would re-order (ids, in
+    /// memtree's order before re-scoring) with their feature vectors
+    /// ([`retrieve::rescore::FEATURES`]). For the evaluation harness's `fit`; a query never
+    /// needs it.
+    ///
+    /// # Errors
+    /// As [`Memory::query`].
+    pub fn rescorer_rows(
+        &self,
+        query: &Query,
+    ) -> Result<Vec<(String, [f64; retrieve::rescore::N])>> {
+        self.validate_query(query)?;
+        let (index, _) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
+        let mut config = self.config.clone();
+        config.retrieval.rescore = false;
+        let ctx = retrieve::Ctx {
+            config: &config,
+            ..self.ctx(&index, query)
+        };
+        let ranked = retrieve::run(&ctx);
+        let slots = retrieve::rescore::slots(&ranked.hits);
+        let xs = retrieve::rescore::features(&ctx, &ranked.hits, &slots, &ranked.terms);
+        Ok(slots
+            .iter()
+            .zip(xs)
+            .map(|(&i, x)| (ranked.hits[i].0.meta.id.clone(), x))
+            .collect())
+    }
+
     /// Tier 5, when `query.llm` and the configuration ask for it (see [`retrieve::llm`]).
     fn escalate(
         &self,

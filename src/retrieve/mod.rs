@@ -19,6 +19,7 @@ pub mod graph;
 pub mod llm;
 pub mod path;
 pub mod rank;
+pub mod rescore;
 pub mod scope;
 pub mod semantic;
 
@@ -289,7 +290,7 @@ pub const CONFIDENT_MARGIN: f64 = 1.1;
 /// Whether a ranked list (candidates with their scores, best first) makes the answer
 /// confident: its first candidate rests on structural evidence (id, alias, scope), or the
 /// query's own words cover at least 60% of the query's IDF mass in it and its score is at
-/// least [`CONFIDENT_MARGIN`] × the next candidate's. Words the semantic tier added never
+/// least [`CONFIDENT_MARGIN`] × every other candidate's. Words the semantic tier added never
 /// count, so a hit only they found ([`Tier::Semantic`]) is never confident.
 pub fn is_confident<'a>(mut ranked: impl Iterator<Item = (&'a Cand, f64)>) -> bool {
     let Some((best, score)) = ranked.next() else {
@@ -298,10 +299,10 @@ pub fn is_confident<'a>(mut ranked: impl Iterator<Item = (&'a Cand, f64)>) -> bo
     if is_structural(best) {
         return true;
     }
-    words_cover(best)
-        && ranked
-            .next()
-            .is_none_or(|(_, next)| score >= CONFIDENT_MARGIN * next)
+    // The best of the others, not merely the next: the re-scorer may order below the first
+    // a candidate that memtree scored higher.
+    let others = ranked.map(|(_, s)| s).fold(f64::NEG_INFINITY, f64::max);
+    words_cover(best) && score >= CONFIDENT_MARGIN * others
 }
 
 fn is_structural(c: &Cand) -> bool {
@@ -369,7 +370,10 @@ pub fn run(ctx: &Ctx) -> Ranked {
         tiers_run.push("graph");
         graph::run(ctx, &mut pool);
     }
-    let hits = finalize(ctx, pool);
+    let mut hits = finalize(ctx, pool);
+    if ctx.config.retrieval.rescore {
+        rescore::apply(ctx, &mut hits, &bm.terms);
+    }
     Ranked {
         hits,
         tiers_run,

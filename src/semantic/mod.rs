@@ -12,6 +12,7 @@
 //! it once).
 
 pub mod model;
+pub mod vector;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

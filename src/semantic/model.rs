@@ -451,6 +451,28 @@ impl StaticModel {
         unit(v)
     }
 
+    /// The sentence vector of `text` as Model2Vec makes one: the mean of the rows of the
+    /// WordPiece tokens of its lower-case words (split at anything not alphanumeric), scaled to
+    /// unit length; `None` when no word can be tokenized. At most `max_words` words are read.
+    pub fn embed_text(&self, text: &str, max_words: usize) -> Option<Vec<f32>> {
+        let mut v = vec![0.0f32; self.dims];
+        let mut any = false;
+        let words = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .take(max_words);
+        for word in words {
+            let lower = word.to_lowercase();
+            if let Some(tokens) = self.wordpiece(&lower) {
+                for t in tokens {
+                    self.add_row(t, &mut v);
+                    any = true;
+                }
+            }
+        }
+        if any { unit(v) } else { None }
+    }
+
     /// The index terms of the target words, computed once per model by `analyze`, which maps
     /// all target words to their terms, in order (empty: no term).
     pub fn terms(&self, analyze: impl FnOnce(&[&str]) -> Vec<String>) -> &TermSet {
