@@ -18,6 +18,22 @@ use crate::tree::id_of_rel;
 /// [`crate::index::expand`], which imports this; the record imports nothing of the index).
 pub const SCALE: usize = 4;
 
+/// The English month names, January first.
+pub const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
 /// What the index stores about an entry (as JSON in a stored field), enough to rank, explain and
 /// follow edges without opening the file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -313,20 +329,6 @@ impl Record {
             return String::new();
         };
         let d = ts.to_zoned(jiff::tz::TimeZone::UTC).date();
-        const MONTHS: [&str; 12] = [
-            "January",
-            "February",
-            "March",
-            "April",
-            "May",
-            "June",
-            "July",
-            "August",
-            "September",
-            "October",
-            "November",
-            "December",
-        ];
         format!(
             "{} {} {}",
             d.day(),

@@ -200,7 +200,7 @@ struct Acc {
 }
 
 /// The conversations of a file in LoCoMo's format: a JSON array of them, or an object whose
-/// `conversations` holds them (`examples/conversations/teams.json`).
+/// `conversations` holds them (`examples/conversations/written.json`).
 pub fn conversations(path: &str) -> Vec<Value> {
     let v: Value = serde_json::from_str(
         &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}")),
@@ -240,7 +240,9 @@ pub fn run(path: &str, split: &str, config: &str, llm: memtree::retrieve::llm::L
         let wanted = match split {
             "dev" => in_dev,
             "heldout" => !in_dev,
-            _ => true,
+            "all" => true,
+            // A sample id: that conversation only.
+            one => sid == one,
         };
         if !wanted {
             continue;

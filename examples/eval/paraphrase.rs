@@ -34,6 +34,22 @@ fn terms(text: &str) -> HashSet<String> {
         .collect()
 }
 
+/// A copy of `project`'s tree in a temporary folder (no `.cache`, auto-commit off), opened.
+pub fn copied(project: &Path) -> (tempfile::TempDir, Memory) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    copy_tree(&project.join(".memory"), &tmp.path().join(".memory"));
+    let cfg = tmp.path().join(".memory/memtree.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap_or_default();
+    std::fs::write(
+        &cfg,
+        text.replace("auto_commit: true", "auto_commit: false"),
+    )
+    .expect("write memtree.yaml");
+    let tree = Tree::discover(tmp.path()).expect("the copied tree");
+    let memory = Memory::open_trusting(tree, jiff::Timestamp::now()).expect("open");
+    (tmp, memory)
+}
+
 /// The analyzed words `q` shares with the entry `id` of `project` (its whole file and its id).
 pub fn shared_words(project: &Path, q: &str, id: &str) -> Vec<String> {
     let file = project.join(".memory").join(format!("{id}.md"));

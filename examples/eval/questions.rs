@@ -9,11 +9,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use memtree::{Memory, Query, Tree};
+use memtree::Query;
 use serde_json::{Value, json};
 
 use crate::locomo::Confidence;
-use crate::paraphrase::{copy_tree, shared_words};
+use crate::paraphrase::shared_words;
 
 #[derive(Default)]
 struct Kind {
@@ -31,20 +31,7 @@ pub fn run(cases: &str) -> Value {
         serde_json::from_str(&std::fs::read_to_string(cases).expect("read the question set"))
             .expect("parse the question set");
     let project = set["project"].as_str().unwrap_or(".");
-    let tmp = tempfile::tempdir().expect("temp dir");
-    copy_tree(
-        &Path::new(project).join(".memory"),
-        &tmp.path().join(".memory"),
-    );
-    let cfg = tmp.path().join(".memory/memtree.yaml");
-    let text = std::fs::read_to_string(&cfg).unwrap_or_default();
-    std::fs::write(
-        &cfg,
-        text.replace("auto_commit: true", "auto_commit: false"),
-    )
-    .expect("write memtree.yaml");
-    let tree = Tree::discover(tmp.path()).expect("the copied tree");
-    let memory = Memory::open_trusting(tree, jiff::Timestamp::now()).expect("open");
+    let (_tmp, memory) = crate::paraphrase::copied(Path::new(project));
     let mut kinds: BTreeMap<String, Kind> = BTreeMap::new();
     let mut rows = Vec::new();
     for case in set["cases"].as_array().expect("cases") {

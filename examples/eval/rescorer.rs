@@ -10,7 +10,7 @@
 //!   the paraphrase set over `examples/project`, PrecisionMemBench's retrieval cases with
 //!   expected relevant beliefs (MIT), and the curate evaluation statements with a target entry
 //!   (`examples/curate_eval`, CLAUDE.md files of MIT projects), and the conversations of
-//!   `examples/conversations/teams.json` (written by the memtree team in LoCoMo's format).
+//!   `examples/conversations/written.json` (written by the memtree team in LoCoMo's format).
 //! - `locomo-dev`: LoCoMo's development split, CC BY-NC: for a comparison model only, never
 //!   for the shipped weights.
 
@@ -35,6 +35,14 @@ fn ask(memory: &Memory, group: &str, q: Query, wanted: &HashSet<String>, out: &m
     let Ok(rows) = memory.rescorer_rows(&q) else {
         return;
     };
+    if let Ok(want) = std::env::var("RESCORER_DEBUG")
+        && group.contains(&want)
+    {
+        for (id, x) in rows.iter().take(8) {
+            let xs: Vec<String> = x.iter().map(|v| format!("{v:.2}")).collect();
+            eprintln!("{} {id} {}", u8::from(wanted.contains(id)), xs.join(" "));
+        }
+    }
     // A question whose expected entry is not among the candidates teaches nothing.
     if !rows.iter().any(|(id, _)| wanted.contains(id)) {
         return;
@@ -46,21 +54,6 @@ fn ask(memory: &Memory, group: &str, q: Query, wanted: &HashSet<String>, out: &m
             x,
         });
     }
-}
-
-fn copied(project: &Path) -> (tempfile::TempDir, Memory) {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    crate::paraphrase::copy_tree(&project.join(".memory"), &tmp.path().join(".memory"));
-    let cfg = tmp.path().join(".memory/memtree.yaml");
-    let text = std::fs::read_to_string(&cfg).unwrap_or_default();
-    std::fs::write(
-        &cfg,
-        text.replace("auto_commit: true", "auto_commit: false"),
-    )
-    .expect("write memtree.yaml");
-    let tree = Tree::discover(tmp.path()).expect("the copied tree");
-    let memory = Memory::open_trusting(tree, jiff::Timestamp::now()).expect("open");
-    (tmp, memory)
 }
 
 fn query(text: &str) -> Query {
@@ -78,7 +71,7 @@ fn question_sets(files: &[(&str, &str)], out: &mut Vec<Row>) {
         let set: Value = serde_json::from_str(&std::fs::read_to_string(file).expect(file))
             .expect("a question set");
         let project = set["project"].as_str().unwrap_or(default_project);
-        let (_tmp, memory) = copied(Path::new(project));
+        let (_tmp, memory) = crate::paraphrase::copied(Path::new(project));
         for case in set["cases"].as_array().expect("cases") {
             let (Some(q), Some(id)) = (case["q"].as_str(), case["id"].as_str()) else {
                 continue;
@@ -183,7 +176,7 @@ fn conversations(path: &str, keep: impl Fn(&str) -> bool, out: &mut Vec<Row>) {
 }
 
 /// The shippable data sets; `own` is all of them.
-pub const OWN: [&str; 5] = ["questions", "paraphrases", "pmb", "curate", "teams"];
+pub const OWN: [&str; 5] = ["questions", "paraphrases", "pmb", "curate", "written"];
 
 /// The rows of data set `set`: one of [`OWN`], `own`, or `locomo-dev`.
 pub fn rows(set: &str) -> Vec<Row> {
@@ -201,7 +194,16 @@ pub fn rows(set: &str) -> Vec<Row> {
         ),
         "pmb" => pmb(&mut out),
         "curate" => curate(&mut out),
-        "teams" => conversations("examples/conversations/teams.json", |_| true, &mut out),
+        "written" => conversations("examples/conversations/written.json", |_| true, &mut out),
+        // `written:ID` is one conversation, `written-ID` the others (for cross-validation).
+        s if s.starts_with("written:") || s.starts_with("written-") => {
+            let (only, id) = (s.as_bytes()[7] == b':', &s[8..]);
+            conversations(
+                "examples/conversations/written.json",
+                |sid| (sid == id) == only,
+                &mut out,
+            );
+        }
         "locomo-dev" => conversations(
             "../shared/data/locomo/locomo10.json",
             |sid| crate::locomo::DEV.contains(&sid),

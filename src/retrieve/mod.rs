@@ -371,7 +371,7 @@ pub fn run(ctx: &Ctx) -> Ranked {
         graph::run(ctx, &mut pool);
     }
     let mut hits = finalize(ctx, pool);
-    if ctx.config.retrieval.rescore {
+    if ctx.config.retrieval.rescore && !is_confident(hits.iter().map(|(c, s)| (c, *s))) {
         rescore::apply(ctx, &mut hits, &bm.terms);
     }
     Ranked {

@@ -6,9 +6,11 @@
 //! entry covers; whether query words are in its title or tags; the sentence cosine of question
 //! and entry with the built-in static table, its rank and gap to the best, and the cosine
 //! blended with the `follows` neighbours' (+0.5 previous, +0.25 next; vectors computed at index
-//! time, [`crate::semantic::vector`]); the best score in the entry's folder; a tag named in
+//! time, [`crate::semantic::vector`]), and the cosine times the entry's log length; the best
+//! score in the entry's folder; a tag named in
 //! the question; year and month named in the question against the entry's date; the entry's
-//! length; whether the entry is itself a question; the question word.
+//! length; whether the entry is itself a question; the question word (times memtree's log
+//! rank: a feature equal for every candidate of a query could not change their order).
 //!
 //! The weights (`rescore.json`, built into the binary) are a pointwise logistic regression
 //! fitted offline by `cargo run --profile eval --example eval -- fit` on data whose licence
@@ -41,20 +43,20 @@ pub const FEATURES: [&str; 27] = [
     "cosine_log_rank",
     "cosine_gap",
     "cosine_blend",
-    "has_vector",
+    "cosine_by_length",
     "folder_best_share",
     "tag_in_question",
     "year_match",
     "month_match",
     "log_words",
     "asks",
-    "q_who",
-    "q_what",
-    "q_when",
-    "q_where",
-    "q_why",
-    "q_how",
-    "q_which",
+    "who_log_rank",
+    "what_log_rank",
+    "when_log_rank",
+    "where_log_rank",
+    "why_log_rank",
+    "how_log_rank",
+    "which_log_rank",
 ];
 
 /// Number of features.
@@ -152,21 +154,6 @@ fn question_word(words: &[String]) -> Option<usize> {
     words.iter().find_map(|w| WORDS.iter().position(|q| q == w))
 }
 
-const MONTHS: [&str; 12] = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-];
-
 /// The feature vectors of the candidates `slots` of `hits` (best first), for the query of `ctx`
 /// whose analyzed terms are `terms`.
 pub fn features(
@@ -187,9 +174,9 @@ pub fn features(
         .iter()
         .find(|w| w.len() == 4 && w.starts_with(['1', '2']) && w.parse::<u16>().is_ok());
     let month = words.iter().find_map(|w| {
-        MONTHS
+        crate::record::MONTHS
             .iter()
-            .position(|m| m == w)
+            .position(|m| m.eq_ignore_ascii_case(w))
             .map(|i| format!("{:02}", i + 1))
     });
     let qvec = crate::semantic::vector::query_vector(&ctx.query.text);
@@ -248,7 +235,9 @@ pub fn features(
                 0.0
             };
             x[12] = blend;
-            x[13] = f64::from(u8::from(m.vectors.is_some()));
+            // A short entry's vector averages few words, so its cosine runs high with any
+            // question near its topic ("Amazing, congratulations!"): let length temper it.
+            x[13] = cos * (1.0 + m.words as f64).ln();
             x[14] = folder_best
                 .get(super::super::index::expand::folder_of(&m.id))
                 .copied()
@@ -269,8 +258,10 @@ pub fn features(
             ));
             x[18] = (1.0 + m.words as f64).ln();
             x[19] = f64::from(u8::from(m.asks));
+            // A question word is the same for every candidate, so alone it cannot order them:
+            // it enters as how far memtree's own rank is trusted for that kind of question.
             if let Some(q) = qword {
-                x[20 + q] = 1.0;
+                x[20 + q] = x[2];
             }
             x
         })
@@ -289,11 +280,15 @@ pub fn slots(hits: &[(Cand, f64)]) -> Vec<usize> {
 
 /// Re-orders the non-structural candidates among the first [`TOP`] of `hits` by the model's
 /// logit (ties keep memtree's order); structural candidates and the rest keep their places.
-/// Does nothing without a model or with fewer than two such candidates.
+/// Does nothing without a model, in a build without the built-in static table (the cosine
+/// features would all be missing), or with fewer than two such candidates.
 pub fn apply(ctx: &Ctx, hits: &mut [(Cand, f64)], terms: &[String]) {
     let Some(model) = model() else {
         return;
     };
+    if !cfg!(feature = "semantic") {
+        return;
+    }
     let slots = slots(hits);
     if slots.len() < 2 {
         return;
@@ -323,6 +318,59 @@ mod tests {
             !m.fitted_on.to_lowercase().contains("locomo"),
             "{}",
             m.fitted_on
+        );
+    }
+
+    /// The index stores each entry's vectors, and the features see them: a question about
+    /// an entry's topic has a higher cosine with it than with an unrelated one, and an entry
+    /// with a `follows` neighbour gets the neighbour's share in its blended cosine.
+    #[cfg(feature = "semantic")]
+    #[test]
+    fn features_see_the_vectors_the_index_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = dir.path().join(".memory");
+        let write = |id: &str, front: &str, body: &str| {
+            let path = memory.join(format!("{id}.md"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, format!("---\n{front}---\n\n{body}\n")).unwrap();
+        };
+        write(
+            "chat/s1/t1",
+            "title: Maya (D1:1)\n",
+            "My cat knocked the coffee over the keyboard again.",
+        );
+        write(
+            "chat/s1/t2",
+            "title: Theo (D1:2)\nrelations:\n  - {type: follows, to: chat/s1/t2x}\n",
+            "Did the cat survive the coffee?",
+        );
+        write(
+            "chat/s1/t3",
+            "title: Theo (D1:3)\nrelations:\n  - {type: follows, to: chat/s1/t1}\n",
+            "The database migration finished overnight without errors.",
+        );
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let m = crate::Memory::open_trusting(crate::Tree::at(dir.path()).unwrap(), now).unwrap();
+        let rows = m
+            .rescorer_rows(&crate::Query {
+                text: "what did the cat do to the keyboard and the migration".into(),
+                k: Some(10),
+                ..crate::Query::default()
+            })
+            .unwrap();
+        let x = |id: &str| rows.iter().find(|(i, _)| i == id).map(|(_, x)| *x).unwrap();
+        let (cat, migration) = (x("chat/s1/t1"), x("chat/s1/t3"));
+        let cosine = FEATURES.iter().position(|f| *f == "cosine").unwrap();
+        let blend = FEATURES.iter().position(|f| *f == "cosine_blend").unwrap();
+        assert!(
+            cat[cosine] > 0.2 && migration[cosine] > 0.2,
+            "{cat:?} {migration:?}"
+        );
+        // t3 follows t1: its blend adds half of the previous turn's cosine.
+        assert!(migration[blend] > migration[cosine] + 0.1, "{migration:?}");
+        assert!(
+            (cat[blend] - cat[cosine]).abs() > 0.0,
+            "t1 has t3 as its next turn"
         );
     }
 

@@ -78,10 +78,7 @@ pub fn model(folder: Option<&str>, project: &Path) -> Result<Arc<StaticModel>, S
 fn builtin() -> Result<StaticModel, String> {
     let m = StaticModel::from_vocab_txt(BUILTIN_VOCAB, std::borrow::Cow::Borrowed(BUILTIN_WEIGHTS))
         .map_err(|e| format!("the built-in model: {e}"))?;
-    // A malformed or stale file is ignored: the terms are then computed on first use.
-    if let Some(terms) = model::TermSet::parse(BUILTIN_TERMS, BUILTIN_TERM_OF, m.target_count()) {
-        m.set_terms(terms);
-    }
+    m.set_precomputed_terms(BUILTIN_TERMS, BUILTIN_TERM_OF);
     Ok(m)
 }
 

@@ -10,6 +10,7 @@
 //! `semantic.model`, a folder with a stronger model of the user's.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::is_target;
@@ -23,9 +24,12 @@ pub struct StaticModel {
     rows: Rows,
     dims: usize,
     prefix: String,
-    /// Token ids of the target words (see [`is_target`]), ascending.
-    target_ids: Vec<u32>,
-    /// Each target's index term, computed on first use by the caller's analyzer.
+    /// Token ids of the target words (see [`is_target`]), ascending, computed on first use (a
+    /// query that only needs a sentence vector never pays for it).
+    target_ids: std::sync::OnceLock<Vec<u32>>,
+    /// The target words' precomputed index terms (`terms.txt`, `term-of.bin`), read on first
+    /// use.
+    precomputed: std::sync::OnceLock<(&'static str, &'static [u8])>,
     /// The target words' index terms, computed on first use by the caller's analyzer.
     terms: std::sync::OnceLock<TermSet>,
 }
@@ -312,16 +316,23 @@ impl StaticModel {
                 start,
             },
         };
-        let target_ids = (0..vocab.tokens.len() as u32)
-            .filter(|&i| is_target(&vocab.tokens[i as usize]))
-            .collect();
+        let target_ids = std::sync::OnceLock::new();
         Ok(StaticModel {
             vocab,
             rows,
             dims,
             prefix,
             target_ids,
+            precomputed: std::sync::OnceLock::new(),
             terms: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn target_ids(&self) -> &[u32] {
+        self.target_ids.get_or_init(|| {
+            (0..self.vocab.tokens.len() as u32)
+                .filter(|&i| is_target(&self.vocab.tokens[i as usize]))
+                .collect()
         })
     }
 
@@ -332,17 +343,17 @@ impl StaticModel {
 
     /// Number of target words (whole-word vocabulary entries an expansion may add).
     pub fn target_count(&self) -> usize {
-        self.target_ids.len()
+        self.target_ids().len()
     }
 
     /// Target word `i` (`0..target_count()`), in token-id order.
     pub fn target(&self, i: usize) -> &str {
-        &self.vocab.tokens[self.target_ids[i] as usize]
+        &self.vocab.tokens[self.target_ids()[i] as usize]
     }
 
     /// The target words, in token-id order.
     pub fn targets(&self) -> impl Iterator<Item = &str> {
-        self.target_ids
+        self.target_ids()
             .iter()
             .map(|&i| self.vocab.tokens[i as usize].as_ref())
     }
@@ -455,6 +466,17 @@ impl StaticModel {
     /// WordPiece tokens of its lower-case words (split at anything not alphanumeric), scaled to
     /// unit length; `None` when no word can be tokenized. At most `max_words` words are read.
     pub fn embed_text(&self, text: &str, max_words: usize) -> Option<Vec<f32>> {
+        self.embed_text_with(text, max_words, &mut HashMap::new())
+    }
+
+    /// [`StaticModel::embed_text`] with a cache of each word's WordPiece tokens, for callers
+    /// that embed many texts (the index): a word is split once however often it occurs.
+    pub fn embed_text_with(
+        &self,
+        text: &str,
+        max_words: usize,
+        cache: &mut HashMap<String, Option<Vec<u32>>>,
+    ) -> Option<Vec<f32>> {
         let mut v = vec![0.0f32; self.dims];
         let mut any = false;
         let words = text
@@ -463,11 +485,16 @@ impl StaticModel {
             .take(max_words);
         for word in words {
             let lower = word.to_lowercase();
-            if let Some(tokens) = self.wordpiece(&lower) {
-                for t in tokens {
-                    self.add_row(t, &mut v);
-                    any = true;
+            let tokens = match cache.get(&lower) {
+                Some(t) => t,
+                None => {
+                    let t = self.wordpiece(&lower);
+                    cache.entry(lower).or_insert(t)
                 }
+            };
+            for &t in tokens.iter().flatten() {
+                self.add_row(t, &mut v);
+                any = true;
             }
         }
         if any { unit(v) } else { None }
@@ -477,15 +504,22 @@ impl StaticModel {
     /// all target words to their terms, in order (empty: no term).
     pub fn terms(&self, analyze: impl FnOnce(&[&str]) -> Vec<String>) -> &TermSet {
         self.terms.get_or_init(|| {
+            // A malformed or stale file is ignored: the terms are then computed.
+            if let Some((text, positions)) = self.precomputed.get()
+                && let Some(t) = TermSet::parse(text, positions, self.target_count())
+            {
+                return t;
+            }
             let words: Vec<&str> = self.targets().collect();
             TermSet::from_terms(&analyze(&words))
         })
     }
 
-    /// Sets the target words' index terms as [`StaticModel::terms`] would compute them
-    /// (precomputed for the built-in model); ignored once they are set.
-    pub fn set_terms(&self, terms: TermSet) {
-        let _ = self.terms.set(terms);
+    /// Gives the target words' index terms as [`TermSet::render`] wrote them (precomputed for
+    /// the built-in model), to be read when [`StaticModel::terms`] is first called; ignored
+    /// once given.
+    pub fn set_precomputed_terms(&self, text: &'static str, positions: &'static [u8]) {
+        let _ = self.precomputed.set((text, positions));
     }
 
     /// The `k` targets among `among` (indexes into [`StaticModel::targets`]) nearest to the
@@ -493,7 +527,7 @@ impl StaticModel {
     pub fn nearest_among(&self, v: &[f32], among: &[u32], k: usize, floor: f32) -> Vec<(u32, f32)> {
         let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
         for &i in among {
-            let Some(&id) = self.target_ids.get(i as usize) else {
+            let Some(&id) = self.target_ids().get(i as usize) else {
                 continue;
             };
             let c = self.cosine(v, id);

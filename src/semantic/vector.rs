@@ -6,6 +6,9 @@
 //! `cos(q, e) + 0.5 cos(q, prev) + 0.25 cos(q, next)` is two dot products at query time. Both
 //! are stored as i8 with one scale per vector (128 dimensions: 2 × 132 bytes per entry).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 /// Words of an entry's text that go into its vector.
 pub const MAX_WORDS: usize = 256;
 
@@ -117,12 +120,33 @@ pub fn entry_vectors(
     previous: Option<&str>,
     next: Option<&str>,
 ) -> Option<EntryVectors> {
+    /// Words whose tokens are remembered per thread across entries; past this the cache is
+    /// emptied (a few MB at most).
+    const MAX_CACHED_WORDS: usize = 200_000;
+    thread_local! {
+        static WORDS: RefCell<HashMap<String, Option<Vec<u32>>>> = RefCell::new(HashMap::new());
+    }
     let model = super::model(None, std::path::Path::new("")).ok()?;
-    let own = model.embed_text(text, MAX_WORDS)?;
+    WORDS.with_borrow_mut(|cache| {
+        if cache.len() > MAX_CACHED_WORDS {
+            cache.clear();
+        }
+        vectors_with(&model, text, previous, next, cache)
+    })
+}
+
+fn vectors_with(
+    model: &super::StaticModel,
+    text: &str,
+    previous: Option<&str>,
+    next: Option<&str>,
+    cache: &mut HashMap<String, Option<Vec<u32>>>,
+) -> Option<EntryVectors> {
+    let own = model.embed_text_with(text, MAX_WORDS, cache)?;
     let mut blend = vec![0.0f32; own.len()];
     let mut any = false;
     for (t, w) in [(previous, 0.5f32), (next, 0.25)] {
-        if let Some(v) = t.and_then(|t| model.embed_text(t, MAX_WORDS)) {
+        if let Some(v) = t.and_then(|t| model.embed_text_with(t, MAX_WORDS, cache)) {
             for (b, x) in blend.iter_mut().zip(v) {
                 *b += w * x;
             }

@@ -487,3 +487,49 @@ fn an_answer_is_confident_only_when_its_first_hit_stands_out() {
     assert_eq!(v["semantic"]["reason"], "confident");
     assert!(v.get("note").is_none(), "{v}");
 }
+
+/// The re-scorer (issue 22) only reorders: on an unconfident answer it returns the same hits as
+/// with `retrieval: {rescore: false}`, none lost and none twice.
+#[test]
+fn the_rescorer_reorders_the_same_hits() {
+    let env = TestEnv::new();
+    for (id, body) in [
+        (
+            "tools/build/pnpm",
+            "We install with pnpm; the lockfile is committed.",
+        ),
+        (
+            "tools/ci/cache",
+            "CI caches the package store between runs of the install step.",
+        ),
+        (
+            "tools/ci/timeouts",
+            "The install step in CI times out after ten minutes.",
+        ),
+        (
+            "tools/docker/install",
+            "The Docker image runs the install step with a frozen lockfile.",
+        ),
+        (
+            "tools/build/workspaces",
+            "Workspaces share one lockfile at the root of the repository.",
+        ),
+    ] {
+        env.add(id, "A note", &[], body);
+    }
+    let q = "install lockfile";
+    let on = env.json(&["query", "-k", "10", q]);
+    assert_eq!(on["confident"], false, "{on}");
+    let mut a = env.hits(&["-k", "10", q]);
+    env.write(
+        "memtree.yaml",
+        "schema_version: 1\nretrieval:\n  rescore: false\n",
+    );
+    let mut b = env.hits(&["-k", "10", q]);
+    assert_eq!(a.len(), 5, "{on}");
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    a.dedup();
+    assert_eq!(a.len(), 5);
+}
