@@ -73,7 +73,10 @@ fn question_sets(files: &[(&str, &str)], out: &mut Vec<Row>) {
         let project = set["project"].as_str().unwrap_or(default_project);
         let (_tmp, memory) = crate::paraphrase::copied(Path::new(project));
         for case in set["cases"].as_array().expect("cases") {
-            let (Some(q), Some(id)) = (case["q"].as_str(), case["id"].as_str()) else {
+            // `paraphrase` and `ood` cases of a question set are held out for the dense tier.
+            let direct = case["kind"].as_str().is_none_or(|k| k == "direct");
+            let (Some(q), Some(id), true) = (case["q"].as_str(), case["id"].as_str(), direct)
+            else {
                 continue;
             };
             let wanted = HashSet::from([id.to_string()]);
