@@ -9,8 +9,10 @@
 //! - `semantic.model`: a Model2Vec folder of the user's (potion-retrieval-32M, say).
 //!
 //! Either is loaded on first use and kept for the life of the process (an MCP server loads
-//! it once).
+//! it once). [`vector`] makes the re-scorer's entry and query sentence vectors with the
+//! built-in one; [`dense`] is the transformer encoder (all-MiniLM-L6-v2) of the dense tier.
 
+pub mod dense;
 pub mod model;
 pub mod vector;
 

@@ -1,0 +1,605 @@
+//! A transformer sentence encoder for the dense tier (issue 22, part 3): all-MiniLM-L6-v2
+//! (Sentence-BERT, Reimers & Gurevych 2019; Apache-2.0) run by a lean forward pass over its
+//! memory-mapped `model.safetensors`, with no tensor library.
+//!
+//! The model is a 6-layer BERT (hidden size 384, 12 heads, intermediate 1536, post-layer-norm,
+//! GELU), and a sentence vector is the mean of the last layer over all tokens, scaled to unit
+//! length — what sentence-transformers computes for this model. Loading reads the file in
+//! chunks straight into one `f32` arena (the crate forbids `unsafe`, so no memory map), checks
+//! every tensor's type, shape and place, and reads `vocab.txt`. Measured against candle-transformers 0.11's
+//! `BertModel` on the same weights (BENCHMARKS.md).
+//!
+//! Text is tokenized as BERT's uncased tokenizer does: lower-cased, accents stripped (NFD,
+//! combining marks dropped), split at white space and punctuation, then WordPiece (greedy
+//! longest match, `##` continuations, `[UNK]` for a word that cannot be split), between `[CLS]`
+//! and `[SEP]`, at most [`MAX_TOKENS`] tokens.
+//!
+//! Not used by any query yet: the tier, `memtree model pull` and the entry vector cache are the
+//! next steps of the issue.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use unicode_normalization::UnicodeNormalization;
+
+/// The most tokens of a text that are encoded (the model's `max_seq_length`).
+pub const MAX_TOKENS: usize = 256;
+
+/// The largest weights file read (the model's is 91 MB).
+pub const MAX_WEIGHTS_BYTES: u64 = 512 << 20;
+
+/// The hidden size (and vector dimensions) of the supported model.
+pub const DIMS: usize = 384;
+const HEADS: usize = 12;
+const INTERMEDIATE: usize = 1536;
+const LAYERS: usize = 6;
+const POSITIONS: usize = 512;
+const LAYER_NORM_EPS: f32 = 1e-12;
+
+/// A loaded encoder.
+pub struct DenseModel {
+    /// Every tensor's values, one after the other.
+    arena: Vec<f32>,
+    /// Where each tensor is in `arena`.
+    tensors: HashMap<String, std::ops::Range<usize>>,
+    vocab: HashMap<String, u32>,
+    special: Special,
+}
+
+struct Special {
+    cls: u32,
+    sep: u32,
+    unk: u32,
+}
+
+impl std::fmt::Debug for DenseModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DenseModel")
+            .field("tensors", &self.tensors.len())
+            .field("vocab", &self.vocab.len())
+            .finish()
+    }
+}
+
+/// Every tensor the forward pass reads, with its shape.
+fn expected() -> Vec<(String, Vec<usize>)> {
+    let mut v = vec![
+        (
+            "embeddings.word_embeddings.weight".to_string(),
+            vec![0, DIMS],
+        ),
+        (
+            "embeddings.position_embeddings.weight".into(),
+            vec![POSITIONS, DIMS],
+        ),
+        (
+            "embeddings.token_type_embeddings.weight".into(),
+            vec![2, DIMS],
+        ),
+        ("embeddings.LayerNorm.weight".into(), vec![DIMS]),
+        ("embeddings.LayerNorm.bias".into(), vec![DIMS]),
+    ];
+    for l in 0..LAYERS {
+        let p = |s: &str| format!("encoder.layer.{l}.{s}");
+        for m in [
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+        ] {
+            v.push((p(&format!("{m}.weight")), vec![DIMS, DIMS]));
+            v.push((p(&format!("{m}.bias")), vec![DIMS]));
+        }
+        v.push((p("attention.output.dense.weight"), vec![DIMS, DIMS]));
+        v.push((p("attention.output.dense.bias"), vec![DIMS]));
+        v.push((p("intermediate.dense.weight"), vec![INTERMEDIATE, DIMS]));
+        v.push((p("intermediate.dense.bias"), vec![INTERMEDIATE]));
+        v.push((p("output.dense.weight"), vec![DIMS, INTERMEDIATE]));
+        v.push((p("output.dense.bias"), vec![DIMS]));
+        for n in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            v.push((p(&format!("{n}.weight")), vec![DIMS]));
+            v.push((p(&format!("{n}.bias")), vec![DIMS]));
+        }
+    }
+    v
+}
+
+impl DenseModel {
+    /// Loads the model folder `dir`: `model.safetensors` (F32, BERT names as
+    /// sentence-transformers saves them, optionally under `bert.`) and `vocab.txt`.
+    ///
+    /// # Errors
+    /// A missing or unreadable file, a link or non-regular file, or weights that are not this
+    /// model's (a missing tensor, another type or shape, misaligned data); the message names
+    /// the file and what is wrong.
+    pub fn load(dir: &Path) -> Result<DenseModel, String> {
+        let weights = dir.join("model.safetensors");
+        let (arena, tensors) =
+            read_weights(&weights).map_err(|e| format!("{}: {e}", weights.display()))?;
+        let vocab_path = dir.join("vocab.txt");
+        let text = crate::tree::read_regular(&vocab_path, 16 << 20)
+            .map_err(|e| format!("{}: {e}", vocab_path.display()))?;
+        let text =
+            String::from_utf8(text).map_err(|_| format!("{}: not UTF-8", vocab_path.display()))?;
+        let vocab: HashMap<String, u32> = text
+            .lines()
+            .enumerate()
+            .map(|(i, t)| (t.to_string(), i as u32))
+            .collect();
+        let word_rows = tensors["embeddings.word_embeddings.weight"].len() / DIMS;
+        if vocab.len() > word_rows {
+            return Err(format!(
+                "{}: {} tokens but {word_rows} word embeddings",
+                vocab_path.display(),
+                vocab.len()
+            ));
+        }
+        let id = |t: &str| {
+            vocab
+                .get(t)
+                .copied()
+                .ok_or_else(|| format!("{}: no {t} token", vocab_path.display()))
+        };
+        let special = Special {
+            cls: id("[CLS]")?,
+            sep: id("[SEP]")?,
+            unk: id("[UNK]")?,
+        };
+        Ok(DenseModel {
+            arena,
+            tensors,
+            vocab,
+            special,
+        })
+    }
+
+    fn tensor(&self, name: &str) -> &[f32] {
+        &self.arena[self.tensors[name].clone()]
+    }
+
+    /// The token ids of `text` (see the module doc), `[CLS]` and `[SEP]` included.
+    pub fn tokenize(&self, text: &str) -> Vec<u32> {
+        let mut out = vec![self.special.cls];
+        'words: for word in basic_words(text) {
+            let mut pieces = Vec::new();
+            let mut start = 0;
+            while start < word.len() {
+                let mut end = word.len();
+                let found = loop {
+                    if end <= start {
+                        break None;
+                    }
+                    if word.is_char_boundary(end) {
+                        let piece = if start == 0 {
+                            word[..end].to_string()
+                        } else {
+                            format!("##{}", &word[start..end])
+                        };
+                        if let Some(&id) = self.vocab.get(&piece) {
+                            break Some(id);
+                        }
+                    }
+                    end -= 1;
+                };
+                match found {
+                    Some(id) => pieces.push(id),
+                    None => {
+                        out.push(self.special.unk);
+                        continue 'words;
+                    }
+                }
+                start = end;
+            }
+            out.extend(pieces);
+            if out.len() >= MAX_TOKENS - 1 {
+                break;
+            }
+        }
+        out.truncate(MAX_TOKENS - 1);
+        out.push(self.special.sep);
+        out
+    }
+
+    /// The unit sentence vector ([`DIMS`] values) of `text`.
+    pub fn encode(&self, text: &str) -> Vec<f32> {
+        self.encode_ids(&self.tokenize(text))
+    }
+
+    /// The unit sentence vector of already tokenized ids (at most [`MAX_TOKENS`]; ids past the
+    /// vocabulary count as `[UNK]`).
+    pub fn encode_ids(&self, ids: &[u32]) -> Vec<f32> {
+        let ids = &ids[..ids.len().min(MAX_TOKENS)];
+        let n = ids.len();
+        let d = DIMS;
+        let word = self.tensor("embeddings.word_embeddings.weight");
+        let pos = self.tensor("embeddings.position_embeddings.weight");
+        let typ = self.tensor("embeddings.token_type_embeddings.weight");
+        let rows = word.len() / d;
+        let mut x = vec![0.0f32; n * d];
+        for (t, &id) in ids.iter().enumerate() {
+            let id = if (id as usize) < rows {
+                id as usize
+            } else {
+                self.special.unk as usize
+            };
+            for i in 0..d {
+                x[t * d + i] = word[id * d + i] + pos[t * d + i] + typ[i];
+            }
+        }
+        layer_norm(
+            &mut x,
+            self.tensor("embeddings.LayerNorm.weight"),
+            self.tensor("embeddings.LayerNorm.bias"),
+        );
+        for l in 0..LAYERS {
+            self.layer(l, &mut x, n);
+        }
+        let mut mean = vec![0.0f32; d];
+        for row in x.chunks_exact(d) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v / n as f32;
+            }
+        }
+        let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            mean.iter_mut().for_each(|v| *v /= norm);
+        }
+        mean
+    }
+
+    fn layer(&self, l: usize, x: &mut [f32], n: usize) {
+        let d = DIMS;
+        let w = |s: &str| self.tensor(&format!("encoder.layer.{l}.{s}"));
+        let q = linear(
+            x,
+            n,
+            w("attention.self.query.weight"),
+            w("attention.self.query.bias"),
+        );
+        let k = linear(
+            x,
+            n,
+            w("attention.self.key.weight"),
+            w("attention.self.key.bias"),
+        );
+        let v = linear(
+            x,
+            n,
+            w("attention.self.value.weight"),
+            w("attention.self.value.bias"),
+        );
+        let hd = d / HEADS;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let mut ctx = vec![0.0f32; n * d];
+        let mut scores = vec![0.0f32; n];
+        for h in 0..HEADS {
+            let head = h * hd..(h + 1) * hd;
+            for t in 0..n {
+                let qh = &q[t * d..][head.clone()];
+                for (u, s) in scores.iter_mut().enumerate() {
+                    *s = dot(qh, &k[u * d..][head.clone()]) * scale;
+                }
+                let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0.0;
+                for s in scores.iter_mut() {
+                    *s = (*s - max).exp();
+                    sum += *s;
+                }
+                let out = &mut ctx[t * d..][head.clone()];
+                for (u, s) in scores.iter().enumerate() {
+                    let a = s / sum;
+                    for (o, vv) in out.iter_mut().zip(&v[u * d..][head.clone()]) {
+                        *o += a * vv;
+                    }
+                }
+            }
+        }
+        let attn = linear(
+            &ctx,
+            n,
+            w("attention.output.dense.weight"),
+            w("attention.output.dense.bias"),
+        );
+        x.iter_mut().zip(&attn).for_each(|(a, b)| *a += b);
+        layer_norm(
+            x,
+            w("attention.output.LayerNorm.weight"),
+            w("attention.output.LayerNorm.bias"),
+        );
+        let mut inter = linear(
+            x,
+            n,
+            w("intermediate.dense.weight"),
+            w("intermediate.dense.bias"),
+        );
+        inter.iter_mut().for_each(|v| *v = gelu(*v));
+        let out = linear(&inter, n, w("output.dense.weight"), w("output.dense.bias"));
+        x.iter_mut().zip(&out).for_each(|(a, b)| *a += b);
+        layer_norm(x, w("output.LayerNorm.weight"), w("output.LayerNorm.bias"));
+    }
+}
+
+/// Reads a safetensors file into one `f32` arena and checks it against [`expected`]: the values
+/// and where each tensor is. The data section is read in chunks straight into the arena (each
+/// page of it is touched once; no copy of the file is held), and every tensor the forward pass
+/// needs must be F32, 4-byte aligned, and of its shape.
+#[allow(clippy::type_complexity)]
+fn read_weights(
+    path: &Path,
+) -> Result<(Vec<f32>, HashMap<String, std::ops::Range<usize>>), String> {
+    use std::io::Read;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_WEIGHTS_BYTES {
+        return Err(format!(
+            "{} bytes, more than the {MAX_WEIGHTS_BYTES} read",
+            meta.len()
+        ));
+    }
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|_| "too short for a safetensors file".to_string())?;
+    let header_len = u64::from_le_bytes(len);
+    if header_len > 100 << 20 || 8 + header_len > meta.len() {
+        return Err("not a safetensors file (header length)".into());
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header).map_err(|e| e.to_string())?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| format!("not a safetensors header: {e}"))?;
+    let data_len = meta.len() - 8 - header_len;
+    if data_len % 4 != 0 {
+        return Err("the data section is not a whole number of 4-byte values".into());
+    }
+    let mut arena = vec![0.0f32; (data_len / 4) as usize];
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut at = 0;
+    while at < arena.len() {
+        let want = ((arena.len() - at) * 4).min(chunk.len());
+        file.read_exact(&mut chunk[..want])
+            .map_err(|e| format!("reading the data: {e}"))?;
+        for (slot, b) in arena[at..].iter_mut().zip(chunk[..want].chunks_exact(4)) {
+            *slot = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        at += want / 4;
+    }
+    let prefix = if header.keys().any(|n| n.starts_with("bert.")) {
+        "bert."
+    } else {
+        ""
+    };
+    let mut out = HashMap::new();
+    for (name, shape) in expected() {
+        let full = format!("{prefix}{name}");
+        let t = header
+            .get(&full)
+            .ok_or_else(|| format!("no tensor `{full}`: not an all-MiniLM-L6-v2 model"))?;
+        if t["dtype"] != "F32" {
+            return Err(format!("`{full}` is {}, expected F32", t["dtype"]));
+        }
+        let dims: Vec<usize> = t["shape"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_u64())
+                    .map(|d| d as usize)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ok = dims.len() == shape.len()
+            && dims
+                .iter()
+                .zip(&shape)
+                .all(|(a, b)| (*b == 0 && *a > 0) || a == b);
+        if !ok {
+            return Err(format!(
+                "`{full}` has shape {dims:?}, expected {shape:?} (0: any)"
+            ));
+        }
+        let offsets: Vec<u64> = t["data_offsets"]
+            .as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+            .unwrap_or_default();
+        let [start, end] = offsets[..] else {
+            return Err(format!("`{full}` has no data offsets"));
+        };
+        let count = dims.iter().product::<usize>() as u64;
+        if start % 4 != 0 || end < start || end - start != 4 * count || end > data_len {
+            return Err(format!("`{full}` has bad data offsets {start}..{end}"));
+        }
+        out.insert(name, (start / 4) as usize..(end / 4) as usize);
+    }
+    Ok((arena, out))
+}
+
+/// BERT's basic tokenizer, uncased: lower-case, accents stripped, split at white space and
+/// around punctuation (ASCII symbols and Unicode punctuation).
+fn basic_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    for c in text.to_lowercase().nfd() {
+        if unicode_normalization::char::is_combining_mark(c) || c.is_control() {
+            continue;
+        }
+        if c.is_whitespace() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+        } else if is_punctuation(c) {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            words.push(c.to_string());
+        } else {
+            current.push(c);
+        }
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+/// BERT's `_is_punctuation`: every non-alphanumeric ASCII symbol, and Unicode punctuation.
+fn is_punctuation(c: char) -> bool {
+    c.is_ascii_punctuation()
+        || (!c.is_ascii()
+            && !c.is_alphanumeric()
+            && !c.is_whitespace()
+            && matches!(
+                c,
+                '\u{2010}'..='\u{2027}'
+                    | '\u{2030}'..='\u{205E}'
+                    | '\u{3000}'..='\u{303F}'
+                    | '\u{00A1}'
+                    | '\u{00A7}'
+                    | '\u{00AB}'
+                    | '\u{00B6}'
+                    | '\u{00B7}'
+                    | '\u{00BB}'
+                    | '\u{00BF}'
+            ))
+}
+
+/// `a · b` with eight independent sums, which the compiler turns into vector instructions.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `x W^T + b` for `n` rows of `x`; `W` is `[out, in]` as PyTorch stores a linear layer.
+fn linear(x: &[f32], n: usize, w: &[f32], b: &[f32]) -> Vec<f32> {
+    let out = b.len();
+    let inn = w.len() / out;
+    let mut y = vec![0.0f32; n * out];
+    // Row by row of W: each row stays in cache while every token uses it.
+    for (j, row) in w.chunks_exact(inn).enumerate() {
+        for t in 0..n {
+            y[t * out + j] = b[j] + dot(&x[t * inn..(t + 1) * inn], row);
+        }
+    }
+    y
+}
+
+fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32]) {
+    let d = gamma.len();
+    for row in x.chunks_exact_mut(d) {
+        let mean = row.iter().sum::<f32>() / d as f32;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+        let inv = 1.0 / (var + LAYER_NORM_EPS).sqrt();
+        for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+            *v = (*v - mean) * inv * g + b;
+        }
+    }
+}
+
+/// GELU as BERT defines it, `x Φ(x)`, with erf by Abramowitz & Stegun 7.1.26 (error < 1.5e-7).
+fn gelu(x: f32) -> f32 {
+    let z = x / std::f32::consts::SQRT_2;
+    let (s, z) = (z.signum(), z.abs());
+    let t = 1.0 / (1.0 + 0.327_591_1 * z);
+    let poly = ((((1.061_405_4 * t - 1.453_152_1) * t + 1.421_413_8) * t - 0.284_496_74) * t
+        + 0.254_829_6)
+        * t;
+    let erf = s * (1.0 - poly * (-z * z).exp());
+    0.5 * x * (1.0 + erf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_basic_tokenizer_splits_as_bert_does() {
+        assert_eq!(
+            basic_words("Café naïve: don't  PANIC!"),
+            ["cafe", "naive", ":", "don", "'", "t", "panic", "!"]
+        );
+        assert_eq!(
+            basic_words("IndexWriter::wait()"),
+            ["indexwriter", ":", ":", "wait", "(", ")"]
+        );
+    }
+
+    #[test]
+    fn gelu_matches_its_definition() {
+        // Φ(1) = 0.841344746, Φ(-2) = 0.022750132.
+        assert!((gelu(1.0) - 0.841_344_7).abs() < 1e-6);
+        assert!((gelu(-2.0) + 2.0 * 0.022_750_13).abs() < 1e-6);
+        assert_eq!(gelu(0.0), 0.0);
+    }
+
+    /// The encoder gives the reference implementation's token ids and vectors
+    /// (`tests/fixtures/dense/reference.json`, from candle-transformers). Needs the model:
+    /// `MEMTREE_DENSE_MODEL` names its folder (`.ci/run` fetches it from PyPI); without it the
+    /// test says so and checks nothing else.
+    #[test]
+    fn the_encoder_matches_the_reference_implementation() {
+        let Some(dir) = std::env::var_os("MEMTREE_DENSE_MODEL") else {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("SKIPPED: MEMTREE_DENSE_MODEL is not set (see .ci/run)");
+            }
+            return;
+        };
+        let model = DenseModel::load(Path::new(&dir)).expect("the model loads");
+        let reference: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/dense/reference.json"))
+                .unwrap();
+        for case in reference["cases"].as_array().unwrap() {
+            let text = case["text"].as_str().unwrap();
+            let ids: Vec<u32> = case["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect();
+            assert_eq!(model.tokenize(text), ids, "{text}");
+            let want: Vec<f32> = case["vector"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
+            let got = model.encode(text);
+            assert_eq!(got.len(), DIMS);
+            let cosine: f32 = got.iter().zip(&want).map(|(a, b)| a * b).sum();
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                cosine > 0.99999 && worst < 1e-4,
+                "{text}: cosine {cosine}, worst {worst}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_folder_without_weights_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = DenseModel::load(dir.path()).unwrap_err();
+        assert!(e.contains("model.safetensors"), "{e}");
+        std::fs::write(dir.path().join("model.safetensors"), b"not safetensors").unwrap();
+        let e = DenseModel::load(dir.path()).unwrap_err();
+        assert!(
+            e.starts_with(&dir.path().join("model.safetensors").display().to_string()),
+            "{e}"
+        );
+    }
+}
