@@ -198,6 +198,11 @@ pub enum Command {
         #[arg(value_enum)]
         action: HooksAction,
     },
+    /// The dense tier's model (all-MiniLM-L6-v2): `model pull` fetches it into your cache.
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
     /// The git merge driver for one entry (git calls it: BASE OURS THEIRS [PATH]).
     MergeDriver {
         /// The common ancestor's version (%O).
@@ -374,6 +379,23 @@ pub enum HooksAction {
     Uninstall,
     /// Show what is installed.
     Status,
+}
+
+/// `memtree model` actions.
+#[derive(Debug, Subcommand)]
+pub enum ModelAction {
+    /// Fetch all-MiniLM-L6-v2 (Apache-2.0) into $XDG_CACHE_HOME/memtree/models/ and check every
+    /// file against the SHA-256 sum pinned in memtree; a folder that already holds the right
+    /// files is left as it is.
+    Pull {
+        /// Where to fetch from: a base URL or a folder holding model.safetensors, vocab.txt and
+        /// config.json (default: the model's hub).
+        #[arg(long, value_name = "URL|FOLDER")]
+        from: Option<String>,
+        /// Where to put the model (default: $XDG_CACHE_HOME/memtree/models/all-minilm-l6-v2).
+        #[arg(long, value_name = "FOLDER")]
+        to: Option<PathBuf>,
+    },
 }
 
 /// Output format of `query`.

@@ -315,6 +315,25 @@ pub(super) fn cmd_hooks(cli: &Cli, action: &args::HooksAction) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+pub(super) fn cmd_model_pull(
+    cli: &Cli,
+    from: Option<&str>,
+    to: Option<&std::path::Path>,
+) -> Result<ExitCode, Error> {
+    use memtree::semantic::pull::{MINILM, default_folder, pull};
+    let dest = match to {
+        Some(t) => t.to_path_buf(),
+        None => default_folder(&MINILM).ok_or_else(|| {
+            Error::Refused(
+                "neither XDG_CACHE_HOME nor HOME is set: say where with --to FOLDER".into(),
+            )
+        })?,
+    };
+    let report = pull(&MINILM, &dest, from)?;
+    emit(cli.json, &report, render::model_pull);
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(super) fn cmd_mcp(cli: &Cli) -> Result<ExitCode, Error> {
     let tree = find_tree(cli)?;
     #[cfg(feature = "mcp")]

@@ -313,6 +313,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             theirs,
             path,
         } => merge_driver(base, ours, theirs, path.as_deref()),
+        Command::Model {
+            action: args::ModelAction::Pull { from, to },
+        } => cmd_model_pull(&cli, from.as_deref(), to.as_deref()),
         Command::Mcp => cmd_mcp(&cli),
         Command::Check => cmd_check(&cli),
         Command::Trust { show, revoke } => cmd_trust(&cli, show, revoke),

@@ -381,3 +381,24 @@ pub fn setup(r: &memtree::setup::SetupReport) -> String {
     }
     s
 }
+
+/// `model pull`.
+pub fn model_pull(r: &memtree::semantic::pull::PullReport) -> String {
+    let files: Vec<String> = r
+        .files
+        .iter()
+        .map(|f| format!("{} ({:.1} MB)", f.name, f.bytes as f64 / 1e6))
+        .collect();
+    let how = if r.already_present {
+        "already in".to_string()
+    } else {
+        format!("pulled from {} into", r.source)
+    };
+    format!(
+        "{} ({}): {how} {}\n  {}; every SHA-256 matches the sum pinned in memtree\n",
+        r.title,
+        r.licence,
+        r.folder,
+        files.join(", ")
+    )
+}

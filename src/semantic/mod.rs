@@ -14,6 +14,7 @@
 
 pub mod dense;
 pub mod model;
+pub mod pull;
 pub mod vector;
 
 use std::collections::HashMap;

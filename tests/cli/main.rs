@@ -12,6 +12,7 @@ mod intake;
 mod llm;
 mod mcp;
 mod mcp_protocol;
+mod model;
 mod onboarding;
 mod query;
 mod reliability;
