@@ -70,15 +70,20 @@ pub struct TrustState {
 /// The user's memtree configuration folder: `$XDG_CONFIG_HOME/memtree`, else
 /// `$HOME/.config/memtree`; `None` when neither variable is set.
 pub fn user_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
+    Some(xdg_dir("XDG_CONFIG_HOME", ".config")?.join("memtree"))
+}
+
+/// The XDG base folder `var` (`XDG_CONFIG_HOME`, `XDG_CACHE_HOME`, ...), else `$HOME/fallback`;
+/// `None` when neither variable is set.
+pub fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
             std::env::var_os("HOME")
                 .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })?;
-    Some(base.join("memtree"))
+                .map(|h| PathBuf::from(h).join(fallback))
+        })
 }
 
 /// Reads the user's own settings; an absent file is the default.
@@ -143,7 +148,8 @@ fn project_bytes(tree: &Tree) -> Result<Option<Vec<u8>>> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -60,15 +60,20 @@ pub fn shared_words(project: &Path, q: &str, id: &str) -> Vec<String> {
         .collect()
 }
 
-/// The rank (1-based) of `id` among the hits, if present.
-fn rank(memory: &Memory, q: &str, id: &str) -> (Option<usize>, Value, bool) {
-    let r = memory
+/// `q` asked of `memory` for 10 hits.
+pub fn ask(memory: &Memory, q: &str) -> memtree::QueryResult {
+    memory
         .query(&Query {
             text: q.to_string(),
             k: Some(10),
             ..Query::default()
         })
-        .expect("query");
+        .expect("query")
+}
+
+/// The rank (1-based) of `id` among the hits, if present.
+fn rank(memory: &Memory, q: &str, id: &str) -> (Option<usize>, Value, bool) {
+    let r = ask(memory, q);
     let at = r.hits.iter().position(|h| h.id == id).map(|p| p + 1);
     let semantic = serde_json::to_value(&r.semantic).expect("serialize");
     (at, semantic, r.confident)

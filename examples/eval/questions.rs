@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use memtree::Query;
 use serde_json::{Value, json};
 
 use crate::locomo::Confidence;
@@ -47,13 +46,7 @@ pub fn run(cases: &str) -> Value {
                 continue;
             }
         }
-        let r = memory
-            .query(&Query {
-                text: q.to_string(),
-                k: Some(10),
-                ..Query::default()
-            })
-            .expect("query");
+        let r = crate::paraphrase::ask(&memory, q);
         let at = id.and_then(|id| r.hits.iter().position(|h| h.id == id).map(|p| p + 1));
         let k = kinds.entry(kind.clone()).or_default();
         k.n += 1;

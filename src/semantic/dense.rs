@@ -22,6 +22,8 @@ use std::path::Path;
 
 use unicode_normalization::UnicodeNormalization;
 
+use super::model::dot;
+
 /// The most tokens of a text that are encoded (the model's `max_seq_length`).
 pub const MAX_TOKENS: usize = 256;
 
@@ -461,24 +463,6 @@ fn is_punctuation(c: char) -> bool {
                     | '\u{00BB}'
                     | '\u{00BF}'
             ))
-}
-
-/// `a · b` with eight independent sums, which the compiler turns into vector instructions.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// `x W^T + b` for `n` rows of `x`; `W` is `[out, in]` as PyTorch stores a linear layer.

@@ -586,7 +586,7 @@ fn dot_i8_self(b: &[u8]) -> f32 {
 
 /// Dot product in eight independent lanes, so the compiler can vectorise it (a plain
 /// `sum()` of floats must keep its order and does not).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca

@@ -15,6 +15,7 @@ use serde::Serialize;
 use sha2::Digest as _;
 
 use crate::error::{Error, Result};
+use crate::trust::hex;
 
 /// One file of a model, with its pinned sum and the most bytes read for it.
 #[derive(Debug, Clone, Copy)]
@@ -106,19 +107,12 @@ pub struct PullReport {
 /// The default folder of `spec`: `$XDG_CACHE_HOME/memtree/models/NAME`, else
 /// `$HOME/.cache/memtree/models/NAME`; `None` when neither variable is set.
 pub fn default_folder(spec: &ModelSpec) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".cache"))
-        })?;
-    Some(base.join("memtree").join("models").join(spec.name))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Some(
+        crate::trust::xdg_dir("XDG_CACHE_HOME", ".cache")?
+            .join("memtree")
+            .join("models")
+            .join(spec.name),
+    )
 }
 
 /// The size and SHA-256 of the file at `path`, if it is a regular file of at most `max` bytes.
