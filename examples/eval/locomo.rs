@@ -81,6 +81,18 @@ pub fn turn_id(dia_id: &str) -> Option<(u32, String)> {
     ))
 }
 
+/// The entry ids of a question's evidence turns (`"D1:3"`, `"D1:3; D2:4"` and `"D1:3,D2:4"` alike).
+pub fn evidence(qa: &Value) -> HashSet<String> {
+    qa["evidence"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .flat_map(|e| e.split([';', ',']).map(str::to_string).collect::<Vec<_>>())
+        .filter_map(|e| turn_id(&e).map(|x| x.1))
+        .collect()
+}
+
 /// Writes one conversation as a tree under `dir/.memory`; returns the number of entries.
 pub fn write_tree(dir: &std::path::Path, conv: &Value, config: &str) -> usize {
     let c = &conv["conversation"];
@@ -259,14 +271,7 @@ pub fn run(path: &str, split: &str, config: &str, llm: memtree::retrieve::llm::L
         );
         for qa in conv["qa"].as_array().unwrap() {
             let question = qa["question"].as_str().unwrap_or_default();
-            let evidence: HashSet<String> = qa["evidence"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .flat_map(|e| e.split([';', ',']).map(str::to_string).collect::<Vec<_>>())
-                .filter_map(|e| turn_id(&e).map(|x| x.1))
-                .collect();
+            let evidence = evidence(qa);
             if evidence.is_empty() {
                 continue;
             }

@@ -157,14 +157,7 @@ fn conversations(path: &str, keep: impl Fn(&str) -> bool, out: &mut Vec<Row>) {
         memory.index(true).expect("index");
         for qa in conv["qa"].as_array().into_iter().flatten() {
             let question = qa["question"].as_str().unwrap_or_default();
-            let wanted: HashSet<String> = qa["evidence"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .flat_map(|e| e.split([';', ',']).map(str::to_string).collect::<Vec<_>>())
-                .filter_map(|e| crate::locomo::turn_id(&e).map(|x| x.1))
-                .collect();
+            let wanted = crate::locomo::evidence(qa);
             if !wanted.is_empty() {
                 ask(
                     &memory,

@@ -148,36 +148,14 @@ fn model_pull_refuses_what_it_cannot_verify() {
 
     // A server that has no such files: the URL and the status.
     let (base, _) = file_server(HashMap::new());
-    let (_, err) = env.fails(
-        &[
-            "model",
-            "pull",
-            "--from",
-            &base,
-            "--to",
-            to.to_str().unwrap(),
-        ],
-        1,
-    );
+    let to = to.to_str().unwrap();
+    let pull = ["model", "pull", "--from", base.as_str(), "--to", to];
+    let (_, err) = env.fails(&pull, 1);
     assert!(
         err.contains(&format!("{base}/config.json: HTTP 404")),
         "{err}"
     );
-    let v: serde_json::Value = serde_json::from_str(
-        &env.fails(
-            &[
-                "model",
-                "pull",
-                "--from",
-                &base,
-                "--to",
-                to.to_str().unwrap(),
-                "--json",
-            ],
-            1,
-        )
-        .0,
-    )
-    .unwrap();
+    let (out, _) = env.fails(&[&pull[..], &["--json"]].concat(), 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["kind"], "refused", "{v}");
 }
