@@ -157,6 +157,13 @@ pub struct Semantic {
     /// Weight of an added word in the BM25 query relative to a query word (0..1), times its
     /// similarity.
     pub weight: f32,
+    /// Run the dense tier (a transformer sentence encoder, `crate::retrieve::dense`) when tiers
+    /// 1–4 are not confident and a model is available.
+    pub dense: bool,
+    /// The dense tier's model: an all-MiniLM-L6-v2 folder (`model.safetensors`, `vocab.txt`),
+    /// relative to the project root or absolute (outside the project it needs `memtree trust`,
+    /// as `model` does); unset means the folder `memtree model pull` fills, when it is there.
+    pub dense_model: Option<String>,
 }
 
 impl Default for Semantic {
@@ -167,6 +174,8 @@ impl Default for Semantic {
             min_similarity: 0.3,
             per_word: 3,
             weight: 0.2,
+            dense: true,
+            dense_model: None,
         }
     }
 }

@@ -30,7 +30,12 @@ pub fn install(sink: Box<dyn Progress>) -> bool {
 /// Work with `total` steps begins (reported only from [`MIN_STEPS`] steps). Returns a guard
 /// that ends it when dropped, so an early return or an error never leaves a bar behind.
 pub fn begin(label: &str, total: u64) -> Guard {
-    let shown = total >= MIN_STEPS;
+    begin_at(label, total, MIN_STEPS)
+}
+
+/// As [`begin`], for work whose steps are slow: reported from `min_steps` steps.
+pub fn begin_at(label: &str, total: u64, min_steps: u64) -> Guard {
+    let shown = total >= min_steps;
     if shown && let Some(s) = SINK.get() {
         s.begin(label, total);
     }

@@ -9,7 +9,7 @@
 //! (with `provider: command` and `claude -p`, an agent with tools). So these settings are taken
 //! from:
 //! 1. the user's own file, `$XDG_CONFIG_HOME/memtree/config.yaml` (`~/.config/memtree/...`),
-//!    which may hold `llm:` and `semantic: {model}`;
+//!    which may hold `llm:` and `semantic: {model, dense_model}`;
 //! 2. the project's `memtree.yaml` (with its `.llm-prompt.md`), only once the user has trusted
 //!    those exact files with `memtree trust`, which records their SHA-256 and the path in
 //!    `$XDG_CONFIG_HOME/memtree/trusted` (a changed file is untrusted again). The hash is of the
@@ -17,11 +17,12 @@
 //!    recorded before the prompt was covered still holds), else of both;
 //! 3. `MEMTREE_LLM_PROVIDER`, `MEMTREE_LLM_BASE_URL`, `MEMTREE_LLM_MODEL`,
 //!    `MEMTREE_LLM_API_KEY_ENV`, `MEMTREE_LLM_COMMAND` (a JSON list, or words split on
-//!    spaces), `MEMTREE_LLM_TIMEOUT_S` and `MEMTREE_SEMANTIC_MODEL`, which win over both.
+//!    spaces), `MEMTREE_LLM_TIMEOUT_S`, `MEMTREE_SEMANTIC_MODEL` and `MEMTREE_DENSE_MODEL`,
+//!    which win over both.
 //!
-//! An untrusted project's `llm:`, out-of-project `semantic.model`, `curate.auto_apply` and
-//! `.llm-prompt.md` are ignored (the built-in prompt is used, the hook only saves its plan), and
-//! the query's `escalation.reason` says `untrusted config: run memtree trust`. The model is
+//! An untrusted project's `llm:`, out-of-project `semantic.model` or `semantic.dense_model`,
+//! `curate.auto_apply` and `.llm-prompt.md` are ignored (the built-in prompt is used, the hook
+//! only saves its plan), and the query's `escalation.reason` says `untrusted config: run memtree trust`. The model is
 //! direnv's `direnv allow`, mise's `mise trust` and Codex's trusted projects.
 
 use std::fs;
@@ -53,6 +54,8 @@ pub struct UserConfig {
 pub struct UserSemantic {
     /// A Model2Vec folder.
     pub model: Option<String>,
+    /// The dense tier's all-MiniLM-L6-v2 folder.
+    pub dense_model: Option<String>,
 }
 
 /// How the project's configuration was treated ([`apply`]).
@@ -204,25 +207,33 @@ fn needing_trust(config: &Config, project: &Path, prompt: bool) -> Vec<String> {
     if prompt {
         out.push(PROMPT_FILE.to_string());
     }
-    if let Some(model) = &config.semantic.model {
-        let inside = match (
-            fs::canonicalize(project.join(model)),
-            fs::canonicalize(project),
-        ) {
-            (Ok(m), Ok(p)) => m.starts_with(p),
-            // Not there (yet): judge the text.
-            _ => {
-                !Path::new(model).is_absolute()
-                    && !Path::new(model)
-                        .components()
-                        .any(|c| matches!(c, std::path::Component::ParentDir))
-            }
-        };
-        if !inside {
-            out.push("semantic.model".to_string());
+    for (name, folder) in [
+        ("semantic.model", &config.semantic.model),
+        ("semantic.dense_model", &config.semantic.dense_model),
+    ] {
+        if folder.as_deref().is_some_and(|f| !inside(project, f)) {
+            out.push(name.to_string());
         }
     }
     out
+}
+
+/// Whether the folder `folder` (relative to `project`, or absolute) is inside `project`: by
+/// where it resolves when it exists (a link that leads out is outside), else by its text (no
+/// absolute path, no `..`).
+fn inside(project: &Path, folder: &str) -> bool {
+    match (
+        fs::canonicalize(project.join(folder)),
+        fs::canonicalize(project),
+    ) {
+        (Ok(m), Ok(p)) => m.starts_with(p),
+        _ => {
+            !Path::new(folder).is_absolute()
+                && !Path::new(folder)
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+        }
+    }
 }
 
 /// Applies the rules of the module doc to the project's `config`, parsed from `bytes` (the
@@ -240,6 +251,9 @@ pub fn apply(tree: &Tree, config: &mut Config, bytes: Option<&[u8]>) -> Result<T
     }
     if config.semantic.model.is_none() {
         config.semantic.model = user.semantic.model;
+    }
+    if config.semantic.dense_model.is_none() {
+        config.semantic.dense_model = user.semantic.dense_model;
     }
     apply_env(config)?;
     Ok(state)
@@ -268,6 +282,7 @@ fn decide(
                     "llm" => config.llm = None,
                     "curate.auto_apply" => config.curate.auto_apply = false,
                     PROMPT_FILE => {}
+                    "semantic.dense_model" => config.semantic.dense_model = None,
                     _ => config.semantic.model = None,
                 }
             }
@@ -280,8 +295,8 @@ fn decide(
     state
 }
 
-/// `MEMTREE_LLM_*` and `MEMTREE_SEMANTIC_MODEL` (see the module doc).
-fn apply_env(config: &mut Config) -> Result<()> {
+/// `MEMTREE_LLM_*`, `MEMTREE_SEMANTIC_MODEL` and `MEMTREE_DENSE_MODEL` (see the module doc).
+pub(crate) fn apply_env(config: &mut Config) -> Result<()> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let bad = |name: &str, message: String| Error::Config {
         file: PathBuf::from(format!("${name}")),
@@ -289,6 +304,9 @@ fn apply_env(config: &mut Config) -> Result<()> {
     };
     if let Some(model) = var("MEMTREE_SEMANTIC_MODEL") {
         config.semantic.model = Some(model);
+    }
+    if let Some(model) = var("MEMTREE_DENSE_MODEL") {
+        config.semantic.dense_model = Some(model);
     }
     let names = [
         "MEMTREE_LLM_PROVIDER",

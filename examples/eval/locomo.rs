@@ -264,7 +264,7 @@ pub fn run(path: &str, split: &str, config: &str, llm: memtree::retrieve::llm::L
         let n = write_tree(dir.path(), conv, config);
         let memory = Memory::open_trusting(Tree::at(dir.path()).unwrap(), now).unwrap();
         let t = Instant::now();
-        memory.index(true).unwrap();
+        crate::paraphrase::index_with_cached_vectors(&memory, &format!("locomo-{sid}"));
         eprintln!(
             "{sid}: {n} turns indexed in {:.0} ms",
             t.elapsed().as_secs_f64() * 1e3
@@ -296,7 +296,10 @@ pub fn run(path: &str, split: &str, config: &str, llm: memtree::retrieve::llm::L
                 let line = json!({"q": question, "confident": result.confident, "right": ids.first().is_some_and(|i| evidence.contains(*i)),
                     "scores": result.hits.iter().take(5).map(|h| h.score).collect::<Vec<_>>(),
                     "matched": result.hits.iter().take(3).map(|h| h.matched.clone()).collect::<Vec<_>>(),
-                    "right_ids": result.hits.iter().take(10).map(|h| evidence.contains(&h.id)).collect::<Vec<_>>()});
+                    "right_ids": result.hits.iter().take(10).map(|h| evidence.contains(&h.id)).collect::<Vec<_>>(),
+                    "dense": result.dense,
+                    "best_right": result.dense.best.as_ref().is_some_and(|(id, _)| evidence.contains(id)),
+                    "orig_first_right": ids.get(usize::from(result.dense.promoted.is_some())).is_some_and(|i| evidence.contains(*i))});
                 let _ = writeln!(out, "{line}");
             }
             conf.after_expansion += usize::from(result.confident && result.semantic.ran);

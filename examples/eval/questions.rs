@@ -20,6 +20,9 @@ struct Kind {
     at1: usize,
     at3: usize,
     answered: usize,
+    /// Answers whose first hit the dense tier put there, and how many of them were right.
+    promoted: usize,
+    promoted_right: usize,
     conf: Confidence,
 }
 
@@ -53,6 +56,8 @@ pub fn run(cases: &str) -> Value {
         k.at1 += usize::from(at == Some(1));
         k.at3 += usize::from(at.is_some_and(|r| r <= 3));
         k.answered += usize::from(!r.hits.is_empty());
+        k.promoted += usize::from(r.dense.promoted.is_some());
+        k.promoted_right += usize::from(r.dense.promoted.is_some() && at == Some(1));
         k.conf.count(
             r.confident,
             at == Some(1),
@@ -67,28 +72,33 @@ pub fn run(cases: &str) -> Value {
         rows.push(
             json!({"q": q, "kind": kind, "id": id, "rank": at, "confident": r.confident,
                          "first": r.hits.first().map(|h| h.id.clone()),
-                         "first_tier": r.hits.first().map(|h| h.tier.name())}),
+                         "first_tier": r.hits.first().map(|h| h.tier.name()),
+                         "dense": r.dense,
+                         "orig_first": r.hits.get(usize::from(r.dense.promoted.is_some())).map(|h| h.id.clone()),
+                         "hits": r.hits.iter().take(5).map(|h| format!("{} {}", h.id, h.matched.join(" "))).collect::<Vec<_>>()}),
         );
     }
     println!("{cases}: memtree query over {project}/.memory");
     println!(
-        "{:<11} {:>4} {:>6} {:>6} {:>9}  confidence",
-        "kind", "n", "first", "top3", "answered"
+        "{:<11} {:>4} {:>6} {:>6} {:>9} {:>9}  confidence",
+        "kind", "n", "first", "top3", "answered", "promoted"
     );
     let mut summary = serde_json::Map::new();
     for (name, k) in &kinds {
         println!(
-            "{:<11} {:>4} {:>6} {:>6} {:>9}  {}",
+            "{:<11} {:>4} {:>6} {:>6} {:>9} {:>9}  {}",
             name,
             k.n,
             k.at1,
             k.at3,
             k.answered,
+            format!("{}/{}", k.promoted_right, k.promoted),
             k.conf.line()
         );
         summary.insert(
             name.clone(),
             json!({"n": k.n, "first": k.at1, "top3": k.at3, "answered": k.answered,
+                   "promoted": k.promoted, "promoted_right": k.promoted_right,
                    "confidence": k.conf.json()}),
         );
     }

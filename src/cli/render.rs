@@ -112,14 +112,23 @@ pub fn check(r: &CheckReport) -> String {
 pub fn index(r: &IndexReport) -> String {
     let sync = &r.sync;
     let what = if sync.rebuilt { "rebuilt" } else { "refreshed" };
-    format!(
+    let mut s = format!(
         "{what} index: {} files, {} indexed, {} removed, {} unreadable ({:.1} ms)\n",
         sync.files,
         sync.indexed,
         sync.removed,
         sync.errors.len(),
         r.elapsed_ms
-    )
+    );
+    let d = &r.dense;
+    if d.model.is_some() {
+        let _ = writeln!(
+            s,
+            "dense vectors: {} encoded, {} cached, {} dropped ({:.1} ms)",
+            d.encoded, d.cached, d.pruned, d.elapsed_ms
+        );
+    }
+    s
 }
 
 pub fn stats(st: &Stats) -> String {

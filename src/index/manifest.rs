@@ -70,7 +70,7 @@ pub(super) fn save_manifest(path: &Path, m: &Manifest) -> Result<()> {
 ///
 /// The temporary file has a unique name: `folders` is written by readers that do not hold the
 /// write lock, so two of them may write at once (the last rename wins, whole).
-pub(super) fn write_cache_file(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_cache_file(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()

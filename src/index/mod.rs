@@ -43,6 +43,7 @@ mod sync;
 mod typo;
 
 pub use freshness::Freshness;
+pub(crate) use manifest::write_cache_file;
 pub use schema::Fields;
 use schema::schema;
 
@@ -56,14 +57,14 @@ use crate::error::{Error, Result};
 use crate::tree::Tree;
 
 /// Bumped whenever the schema, the analyzer or the indexed text changes; a mismatch rebuilds.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 const MANIFEST: &str = "manifest";
 /// Folder mtimes and the time of the last full scan, for a folder scan (see [`Freshness`]).
 const FOLDERS: &str = "folders";
 const FOLDERS_HEADER: &str = "memtree-folders 1";
 /// First line of the manifest; the number is [`SCHEMA_VERSION`].
-const MANIFEST_HEADER: &str = "memtree-manifest 3";
+const MANIFEST_HEADER: &str = "memtree-manifest 4";
 const INDEX_DIR: &str = "index";
 /// Suffix of the folder a rebuild is made in before it replaces [`INDEX_DIR`].
 const BUILDING: &str = ".building";

@@ -2,7 +2,7 @@
 
 use tantivy::TantivyDocument;
 use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 
 use std::collections::BTreeSet;
@@ -41,7 +41,13 @@ pub struct Fields {
     pub meta: Field,
     /// The entry's sentence vectors ([`crate::semantic::vector::EntryVectors::to_bytes`]).
     pub vectors: Field,
+    /// The key of the text the dense tier encodes ([`crate::semantic::store::text_key`]), a
+    /// fast field: the tier reads every live entry's key without loading documents.
+    pub dense_key: Field,
 }
+
+/// The name of [`Fields::dense_key`].
+pub(super) const DENSE_KEY: &str = "dense_key";
 
 pub(super) fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
@@ -65,6 +71,7 @@ pub(super) fn schema() -> (Schema, Fields) {
         scoped: b.add_text_field("scoped", STRING),
         meta: b.add_text_field("meta", STORED),
         vectors: b.add_bytes_field("vectors", STORED),
+        dense_key: b.add_u64_field(DENSE_KEY, FAST),
     };
     (b.build(), fields)
 }
@@ -123,12 +130,8 @@ impl SearchIndex {
             doc.add_text(f.scoped, "1");
         }
         doc.add_text(f.meta, serde_json::to_string(s).unwrap_or_default());
-        let own = format!(
-            "{}. {}. {}",
-            s.title,
-            s.summary.as_deref().unwrap_or_default(),
-            r.plain
-        );
+        let own = crate::semantic::store::encoded_text(&s.title, s.summary.as_deref(), &r.plain);
+        doc.add_u64(f.dense_key, crate::semantic::store::text_key(&own));
         let vectors = crate::semantic::vector::entry_vectors(
             &own,
             expansion.previous_text(),

@@ -228,6 +228,23 @@ impl SearchIndex {
         self.searcher().num_docs()
     }
 
+    /// Every live document with its dense key ([`super::Fields::dense_key`]), read from the
+    /// fast field (no document is loaded: about 0.1 ms for 10k entries).
+    pub fn dense_keys(&self, searcher: &Searcher) -> Vec<(DocAddress, u64)> {
+        let mut out = Vec::new();
+        for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+            let Ok(column) = reader.fast_fields().u64(super::schema::DENSE_KEY) else {
+                continue;
+            };
+            for doc in reader.doc_ids_alive() {
+                if let Some(key) = column.first(doc) {
+                    out.push((DocAddress::new(ord as u32, doc), key));
+                }
+            }
+        }
+        out
+    }
+
     /// Stored metadata of every live document (for `ls`, `stats`, `check`).
     pub fn all(&self) -> Vec<StoredMeta> {
         let searcher = self.searcher();

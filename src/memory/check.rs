@@ -39,20 +39,27 @@ impl Memory {
             // A configured model is otherwise read only by the first query that needs it.
             // The configuration as trust left it: an untrusted model outside the project is
             // not read.
-            Ok(_) if self.config.semantic.enabled && self.config.semantic.model.is_some() => {
-                if let Err(e) = crate::semantic::model(
-                    self.config.semantic.model.as_deref(),
-                    self.tree.project(),
-                ) {
+            Ok(_) => {
+                let sem = &self.config.semantic;
+                let model = (sem.enabled && sem.model.is_some())
+                    .then(|| crate::semantic::model(sem.model.as_deref(), self.tree.project()))
+                    .and_then(Result::err)
+                    .map(|e| format!("semantic.model cannot be used: {e}"));
+                let dense = sem
+                    .dense_model
+                    .as_deref()
+                    .filter(|_| sem.dense)
+                    .and_then(|f| crate::semantic::dense_model(&self.tree.project().join(f)).err())
+                    .map(|e| format!("semantic.dense_model cannot be used: {e}"));
+                for message in model.into_iter().chain(dense) {
                     diags.push(diag(
                         self.tree.display_path(tree::CONFIG_FILE),
                         None,
                         "error",
-                        format!("semantic.model cannot be used: {e}"),
+                        message,
                     ));
                 }
             }
-            Ok(_) => {}
         }
         if !self.trust.ignored.is_empty() {
             diags.push(diag(

@@ -77,7 +77,8 @@ fn hash_hex(hash: u64) -> String {
     format!("{hash:016x}")
 }
 
-fn ms(since: Instant) -> f64 {
+/// Milliseconds since `since`, to the microsecond.
+pub(crate) fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1e6).round() / 1e3
 }
 
@@ -96,7 +97,8 @@ impl Memory {
     }
 
     /// Opens the tree with its `memtree.yaml` taken as it is, trusted: for callers that wrote
-    /// the tree themselves (the evaluation harnesses). The CLI and the MCP server never use it.
+    /// the tree themselves (the evaluation harnesses), with the `MEMTREE_*` variables laid over
+    /// it as for any user. The CLI and the MCP server never use it.
     ///
     /// # Errors
     /// [`Error::Config`] for a bad `memtree.yaml`.
@@ -104,6 +106,7 @@ impl Memory {
         let mut config = Config::load(&tree)?;
         config.llm_prompt =
             crate::trust::project_prompt(&tree).and_then(|p| String::from_utf8(p).ok());
+        crate::trust::apply_env(&mut config)?;
         Ok(Memory::with(
             tree,
             config,

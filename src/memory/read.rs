@@ -38,7 +38,7 @@ impl Memory {
         let start = Instant::now();
         // The lock also completes a write that a crash interrupted.
         let lock = self.lock_for_index()?;
-        let (_, mut sync) = if full {
+        let (index, mut sync) = if full {
             SearchIndex::rebuild(&self.tree, Some(&lock))?
         } else {
             SearchIndex::open_synced(&self.tree, Some(&lock), self.freshness().full())?
@@ -46,9 +46,13 @@ impl Memory {
         sync.errors = SearchIndex::invalid_files(&self.tree);
         let leftovers = self.tree.walk()?.leftovers;
         crate::changeset::remove_leftovers(&self.tree, &lock, &leftovers);
+        // Encoding is slow and writes only its own cache file: other writers need not wait.
+        drop(lock);
+        let dense = retrieve::dense::fill(&self.tree, &index, &self.config, None)?;
         Ok(IndexReport {
             schema: "memtree.index/v1",
             sync,
+            dense,
             removed_leftovers: leftovers
                 .iter()
                 .map(|l| self.tree.display_path(l))
@@ -69,8 +73,9 @@ impl Memory {
         let ctx = self.ctx(&index, query);
         let ranked = retrieve::run(&ctx);
         let k = query.k.unwrap_or(self.config.retrieval.k);
-        let confident = retrieve::is_confident(ranked.hits.iter().map(|(c, s)| (c, *s)));
+        let confident = ranked.confident();
         let semantic = ranked.semantic.clone();
+        let dense = ranked.dense.clone();
         let terms = ranked.terms.clone();
         let (any_term_known, tiers_run) = (ranked.any_term_known, ranked.tiers_run.clone());
         // The query's own words found the first hit, but it does not stand out.
@@ -92,6 +97,12 @@ impl Memory {
             } else {
                 "no entry is relevant enough to the query".to_string()
             })
+        } else if hits[0].tier == retrieve::Tier::Dense {
+            Some(
+                "low confidence: the first hit shares no word with the query; the dense tier \
+                 found it by meaning"
+                    .into(),
+            )
         } else if !confident && covered {
             Some("low confidence: other entries match the query almost as well as the first".into())
         } else if !confident {
@@ -116,6 +127,7 @@ impl Memory {
             tiers_run,
             hits,
             semantic,
+            dense,
             escalation,
             note,
             index: IndexState::from_sync(&sync),

@@ -264,6 +264,8 @@ pub struct IndexReport {
     /// The refresh.
     #[serde(flatten)]
     pub sync: SyncReport,
+    /// The dense tier's entry vectors ([`crate::retrieve::dense::fill`]).
+    pub dense: crate::retrieve::dense::DenseFill,
     /// Temporary files a killed memtree had left next to entries (`.memtree-*.tmp`, written
     /// by versions that staged writes there), removed by this run; relative to the project.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -15,6 +15,7 @@
 pub mod alias;
 pub mod bm25;
 pub mod context;
+pub mod dense;
 pub mod graph;
 pub mod llm;
 pub mod path;
@@ -68,6 +69,9 @@ pub enum Tier {
     Semantic,
     /// Tier 4: reached along a relation, link, shared scope or supersession.
     Graph,
+    /// After tier 4, when still not confident: near the query by a transformer sentence
+    /// encoder's cosine ([`dense`]).
+    Dense,
     /// Tier 5: chosen by the LLM, or found by a phrasing it proposed.
     Llm,
 }
@@ -82,6 +86,7 @@ impl Tier {
             Tier::Bm25 => "bm25",
             Tier::Semantic => "semantic",
             Tier::Graph => "graph",
+            Tier::Dense => "dense",
             Tier::Llm => "llm",
         }
     }
@@ -96,14 +101,15 @@ pub struct Hit {
     pub title: String,
     /// Kind, when set.
     pub kind: Option<String>,
-    /// The cheapest tier that found it (path, alias, scope, bm25, semantic, graph, llm in that
-    /// order).
+    /// The cheapest tier that found it (path, alias, scope, bm25, semantic, graph, dense, llm
+    /// in that order).
     pub tier: Tier,
     /// Final score: relevance (0..1) × lifecycle weight (about 0.5..1.6).
     pub score: f64,
     /// Status of the entry.
     pub status: String,
-    /// Why it was returned: `alias:…`, `id:…`, `bm25:fields (terms)`, `edge:…`, `scope:…`.
+    /// Why it was returned: `alias:…`, `id:…`, `bm25:fields (terms)`, `edge:…`, `scope:…`,
+    /// `dense:COSINE`.
     pub matched: Vec<String>,
     /// Summary, or the body text around the first matched word.
     pub snippet: String,
@@ -166,6 +172,8 @@ pub struct QueryResult {
     pub hits: Vec<Hit>,
     /// The semantic tier.
     pub semantic: semantic::SemanticReport,
+    /// The dense tier.
+    pub dense: dense::DenseReport,
     /// Tier 5.
     pub escalation: Escalation,
     /// A sentence for the user when there are no hits or the answer is weak.
@@ -278,6 +286,16 @@ pub struct Ranked {
     pub any_term_known: bool,
     /// What the semantic tier did.
     pub semantic: semantic::SemanticReport,
+    /// What the dense tier did.
+    pub dense: dense::DenseReport,
+}
+
+impl Ranked {
+    /// Whether the answer is confident ([`is_confident`]); never when the dense tier put its
+    /// hit first, even one an alias had found further down.
+    pub fn confident(&self) -> bool {
+        self.dense.promoted.is_none() && is_confident(self.hits.iter().map(|(c, s)| (c, *s)))
+    }
 }
 
 /// How far the first hit's score must stand above the second's for text evidence to make an
@@ -374,12 +392,17 @@ pub fn run(ctx: &Ctx) -> Ranked {
     if ctx.config.retrieval.rescore && !is_confident(hits.iter().map(|(c, s)| (c, *s))) {
         rescore::apply(ctx, &mut hits, &bm.terms);
     }
+    let dense = dense::run(ctx, &mut hits);
+    if dense.ran {
+        tiers_run.push("dense");
+    }
     Ranked {
         hits,
         tiers_run,
         terms: bm.terms,
         any_term_known: bm.any_term_known,
         semantic,
+        dense,
     }
 }
 
@@ -405,16 +428,7 @@ fn finalize(ctx: &Ctx, mut pool: Pool) -> Vec<(Cand, f64)> {
     let mut out: Vec<(Cand, f64)> = pool
         .map
         .into_values()
-        .filter(|c| {
-            q.kind
-                .as_ref()
-                .is_none_or(|k| c.meta.kind.as_ref() == Some(k))
-        })
-        .filter(|c| {
-            q.within.as_ref().is_none_or(|p| {
-                p.is_empty() || c.meta.id == *p || c.meta.id.starts_with(&format!("{p}/"))
-            })
-        })
+        .filter(|c| in_filters(q, &c.meta))
         .map(|c| {
             let w = rank::lifecycle_weight(&c.meta, ctx.config, ctx.now);
             let score = c.relevance * w;
@@ -435,6 +449,23 @@ fn finalize(ctx: &Ctx, mut pool: Pool) -> Vec<(Cand, f64)> {
             .then_with(|| a.0.meta.rel.cmp(&b.0.meta.rel))
     });
     out
+}
+
+/// Whether `meta` passes `--kind` and `--in`.
+fn in_filters(q: &Query, meta: &StoredMeta) -> bool {
+    q.kind
+        .as_ref()
+        .is_none_or(|k| meta.kind.as_ref() == Some(k))
+        && q.within
+            .as_ref()
+            .is_none_or(|p| p.is_empty() || meta.id == *p || meta.id.starts_with(&format!("{p}/")))
+}
+
+/// Whether an entry a tier found outside the pool (the dense tier) may be a hit: live and not
+/// superseded (unless `--all`), and within `--kind` and `--in`.
+fn admitted(ctx: &Ctx, meta: &StoredMeta) -> bool {
+    (ctx.query.all || (meta.is_live() && meta.superseded_by.is_none()))
+        && in_filters(ctx.query, meta)
 }
 
 /// Follows `superseded_by` (up to 8 steps) to a live successor.

@@ -15,15 +15,14 @@
 //! longest match, `##` continuations, `[UNK]` for a word that cannot be split), between `[CLS]`
 //! and `[SEP]`, at most [`MAX_TOKENS`] tokens.
 //!
-//! Not used by any query yet: the tier, `memtree model pull` and the entry vector cache are the
-//! next steps of the issue.
+//! Used by the dense tier ([`crate::retrieve::dense`]); entry vectors are computed by `memtree
+//! index` and kept by content hash in [`super::store`]; `memtree model pull` ([`super::pull`])
+//! fetches the weights.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use unicode_normalization::UnicodeNormalization;
-
-use super::model::dot;
 
 /// The most tokens of a text that are encoded (the model's `max_seq_length`).
 pub const MAX_TOKENS: usize = 256;
@@ -32,12 +31,8 @@ pub const MAX_TOKENS: usize = 256;
 pub const MAX_WEIGHTS_BYTES: u64 = 512 << 20;
 
 /// The hidden size (and vector dimensions) of the supported model.
-pub const DIMS: usize = 384;
-const HEADS: usize = 12;
-const INTERMEDIATE: usize = 1536;
-const LAYERS: usize = 6;
-const POSITIONS: usize = 512;
-const LAYER_NORM_EPS: f32 = 1e-12;
+pub const DIMS: usize = memtree_bert::DIMS;
+use memtree_bert::{INTERMEDIATE, LAYERS, POSITIONS};
 
 /// A loaded encoder.
 pub struct DenseModel {
@@ -48,6 +43,7 @@ pub struct DenseModel {
     tensors: HashMap<String, std::ops::Range<usize>>,
     vocab: HashMap<String, u32>,
     special: Special,
+    fingerprint: u64,
 }
 
 struct Special {
@@ -148,22 +144,25 @@ impl DenseModel {
             sep: id("[SEP]")?,
             unk: id("[UNK]")?,
         };
+        let fingerprint = fingerprint(bytes.as_slice(), text.as_bytes());
         Ok(DenseModel {
             bytes,
             tensors,
             vocab,
             special,
+            fingerprint,
         })
+    }
+
+    /// A 64-bit fingerprint of the weights and vocabulary: vectors made by a model with another
+    /// fingerprint are not comparable with this one's (the entry vector cache is keyed by it).
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// A tensor's raw little-endian `f32` bytes.
     fn raw(&self, name: &str) -> &[u8] {
         &self.bytes.as_slice()[self.tensors[name].clone()]
-    }
-
-    /// A (small) tensor's values.
-    fn floats(&self, name: &str) -> Vec<f32> {
-        self.raw(name).chunks_exact(4).map(le_f32).collect()
     }
 
     /// The token ids of `text` (see the module doc), `[CLS]` and `[SEP]` included.
@@ -214,124 +213,23 @@ impl DenseModel {
         self.encode_ids(&self.tokenize(text))
     }
 
+    /// The unit sentence vector of the first `max_tokens` tokens of `text` (`[CLS]` and
+    /// `[SEP]` included; at least 2).
+    pub fn encode_at_most(&self, text: &str, max_tokens: usize) -> Vec<f32> {
+        let mut ids = self.tokenize(text);
+        let max = max_tokens.max(2);
+        if ids.len() > max {
+            ids.truncate(max - 1);
+            ids.push(self.special.sep);
+        }
+        self.encode_ids(&ids)
+    }
+
     /// The unit sentence vector of already tokenized ids (at most [`MAX_TOKENS`]; ids past the
     /// vocabulary count as `[UNK]`).
     pub fn encode_ids(&self, ids: &[u32]) -> Vec<f32> {
         let ids = &ids[..ids.len().min(MAX_TOKENS)];
-        let n = ids.len();
-        let d = DIMS;
-        let word = self.raw("embeddings.word_embeddings.weight");
-        let pos = self.raw("embeddings.position_embeddings.weight");
-        let typ = self.floats("embeddings.token_type_embeddings.weight");
-        let rows = word.len() / (4 * d);
-        let mut x = vec![0.0f32; n * d];
-        for (t, &id) in ids.iter().enumerate() {
-            let id = if (id as usize) < rows {
-                id as usize
-            } else {
-                self.special.unk as usize
-            };
-            let w = word[id * d * 4..(id + 1) * d * 4].chunks_exact(4);
-            let p = pos[t * d * 4..(t + 1) * d * 4].chunks_exact(4);
-            for (i, (w, p)) in w.zip(p).enumerate() {
-                x[t * d + i] = le_f32(w) + le_f32(p) + typ[i];
-            }
-        }
-        layer_norm(
-            &mut x,
-            &self.floats("embeddings.LayerNorm.weight"),
-            &self.floats("embeddings.LayerNorm.bias"),
-        );
-        for l in 0..LAYERS {
-            self.layer(l, &mut x, n);
-        }
-        let mut mean = vec![0.0f32; d];
-        for row in x.chunks_exact(d) {
-            for (m, v) in mean.iter_mut().zip(row) {
-                *m += v / n as f32;
-            }
-        }
-        let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            mean.iter_mut().for_each(|v| *v /= norm);
-        }
-        mean
-    }
-
-    fn layer(&self, l: usize, x: &mut [f32], n: usize) {
-        let d = DIMS;
-        let w = |s: &str| self.raw(&format!("encoder.layer.{l}.{s}"));
-        let f = |s: &str| self.floats(&format!("encoder.layer.{l}.{s}"));
-        let q = linear(
-            x,
-            n,
-            w("attention.self.query.weight"),
-            &f("attention.self.query.bias"),
-        );
-        let k = linear(
-            x,
-            n,
-            w("attention.self.key.weight"),
-            &f("attention.self.key.bias"),
-        );
-        let v = linear(
-            x,
-            n,
-            w("attention.self.value.weight"),
-            &f("attention.self.value.bias"),
-        );
-        let hd = d / HEADS;
-        let scale = 1.0 / (hd as f32).sqrt();
-        let mut ctx = vec![0.0f32; n * d];
-        let mut scores = vec![0.0f32; n];
-        for h in 0..HEADS {
-            let head = h * hd..(h + 1) * hd;
-            for t in 0..n {
-                let qh = &q[t * d..][head.clone()];
-                for (u, s) in scores.iter_mut().enumerate() {
-                    *s = dot(qh, &k[u * d..][head.clone()]) * scale;
-                }
-                let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0;
-                for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
-                    sum += *s;
-                }
-                let out = &mut ctx[t * d..][head.clone()];
-                for (u, s) in scores.iter().enumerate() {
-                    let a = s / sum;
-                    for (o, vv) in out.iter_mut().zip(&v[u * d..][head.clone()]) {
-                        *o += a * vv;
-                    }
-                }
-            }
-        }
-        let attn = linear(
-            &ctx,
-            n,
-            w("attention.output.dense.weight"),
-            &f("attention.output.dense.bias"),
-        );
-        x.iter_mut().zip(&attn).for_each(|(a, b)| *a += b);
-        layer_norm(
-            x,
-            &f("attention.output.LayerNorm.weight"),
-            &f("attention.output.LayerNorm.bias"),
-        );
-        let mut inter = linear(
-            x,
-            n,
-            w("intermediate.dense.weight"),
-            &f("intermediate.dense.bias"),
-        );
-        inter.iter_mut().for_each(|v| *v = gelu(*v));
-        let out = linear(&inter, n, w("output.dense.weight"), &f("output.dense.bias"));
-        x.iter_mut().zip(&out).for_each(|(a, b)| *a += b);
-        layer_norm(
-            x,
-            &f("output.LayerNorm.weight"),
-            &f("output.LayerNorm.bias"),
-        );
+        memtree_bert::encode(&|name: &str| self.raw(name), ids, self.special.unk)
     }
 }
 
@@ -478,67 +376,25 @@ fn is_punctuation(c: char) -> bool {
             ))
 }
 
-/// `x W^T + b` for `n` rows of `x`; `W` is `[out, in]` as PyTorch stores a linear layer, given
-/// as its little-endian bytes.
-fn linear(x: &[f32], n: usize, w: &[u8], b: &[f32]) -> Vec<f32> {
-    let out = b.len();
-    let inn = w.len() / 4 / out;
-    let mut y = vec![0.0f32; n * out];
-    // Row by row of W: each row stays in cache while every token uses it.
-    for (j, row) in w.chunks_exact(inn * 4).enumerate() {
-        for t in 0..n {
-            y[t * out + j] = b[j] + dot_le(&x[t * inn..(t + 1) * inn], row);
-        }
+/// FNV-1a over the weights file's size, its header, 64 samples of 4 KiB spread over its data,
+/// and the vocabulary: cheap (no pass over 91 MB), and different for another model or a
+/// fine-tuned copy of this one (every tensor is sampled somewhere).
+fn fingerprint(weights: &[u8], vocab: &[u8]) -> u64 {
+    const SAMPLES: usize = 64;
+    const SAMPLE: usize = 4096;
+    let mut parts: Vec<&[u8]> = vec![vocab];
+    let step = weights.len() / SAMPLES;
+    for i in 0..SAMPLES {
+        let at = i * step;
+        parts.push(&weights[at..(at + SAMPLE).min(weights.len())]);
     }
-    y
-}
-
-/// `a · b` where `b` holds little-endian `f32`s, in eight independent sums (as fast as a dot of
-/// two `f32` slices: on x86 the conversion is a plain load).
-fn dot_le(a: &[f32], b: &[u8]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(32));
-    let tail: f32 = ca
-        .remainder()
+    let len = (weights.len() as u64).to_le_bytes();
+    parts.push(&len);
+    parts
         .iter()
-        .zip(cb.remainder().chunks_exact(4))
-        .map(|(x, y)| x * le_f32(y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += x[k] * le_f32(&y[4 * k..4 * k + 4]);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// The little-endian `f32` in the first four bytes of `b`.
-fn le_f32(b: &[u8]) -> f32 {
-    f32::from_le_bytes([b[0], b[1], b[2], b[3]])
-}
-
-fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32]) {
-    let d = gamma.len();
-    for row in x.chunks_exact_mut(d) {
-        let mean = row.iter().sum::<f32>() / d as f32;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-        let inv = 1.0 / (var + LAYER_NORM_EPS).sqrt();
-        for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
-            *v = (*v - mean) * inv * g + b;
-        }
-    }
-}
-
-/// GELU as BERT defines it, `x Φ(x)`, with erf by Abramowitz & Stegun 7.1.26 (error < 1.5e-7).
-fn gelu(x: f32) -> f32 {
-    let z = x / std::f32::consts::SQRT_2;
-    let (s, z) = (z.signum(), z.abs());
-    let t = 1.0 / (1.0 + 0.327_591_1 * z);
-    let poly = ((((1.061_405_4 * t - 1.453_152_1) * t + 1.421_413_8) * t - 0.284_496_74) * t
-        + 0.254_829_6)
-        * t;
-    let erf = s * (1.0 - poly * (-z * z).exp());
-    0.5 * x * (1.0 + erf)
+        .fold(crate::changeset::content_hash(&[]), |h, p| {
+            h.rotate_left(5) ^ crate::changeset::content_hash(p)
+        })
 }
 
 #[cfg(test)]
@@ -555,14 +411,6 @@ mod tests {
             basic_words("IndexWriter::wait()"),
             ["indexwriter", ":", ":", "wait", "(", ")"]
         );
-    }
-
-    #[test]
-    fn gelu_matches_its_definition() {
-        // Φ(1) = 0.841344746, Φ(-2) = 0.022750132.
-        assert!((gelu(1.0) - 0.841_344_7).abs() < 1e-6);
-        assert!((gelu(-2.0) + 2.0 * 0.022_750_13).abs() < 1e-6);
-        assert_eq!(gelu(0.0), 0.0);
     }
 
     /// The encoder gives the reference implementation's token ids and vectors

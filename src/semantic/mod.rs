@@ -15,6 +15,7 @@
 pub mod dense;
 pub mod model;
 pub mod pull;
+pub mod store;
 pub mod vector;
 
 use std::collections::HashMap;
@@ -73,6 +74,37 @@ pub fn model(folder: Option<&str>, project: &Path) -> Result<Arc<StaticModel>, S
     });
     if let Ok(mut c) = cache.lock() {
         c.insert(key, m.clone());
+    }
+    Ok(m)
+}
+
+/// The folder of the dense tier's model for `semantic.dense_model` (`folder`, resolved against
+/// `project`): the configured folder, else the one `memtree model pull` fills when it holds
+/// weights; `None` when neither.
+pub fn dense_folder(folder: Option<&str>, project: &Path) -> Option<PathBuf> {
+    match folder {
+        Some(f) => Some(project.join(f)),
+        None => {
+            pull::default_folder(&pull::MINILM).filter(|d| d.join("model.safetensors").is_file())
+        }
+    }
+}
+
+/// The dense tier's model in `folder`, loaded once per process and folder (an MCP server
+/// keeps it).
+///
+/// # Errors
+/// What [`dense::DenseModel::load`] reports.
+pub fn dense_model(folder: &Path) -> Result<Arc<dense::DenseModel>, String> {
+    type Loaded = Mutex<HashMap<PathBuf, Arc<dense::DenseModel>>>;
+    static LOADED: OnceLock<Loaded> = OnceLock::new();
+    let cache = LOADED.get_or_init(Default::default);
+    if let Some(m) = cache.lock().ok().and_then(|c| c.get(folder).cloned()) {
+        return Ok(m);
+    }
+    let m = Arc::new(dense::DenseModel::load(folder)?);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(folder.to_path_buf(), m.clone());
     }
     Ok(m)
 }

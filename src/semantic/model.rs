@@ -584,24 +584,7 @@ fn dot_i8_self(b: &[u8]) -> f32 {
     b.iter().map(|&y| i32::from(y as i8).pow(2)).sum::<i32>() as f32
 }
 
-/// Dot product in eight independent lanes, so the compiler can vectorise it (a plain
-/// `sum()` of floats must keep its order and does not).
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
+pub(crate) use memtree_bert::dot;
 
 fn unit(mut v: Vec<f32>) -> Option<Vec<f32>> {
     let norm = dot(&v, &v).sqrt();

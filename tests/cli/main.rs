@@ -7,6 +7,7 @@ mod git;
 mod agents;
 mod commands;
 mod curate;
+mod dense;
 mod index;
 mod intake;
 mod llm;

@@ -1,0 +1,479 @@
+//! The dense tier: a transformer sentence encoder (all-MiniLM-L6-v2, Sentence-BERT: Reimers &
+//! Gurevych, EMNLP 2019) for questions that share no word with their answer, which BM25 and
+//! the word expansion of [`super::semantic`] cannot find.
+//!
+//! It runs after tiers 1–4 and the re-scorer, and only when the answer is not confident. It
+//! encodes the query (about 12 ms warm on 2 cores; the model is loaded once per process) and
+//! takes its cosine with the cached vector of every live entry ([`crate::semantic::store`];
+//! superseded and archived entries are left out unless `--all`). Entries with a cosine of at
+//! least [`MIN_COSINE`] (τ) are added after memtree's own hits as tier `dense`, with the cosine
+//! in `matched`; an entry memtree found already only gains the reason.
+//!
+//! The best dense hit is put first only when memtree's own first hit is off-topic (its cosine
+//! with the query below [`OFF_TOPIC`], κ) and the dense hit's cosine beats it by at least
+//! [`MARGIN`] (δ), or when memtree found nothing; and only when it stands out from the
+//! second-best dense hit by [`STANDS_OUT`] (γ). Without the off-topic guard, promotion fired
+//! on half of the unconfident conversational questions of the spike behind issue 22 and wrecked
+//! top-1. A dense hit never makes an answer confident, even one memtree had found by an alias.
+//!
+//! The tier never encodes an entry: `memtree index` does ([`fill`]), so a query never waits for
+//! a 10k-entry encode. An entry without a vector yet is absent from the tier, and the report
+//! says how many are missing.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use serde::Serialize;
+use tantivy::DocAddress;
+
+use super::{Cand, Ctx, Tier};
+use crate::config::Config;
+use crate::index::SearchIndex;
+use crate::record::StoredMeta;
+use crate::semantic::dense::DenseModel;
+use crate::semantic::store::{self, VectorStore};
+use crate::tree::Tree;
+
+/// τ: the least cosine (query, entry) for a dense hit.
+pub const MIN_COSINE: f32 = 0.25;
+/// κ: memtree's own first hit is off-topic when its cosine with the query is below this.
+pub const OFF_TOPIC: f32 = 0.2;
+/// δ: how much the best dense hit's cosine must beat memtree's first hit's to be put first.
+pub const MARGIN: f32 = 0.1;
+/// γ: how much the best dense hit's cosine must beat the second-best's to be put first. Not in
+/// the spike; on the development sets (`examples/questions`, LoCoMo dev) it removed the one
+/// out-of-domain promotion and the one promotion that displaced a right first hit, for one
+/// right promotion lost (issue 22 note).
+pub const STANDS_OUT: f32 = 0.03;
+/// The most dense hits added.
+pub const MAX_HITS: usize = 10;
+/// A dense hit's relevance is its cosine times this (at most 0.5, the cap of a hit only the
+/// semantic tier's added words found): meaning without shared words is weak evidence.
+pub const RELEVANCE_SCALE: f64 = 0.5;
+
+/// What the dense tier did (`dense` in `query --json`).
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct DenseReport {
+    /// Whether the query was encoded and compared.
+    pub ran: bool,
+    /// Why it ran or did not: `not confident`, `confident`, `disabled`, `no model (run
+    /// memtree model pull)`, `no entry vectors yet (run memtree index)`, or why the model
+    /// could not be loaded.
+    pub reason: String,
+    /// The model's folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Entries with a vector (compared).
+    pub vectors: usize,
+    /// Entries without a vector yet (absent from the tier until `memtree index`).
+    pub missing: usize,
+    /// The id of the dense hit put first, when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted: Option<String>,
+    /// The best dense hit's id and cosine, when there was one at least τ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best: Option<(String, f32)>,
+    /// The second-best dense hit's cosine, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runner_up: Option<f32>,
+    /// The cosine of memtree's own first hit (before promotion), when it has a vector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_cosine: Option<f32>,
+}
+
+impl DenseReport {
+    fn skipped(reason: &str) -> DenseReport {
+        DenseReport {
+            reason: reason.to_string(),
+            ..DenseReport::default()
+        }
+    }
+}
+
+/// The model for `config`, or why there is none.
+fn model_for(config: &Config, project: &Path) -> Result<(PathBuf, Arc<DenseModel>), String> {
+    let folder = crate::semantic::dense_folder(config.semantic.dense_model.as_deref(), project)
+        .ok_or_else(|| "no model (run memtree model pull)".to_string())?;
+    let model = crate::semantic::dense_model(&folder)?;
+    Ok((folder, model))
+}
+
+/// The vector store of `tree` for `model`, read once per process while the file is unchanged
+/// (an MCP server reads it once).
+fn store_for(tree: &Tree, model: &DenseModel) -> Arc<VectorStore> {
+    type Stamp = (PathBuf, u64, Option<std::time::SystemTime>, u64);
+    type Loaded = Mutex<Vec<(Stamp, Arc<VectorStore>)>>;
+    static LOADED: OnceLock<Loaded> = OnceLock::new();
+    let dir = tree.cache_dir();
+    let meta = std::fs::metadata(dir.join(store::FILE)).ok();
+    let stamp: Stamp = (
+        dir.clone(),
+        model.fingerprint(),
+        meta.as_ref().and_then(|m| m.modified().ok()),
+        meta.as_ref().map_or(0, std::fs::Metadata::len),
+    );
+    let cache = LOADED.get_or_init(Default::default);
+    if let Some(s) = cache
+        .lock()
+        .ok()
+        .and_then(|c| c.iter().find(|(k, _)| *k == stamp).map(|(_, s)| s.clone()))
+    {
+        return s;
+    }
+    let s = Arc::new(VectorStore::load(&dir, model));
+    if let Ok(mut c) = cache.lock() {
+        c.retain(|(k, _)| k.0 != stamp.0);
+        if c.len() >= 8 {
+            c.remove(0);
+        }
+        c.push((stamp, s.clone()));
+    }
+    s
+}
+
+/// Runs the tier on the final list `hits` (best first) when it is not confident; see the
+/// module doc.
+pub fn run(ctx: &Ctx, hits: &mut Vec<(Cand, f64)>) -> DenseReport {
+    if !ctx.config.semantic.dense {
+        return DenseReport::skipped("disabled");
+    }
+    if super::is_confident(hits.iter().map(|(c, s)| (c, *s))) {
+        return DenseReport::skipped("confident");
+    }
+    let (folder, model) = match model_for(ctx.config, ctx.tree.project()) {
+        Ok(m) => m,
+        Err(e) => return DenseReport::skipped(&e),
+    };
+    let mut report = DenseReport {
+        model: Some(folder.display().to_string()),
+        ..DenseReport::default()
+    };
+    let store = store_for(ctx.tree, &model);
+    let keys = ctx.index.dense_keys(&ctx.searcher);
+    if store.is_empty() {
+        report.missing = keys.len();
+        report.reason = "no entry vectors yet (run memtree index)".into();
+        return report;
+    }
+    report.ran = true;
+    report.reason = "not confident".into();
+    let q = model.encode(&ctx.query.text);
+    let mut scored: Vec<(f32, DocAddress)> = Vec::new();
+    for &(addr, key) in &keys {
+        match store.cosine(key, &q) {
+            Some(c) => {
+                report.vectors += 1;
+                if c >= MIN_COSINE {
+                    scored.push((c, addr));
+                }
+            }
+            None => report.missing += 1,
+        }
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut found: Vec<(f32, StoredMeta)> = Vec::new();
+    for (c, addr) in scored {
+        if found.len() >= MAX_HITS {
+            break;
+        }
+        let Some(meta) = ctx.index.stored(&ctx.searcher, addr) else {
+            continue;
+        };
+        if super::admitted(ctx, &meta) {
+            found.push((c, meta));
+        }
+    }
+    // memtree's own first hit, and how close it is to the query.
+    let first_cosine = hits.first().and_then(|(c, _)| {
+        let addr = *ctx
+            .index
+            .lookup(&ctx.searcher, ctx.index.fields.rel, &c.meta.rel)
+            .first()?;
+        let key = keys.iter().find(|(a, _)| *a == addr)?.1;
+        store.cosine(key, &q)
+    });
+    report.first_cosine = first_cosine.map(round2);
+    report.best = found.first().map(|(c, m)| (m.id.clone(), round2(*c)));
+    report.runner_up = found.get(1).map(|(c, _)| round2(*c));
+    let appended_from = hits.len();
+    for (c, meta) in &found {
+        let why = format!("dense:{c:.2}");
+        match hits.iter_mut().find(|(h, _)| h.meta.rel == meta.rel) {
+            Some((h, _)) => h.matched.push(why),
+            None => {
+                let relevance = f64::from(*c) * RELEVANCE_SCALE;
+                let score = relevance * super::rank::lifecycle_weight(meta, ctx.config, ctx.now);
+                hits.push((
+                    Cand {
+                        meta: meta.clone(),
+                        relevance,
+                        tier: Tier::Dense,
+                        matched: vec![why],
+                        coverage: None,
+                        own_coverage: None,
+                    },
+                    score,
+                ));
+            }
+        }
+    }
+    // Guarded promotion of the best dense hit.
+    if let Some((best, meta)) = found.first() {
+        let guard = Guard {
+            best: *best,
+            runner_up: found.get(1).map(|(c, _)| *c),
+            first: (appended_from > 0).then(|| {
+                (
+                    hits.first().is_some_and(|(c, _)| super::is_structural(c)),
+                    first_cosine,
+                )
+            }),
+        };
+        if guard.promotes()
+            && let Some(at) = hits.iter().position(|(h, _)| h.meta.rel == meta.rel)
+        {
+            // memtree's own first hit being this entry is no promotion.
+            if at > 0 || appended_from == 0 {
+                let h = hits.remove(at);
+                hits.insert(0, h);
+                report.promoted = Some(meta.id.clone());
+            }
+        }
+    }
+    report
+}
+
+/// The text [`fill`] encodes for the document at `addr`: read from its file now.
+fn entry_text(
+    tree: &Tree,
+    index: &SearchIndex,
+    searcher: &tantivy::Searcher,
+    addr: DocAddress,
+) -> Option<String> {
+    let m = index.stored(searcher, addr)?;
+    let display = tree.display_path(&m.rel);
+    let bytes = tree
+        .read_entry(&crate::tree::SafePath::from_walk(tree, &m.rel))
+        .ok()?;
+    let r =
+        crate::record::Record::parse_limited(&m.rel, &bytes, &display, tree.max_file_bytes).ok()?;
+    let s = &r.stored;
+    Some(store::encoded_text(
+        &s.title,
+        s.summary.as_deref(),
+        &r.plain,
+    ))
+}
+
+/// What decides whether the best dense hit is put first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Guard {
+    /// The best dense hit's cosine (at least τ).
+    best: f32,
+    /// The second-best dense hit's cosine.
+    runner_up: Option<f32>,
+    /// memtree's own first hit, when it had one: whether it is structural, and its cosine
+    /// (`None` when it has no vector yet).
+    first: Option<(bool, Option<f32>)>,
+}
+
+impl Guard {
+    /// Promote when memtree found nothing, or when its first hit is not structural, is
+    /// off-topic (cosine < κ) and the dense hit beats it by δ; and in either case when the
+    /// dense hit stands out from the second-best by γ.
+    fn promotes(self) -> bool {
+        let stands_out = self.runner_up.is_none_or(|r| self.best - r >= STANDS_OUT);
+        let beats_first = match self.first {
+            None => true,
+            Some((true, _)) | Some((false, None)) => false,
+            Some((false, Some(f))) => f < OFF_TOPIC && self.best >= f + MARGIN,
+        };
+        self.best >= MIN_COSINE && stands_out && beats_first
+    }
+}
+
+fn round2(x: f32) -> f32 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// What `memtree index` did for the dense tier (`dense` in `index --json`).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct DenseFill {
+    /// The model's folder; `None` when there is no model (then nothing else is set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Why nothing was encoded, when nothing could be.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// Entries encoded by this run.
+    pub encoded: usize,
+    /// Entries whose vector was cached already.
+    pub cached: usize,
+    /// Vectors dropped because no entry has their text any more.
+    pub pruned: usize,
+    /// Entries that could not be read to encode (changed or removed since indexing).
+    pub unreadable: usize,
+    /// Entries left without a vector because the time budget ran out.
+    pub left: usize,
+    /// Milliseconds spent encoding and writing the cache.
+    pub elapsed_ms: f64,
+}
+
+/// The most tokens of an entry that are encoded (`[CLS]` and `[SEP]` included): the title, the
+/// summary and the start of the body. On memtree's own tree (93 entries, 34 paraphrase
+/// questions) 32, 64 and 128 tokens put the same 6 answers first, and 256 put 5; encoding time
+/// grows with the tokens (6.5 s for the tree at 64, 12.8 s at 128).
+pub const ENTRY_TOKENS: usize = 64;
+
+/// How many encodes between two saves of the cache, so an interrupted `index` keeps its work.
+const SAVE_EVERY: usize = 256;
+
+/// Encodes every entry of `index` that has no cached vector yet, on every core (with a
+/// progress bar from 20 entries: about 20–70 ms each on one core of this machine), drops the vectors no entry needs, and
+/// saves the store. With `budget`, stops encoding once that much time has passed (the rest is
+/// left for the next run: what the session hook does). Without a model it does nothing and
+/// says why.
+///
+/// # Errors
+/// The cache folder cannot be written.
+pub fn fill(
+    tree: &Tree,
+    index: &SearchIndex,
+    config: &Config,
+    budget: Option<std::time::Duration>,
+) -> crate::error::Result<DenseFill> {
+    let start = Instant::now();
+    if !config.semantic.dense {
+        return Ok(DenseFill {
+            skipped: Some("disabled".into()),
+            ..DenseFill::default()
+        });
+    }
+    let (folder, model) = match model_for(config, tree.project()) {
+        Ok(m) => m,
+        Err(e) => {
+            return Ok(DenseFill {
+                skipped: Some(e),
+                ..DenseFill::default()
+            });
+        }
+    };
+    let mut out = DenseFill {
+        model: Some(folder.display().to_string()),
+        ..DenseFill::default()
+    };
+    let dir = tree.cache_dir();
+    let mut vectors = VectorStore::load(&dir, &model);
+    let searcher = index.searcher();
+    let keys = index.dense_keys(&searcher);
+    let mut wanted: HashMap<u64, DocAddress> = HashMap::new();
+    for &(addr, key) in &keys {
+        wanted.entry(key).or_insert(addr);
+    }
+    let mut todo: Vec<(u64, DocAddress)> = Vec::new();
+    for (&key, &addr) in &wanted {
+        if vectors.contains(key) {
+            out.cached += 1;
+        } else {
+            todo.push((key, addr));
+        }
+    }
+    todo.sort_by_key(|&(_, addr)| addr);
+    let before = vectors.len();
+    vectors.retain(|k| wanted.contains_key(&k));
+    out.pruned = before - vectors.len();
+    // Reading is fast and serial; encoding runs on every core.
+    let mut jobs: Vec<(u64, String)> = Vec::with_capacity(todo.len());
+    for (key, addr) in todo {
+        // A file changed since it was indexed is left for the next `index`, which re-indexes
+        // it under its new key.
+        match entry_text(tree, index, &searcher, addr).filter(|t| store::text_key(t) == key) {
+            Some(t) => jobs.push((key, t)),
+            None => out.unreadable += 1,
+        }
+    }
+    let progress =
+        crate::progress::begin_at("encoding entries for the dense tier", jobs.len() as u64, 20);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(jobs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut failed = None;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<(u64, Vec<f32>)>();
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (jobs, next, model) = (&jobs, &next, &model);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= jobs.len() || budget.is_some_and(|b| start.elapsed() >= b) {
+                        break;
+                    }
+                    let v = model.encode_at_most(&jobs[i].1, ENTRY_TOKENS);
+                    if tx.send((jobs[i].0, v)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for (key, v) in rx {
+            vectors.insert(key, &v);
+            out.encoded += 1;
+            progress.advance(1);
+            if out.encoded.is_multiple_of(SAVE_EVERY)
+                && let Err(e) = vectors.save(&dir)
+            {
+                failed = Some(e);
+                break;
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    out.left = jobs.len() - out.encoded;
+    if out.encoded > 0 || out.pruned > 0 {
+        vectors.save(&dir)?;
+    }
+    out.elapsed_ms = crate::memory::ms(start);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn promotion_needs_an_off_topic_first_hit_and_a_dense_hit_that_stands_out() {
+        let g = |best, runner_up, first| Guard {
+            best,
+            runner_up,
+            first,
+        };
+        // memtree found nothing: the best dense hit goes first when it stands out.
+        assert!(g(0.30, None, None).promotes());
+        assert!(g(0.30, Some(0.26), None).promotes());
+        assert!(
+            !g(0.30, Some(0.28), None).promotes(),
+            "second-best too close"
+        );
+        assert!(!g(0.24, None, None).promotes(), "below τ");
+        // memtree's first hit is off-topic and beaten by δ.
+        assert!(g(0.40, Some(0.30), Some((false, Some(0.15)))).promotes());
+        assert!(
+            !g(0.40, Some(0.30), Some((false, Some(0.20)))).promotes(),
+            "κ"
+        );
+        assert!(
+            !g(0.28, Some(0.20), Some((false, Some(0.19)))).promotes(),
+            "δ"
+        );
+        // A structural first hit, or one without a vector, is never displaced.
+        assert!(!g(0.90, None, Some((true, Some(0.0)))).promotes());
+        assert!(!g(0.90, None, Some((false, None))).promotes());
+    }
+}

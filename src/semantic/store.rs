@@ -1,0 +1,231 @@
+//! The dense tier's entry vectors, kept by content hash in `.memory/.cache/dense-vectors`.
+//!
+//! A vector is keyed by the FNV-1a hash of the text that was encoded ([`text_key`]), not by
+//! path: a renamed entry, a checkout that comes back to an earlier version, or a rebuilt index
+//! keeps its vectors, and an edited entry is simply absent until `memtree index` encodes it.
+//! The file belongs to one model ([`DenseModel::fingerprint`]); another model's file is
+//! ignored and replaced.
+//!
+//! Format (little-endian): `memtree-dense 1\n` (16 bytes), the model fingerprint (u64), the
+//! dimensions (u32), the count (u32), then per vector its key (u64), its scale (f32) and one
+//! i8 per dimension (396 bytes for 384 dimensions: 4 MB for 10k entries). A file of any other
+//! shape is treated as empty: the cache is derived data, rebuilt by `memtree index`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::dense::{DIMS, DenseModel};
+use super::vector::Quantized;
+
+/// The cache file, relative to the cache folder.
+pub const FILE: &str = "dense-vectors";
+const MAGIC: &[u8; 16] = b"memtree-dense 1\n";
+const HEADER: usize = 16 + 8 + 4 + 4;
+const RECORD: usize = 8 + 4 + DIMS;
+/// The most bytes read (a cache of 250k vectors).
+const MAX_BYTES: u64 = (HEADER + 250_000 * RECORD) as u64;
+
+/// The key of an entry's text: what [`encoded_text`] returns, hashed.
+pub fn text_key(text: &str) -> u64 {
+    crate::changeset::content_hash(text.as_bytes())
+}
+
+/// The text of an entry that is encoded: title, summary and body, as the static vectors use.
+pub fn encoded_text(title: &str, summary: Option<&str>, plain: &str) -> String {
+    format!("{title}. {}. {plain}", summary.unwrap_or_default())
+}
+
+/// Entry vectors by key, for one model.
+#[derive(Debug, Clone, Default)]
+pub struct VectorStore {
+    fingerprint: u64,
+    keys: HashMap<u64, usize>,
+    scales: Vec<f32>,
+    values: Vec<i8>,
+}
+
+impl VectorStore {
+    /// An empty store for the model with `fingerprint`.
+    pub fn new(fingerprint: u64) -> VectorStore {
+        VectorStore {
+            fingerprint,
+            ..VectorStore::default()
+        }
+    }
+
+    /// The store in `cache_dir` for `model`: empty when the file is absent, unreadable, of
+    /// another shape or another model's.
+    pub fn load(cache_dir: &Path, model: &DenseModel) -> VectorStore {
+        let path = cache_dir.join(FILE);
+        crate::tree::read_regular(&path, MAX_BYTES)
+            .ok()
+            .and_then(|b| Self::parse(&b, model.fingerprint()))
+            .unwrap_or_else(|| VectorStore::new(model.fingerprint()))
+    }
+
+    fn parse(bytes: &[u8], fingerprint: u64) -> Option<VectorStore> {
+        let rest = bytes.strip_prefix(MAGIC)?;
+        let (fp, rest) = rest.split_first_chunk::<8>()?;
+        let (dims, rest) = rest.split_first_chunk::<4>()?;
+        let (count, rest) = rest.split_first_chunk::<4>()?;
+        let count = u32::from_le_bytes(*count) as usize;
+        if u64::from_le_bytes(*fp) != fingerprint
+            || u32::from_le_bytes(*dims) as usize != DIMS
+            || rest.len() != count.checked_mul(RECORD)?
+        {
+            return None;
+        }
+        let mut store = VectorStore::new(fingerprint);
+        store.scales.reserve(count);
+        store.values.reserve(count * DIMS);
+        for r in rest.chunks_exact(RECORD) {
+            let (key, r) = r.split_first_chunk::<8>()?;
+            let (scale, r) = r.split_first_chunk::<4>()?;
+            let key = u64::from_le_bytes(*key);
+            if store.keys.contains_key(&key) {
+                continue;
+            }
+            store.keys.insert(key, store.scales.len());
+            store.scales.push(f32::from_le_bytes(*scale));
+            store.values.extend(r.iter().map(|&b| b as i8));
+        }
+        Some(store)
+    }
+
+    /// The file's bytes.
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER + self.scales.len() * RECORD);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.fingerprint.to_le_bytes());
+        out.extend_from_slice(&(DIMS as u32).to_le_bytes());
+        out.extend_from_slice(&(self.scales.len() as u32).to_le_bytes());
+        let mut by_slot: Vec<(&u64, &usize)> = self.keys.iter().collect();
+        by_slot.sort_by_key(|(_, slot)| **slot);
+        for (key, &slot) in by_slot {
+            out.extend_from_slice(&key.to_le_bytes());
+            out.extend_from_slice(&self.scales[slot].to_le_bytes());
+            out.extend(
+                self.values[slot * DIMS..(slot + 1) * DIMS]
+                    .iter()
+                    .map(|&v| v as u8),
+            );
+        }
+        out
+    }
+
+    /// Writes the store to `cache_dir` (a temporary file renamed over the old one).
+    ///
+    /// # Errors
+    /// The cache folder cannot be written.
+    pub fn save(&self, cache_dir: &Path) -> crate::error::Result<PathBuf> {
+        let path = cache_dir.join(FILE);
+        crate::index::write_cache_file(&path, &self.to_bytes())?;
+        Ok(path)
+    }
+
+    /// Number of vectors.
+    pub fn len(&self) -> usize {
+        self.scales.len()
+    }
+
+    /// Whether the store holds no vector.
+    pub fn is_empty(&self) -> bool {
+        self.scales.is_empty()
+    }
+
+    /// Whether the store has a vector for `key`.
+    pub fn contains(&self, key: u64) -> bool {
+        self.keys.contains_key(&key)
+    }
+
+    /// Adds (or replaces) the unit vector `v` ([`DIMS`] values) under `key`.
+    pub fn insert(&mut self, key: u64, v: &[f32]) {
+        let q = Quantized::new(&v[..DIMS.min(v.len())]);
+        let mut values = q.values;
+        values.resize(DIMS, 0);
+        match self.keys.get(&key) {
+            Some(&slot) => {
+                self.scales[slot] = q.scale;
+                self.values[slot * DIMS..(slot + 1) * DIMS].copy_from_slice(&values);
+            }
+            None => {
+                self.keys.insert(key, self.scales.len());
+                self.scales.push(q.scale);
+                self.values.extend(values);
+            }
+        }
+    }
+
+    /// Keeps only the vectors whose key `keep` accepts.
+    pub fn retain(&mut self, keep: impl Fn(u64) -> bool) {
+        let mut kept = VectorStore::new(self.fingerprint);
+        let mut by_slot: Vec<(u64, usize)> = self.keys.iter().map(|(k, s)| (*k, *s)).collect();
+        by_slot.sort_by_key(|(_, slot)| *slot);
+        for (key, slot) in by_slot.into_iter().filter(|(k, _)| keep(*k)) {
+            kept.keys.insert(key, kept.scales.len());
+            kept.scales.push(self.scales[slot]);
+            kept.values
+                .extend_from_slice(&self.values[slot * DIMS..(slot + 1) * DIMS]);
+        }
+        *self = kept;
+    }
+
+    /// The cosine of the unit vector `q` with the vector under `key`, if there is one.
+    pub fn cosine(&self, key: u64, q: &[f32]) -> Option<f32> {
+        let slot = *self.keys.get(&key)?;
+        Some(dot_i8(&self.values[slot * DIMS..(slot + 1) * DIMS], q) * self.scales[slot])
+    }
+}
+
+/// `a · q` for i8 `a`, in eight independent sums.
+fn dot_i8(a: &[i8], q: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    for (x, y) in a.chunks_exact(8).zip(q.chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += f32::from(x[l]) * y[l];
+        }
+    }
+    let tail = a.len() / 8 * 8;
+    acc.iter().sum::<f32>()
+        + a[tail..]
+            .iter()
+            .zip(q.get(tail..).unwrap_or_default())
+            .map(|(&x, y)| f32::from(x) * y)
+            .sum::<f32>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(seed: usize) -> Vec<f32> {
+        let v: Vec<f32> = (0..DIMS)
+            .map(|i| (((i * 31 + seed * 17) % 23) as f32 - 11.0) / 11.0)
+            .collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect()
+    }
+
+    #[test]
+    fn a_store_round_trips_and_refuses_another_models_file() {
+        let mut s = VectorStore::new(7);
+        s.insert(1, &unit(1));
+        s.insert(2, &unit(2));
+        s.insert(1, &unit(3));
+        let bytes = s.to_bytes();
+        assert_eq!(bytes.len(), HEADER + 2 * RECORD);
+        let back = VectorStore::parse(&bytes, 7).expect("parses");
+        assert_eq!(back.len(), 2);
+        let q = unit(3);
+        let exact: f32 = q.iter().map(|x| x * x).sum();
+        let got = back.cosine(1, &q).expect("key 1");
+        assert!((got - exact).abs() < 0.01, "{got}");
+        assert!(back.cosine(9, &q).is_none());
+        assert!(VectorStore::parse(&bytes, 8).is_none(), "another model");
+        assert!(VectorStore::parse(&bytes[..bytes.len() - 1], 7).is_none());
+        let mut pruned = back.clone();
+        pruned.retain(|k| k == 2);
+        assert_eq!(pruned.len(), 1);
+        assert_eq!(pruned.cosine(2, &q), back.cosine(2, &q));
+    }
+}
