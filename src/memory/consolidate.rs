@@ -53,9 +53,16 @@ pub struct ConsolidateReport {
     pub reindexed: usize,
     /// The commit of the applied changes, or why there is none.
     pub commit: CommitReport,
+    /// The hook's refresh of the dense tier's entry vectors (at most [`HOOK_DENSE_BUDGET`] of
+    /// encoding, after the write lock is released; the rest is left for the next run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dense: Option<crate::retrieve::dense::DenseFill>,
     /// Milliseconds taken.
     pub elapsed_ms: f64,
 }
+
+/// The most time the git hook spends encoding new entries for the dense tier.
+pub const HOOK_DENSE_BUDGET: Duration = Duration::from_secs(1);
 
 /// One change to one file, from one action.
 #[derive(Debug, Clone)]
@@ -104,9 +111,37 @@ impl Memory {
                 actions: Vec::new(),
                 reindexed: 0,
                 commit: CommitReport::skipped(format!("the hook writes nothing while {why}")),
+                dense: None,
                 elapsed_ms: super::ms(start),
             });
         }
+        let mut report = self.consolidate_locked(mode, repo.as_ref(), start)?;
+        if mode == Mode::Hook {
+            // Encoding writes only its own cache file: the lock is not held.
+            report.dense =
+                crate::index::SearchIndex::open_synced(&self.tree, None, self.freshness())
+                    .ok()
+                    .and_then(|(index, _)| {
+                        crate::retrieve::dense::fill(
+                            &self.tree,
+                            &index,
+                            &self.config,
+                            Some(HOOK_DENSE_BUDGET),
+                        )
+                        .ok()
+                    })
+                    .filter(|d| d.model.is_some());
+            report.elapsed_ms = super::ms(start);
+        }
+        Ok(report)
+    }
+
+    fn consolidate_locked(
+        &self,
+        mode: Mode,
+        repo: Option<&crate::git::Repo>,
+        start: Instant,
+    ) -> Result<ConsolidateReport> {
         let lock = match mode {
             Mode::Hook => self.lock_within(Duration::from_secs(1))?,
             _ => self.lock()?,
@@ -132,7 +167,7 @@ impl Memory {
                 .chain(m.superseded_by.as_deref())
                 .any(|t| !by_id.contains_key(t))
         });
-        let renames = match (&repo, dangling) {
+        let renames = match (repo, dangling) {
             (Some(r), true) => r.renames(RENAME_COMMITS).unwrap_or_default(),
             _ => Vec::new(),
         };
@@ -306,6 +341,7 @@ impl Memory {
             actions,
             reindexed,
             commit,
+            dense: None,
             elapsed_ms: super::ms(start),
         })
     }

@@ -110,7 +110,7 @@ fn store_for(tree: &Tree, model: &DenseModel) -> Arc<VectorStore> {
     let meta = std::fs::metadata(dir.join(store::FILE)).ok();
     let stamp: Stamp = (
         dir.clone(),
-        model.fingerprint(),
+        store::fingerprint(model, ENTRY_TOKENS),
         meta.as_ref().and_then(|m| m.modified().ok()),
         meta.as_ref().map_or(0, std::fs::Metadata::len),
     );
@@ -122,7 +122,10 @@ fn store_for(tree: &Tree, model: &DenseModel) -> Arc<VectorStore> {
     {
         return s;
     }
-    let s = Arc::new(VectorStore::load(&dir, model));
+    let s = Arc::new(VectorStore::load(
+        &dir,
+        store::fingerprint(model, ENTRY_TOKENS),
+    ));
     if let Ok(mut c) = cache.lock() {
         c.retain(|(k, _)| k.0 != stamp.0);
         if c.len() >= 8 {
@@ -365,7 +368,7 @@ pub fn fill(
         ..DenseFill::default()
     };
     let dir = tree.cache_dir();
-    let mut vectors = VectorStore::load(&dir, &model);
+    let mut vectors = VectorStore::load(&dir, store::fingerprint(&model, ENTRY_TOKENS));
     let searcher = index.searcher();
     let keys = index.dense_keys(&searcher);
     let mut wanted: HashMap<u64, DocAddress> = HashMap::new();

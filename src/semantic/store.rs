@@ -3,8 +3,8 @@
 //! A vector is keyed by the FNV-1a hash of the text that was encoded ([`text_key`]), not by
 //! path: a renamed entry, a checkout that comes back to an earlier version, or a rebuilt index
 //! keeps its vectors, and an edited entry is simply absent until `memtree index` encodes it.
-//! The file belongs to one model ([`DenseModel::fingerprint`]); another model's file is
-//! ignored and replaced.
+//! The file belongs to one model and one token limit ([`fingerprint`]); a file made otherwise
+//! is ignored and replaced.
 //!
 //! Format (little-endian): `memtree-dense 1\n` (16 bytes), the model fingerprint (u64), the
 //! dimensions (u32), the count (u32), then per vector its key (u64), its scale (f32) and one
@@ -35,6 +35,14 @@ pub fn encoded_text(title: &str, summary: Option<&str>, plain: &str) -> String {
     format!("{title}. {}. {plain}", summary.unwrap_or_default())
 }
 
+/// What vectors made by `model` from at most `max_tokens` tokens of an entry are recorded
+/// under: a store made with another model or another limit is not used.
+pub fn fingerprint(model: &DenseModel, max_tokens: usize) -> u64 {
+    let mut bytes = model.fingerprint().to_le_bytes().to_vec();
+    bytes.extend_from_slice(&(max_tokens as u64).to_le_bytes());
+    crate::changeset::content_hash(&bytes)
+}
+
 /// Entry vectors by key, for one model.
 #[derive(Debug, Clone, Default)]
 pub struct VectorStore {
@@ -53,14 +61,14 @@ impl VectorStore {
         }
     }
 
-    /// The store in `cache_dir` for `model`: empty when the file is absent, unreadable, of
-    /// another shape or another model's.
-    pub fn load(cache_dir: &Path, model: &DenseModel) -> VectorStore {
+    /// The store in `cache_dir` for vectors made as `fingerprint` says ([`fingerprint`]): empty
+    /// when the file is absent, unreadable, of another shape or made otherwise.
+    pub fn load(cache_dir: &Path, fingerprint: u64) -> VectorStore {
         let path = cache_dir.join(FILE);
         crate::tree::read_regular(&path, MAX_BYTES)
             .ok()
-            .and_then(|b| Self::parse(&b, model.fingerprint()))
-            .unwrap_or_else(|| VectorStore::new(model.fingerprint()))
+            .and_then(|b| Self::parse(&b, fingerprint))
+            .unwrap_or_else(|| VectorStore::new(fingerprint))
     }
 
     fn parse(bytes: &[u8], fingerprint: u64) -> Option<VectorStore> {

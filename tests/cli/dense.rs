@@ -256,3 +256,37 @@ fn an_outside_dense_model_needs_trust() {
     let v = env.json(&["query", "how do we ship software to users?"]);
     assert_eq!(v["dense"]["reason"], "disabled");
 }
+
+/// The git hook (`consolidate --hook`) encodes the entries a session added, within its time
+/// budget, so the next question finds them without a manual `index`; without a model it
+/// writes no vector file.
+#[test]
+fn the_git_hook_encodes_new_entries() {
+    let env = tree();
+    let hook = |model: Option<&std::path::Path>| {
+        let mut cmd = env.cmd();
+        if let Some(m) = model {
+            cmd.env("MEMTREE_DENSE_MODEL", m);
+        }
+        cmd.args(["consolidate", "--hook"]);
+        crate::env::assert_ok(&cmd.write_stdin("").output().unwrap());
+    };
+    let file = env.mem(".cache/dense-vectors");
+    hook(None);
+    assert!(!file.exists());
+    let Some(model) = real_model() else {
+        eprintln!("SKIPPED: MEMTREE_DENSE_MODEL is not set (see .ci/run)");
+        return;
+    };
+    hook(Some(&model));
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(bytes.len(), 32 + 4 * (8 + 4 + 384));
+    hook(Some(&model));
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        bytes,
+        "nothing new to encode"
+    );
+    let v = ask(&env, &model, "how do we ship software to users?");
+    assert_eq!(v["dense"]["promoted"], "conventions/release/tagging", "{v}");
+}

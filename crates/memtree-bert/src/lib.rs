@@ -169,7 +169,37 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// `x W^T + b` for `n` rows of `x`; `W` is `[out, in]` as PyTorch stores a linear layer, given
 /// as its little-endian bytes.
+///
+/// The product is matrixmultiply's sgemm (through ndarray's safe `general_mat_mul`), which
+/// picks AVX and FMA at run time when the processor has them: 11.9 → 7 ms for an 11-token
+/// query on this machine against the eight-lane loop ([`linear_le`]), which stays for weights
+/// that cannot be viewed as `f32` in place (misaligned, or a big-endian machine).
 fn linear(x: &[f32], n: usize, w: &[u8], b: &[f32]) -> Vec<f32> {
+    let out = b.len();
+    let inn = w.len() / 4 / out;
+    let weights: Option<&[f32]> = if cfg!(target_endian = "little") {
+        bytemuck::try_cast_slice(w).ok()
+    } else {
+        None
+    };
+    let Some(weights) = weights else {
+        return linear_le(x, n, w, b);
+    };
+    let (Ok(xv), Ok(wv)) = (
+        ndarray::ArrayView2::from_shape((n, inn), &x[..n * inn]),
+        ndarray::ArrayView2::from_shape((out, inn), weights),
+    ) else {
+        return linear_le(x, n, w, b);
+    };
+    // y^T = W x^T, written into y's memory through a transposed view.
+    let mut y = ndarray::Array2::from_shape_fn((n, out), |(_, j)| b[j]);
+    let mut yt = y.view_mut().reversed_axes();
+    ndarray::linalg::general_mat_mul(1.0, &wv, &xv.t(), 1.0, &mut yt);
+    y.into_raw_vec_and_offset().0
+}
+
+/// [`linear`] reading each weight as little-endian bytes, in eight-lane dot products.
+fn linear_le(x: &[f32], n: usize, w: &[u8], b: &[f32]) -> Vec<f32> {
     let out = b.len();
     let inn = w.len() / 4 / out;
     let mut y = vec![0.0f32; n * out];
@@ -233,6 +263,29 @@ fn gelu(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_matrix_product_matches_the_byte_loop() {
+        let (n, inn, out) = (5, 24, 7);
+        let x: Vec<f32> = (0..n * inn)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+            .collect();
+        let w: Vec<f32> = (0..out * inn)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 9.0)
+            .collect();
+        let b: Vec<f32> = (0..out).map(|j| j as f32 / 10.0).collect();
+        let bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let fast = linear(&x, n, &bytes, &b);
+        let slow = linear_le(&x, n, &bytes, &b);
+        assert_eq!(fast.len(), n * out);
+        for (f, s) in fast.iter().zip(&slow) {
+            assert!((f - s).abs() < 1e-4, "{f} vs {s}");
+        }
+        // Misaligned bytes take the byte loop and give the same answer.
+        let mut shifted = vec![0u8];
+        shifted.extend_from_slice(&bytes);
+        assert_eq!(linear(&x, n, &shifted[1..], &b), slow);
+    }
 
     #[test]
     fn gelu_matches_its_definition() {
