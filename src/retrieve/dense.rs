@@ -47,7 +47,8 @@ pub const MARGIN: f32 = 0.1;
 /// out-of-domain promotion and the one promotion that displaced a right first hit, for one
 /// right promotion lost (issue 22 note).
 pub const STANDS_OUT: f32 = 0.03;
-/// The most dense hits added.
+/// The most dense hits added (fewer when the query asks for fewer than this many hits; at
+/// least two, so the best one can be compared with the second).
 pub const MAX_HITS: usize = 10;
 /// A dense hit's relevance is its cosine times this (at most 0.5, the cap of a hit only the
 /// semantic tier's added words found): meaning without shared words is weak evidence.
@@ -162,7 +163,7 @@ pub fn run(ctx: &Ctx, hits: &mut Vec<(Cand, f64)>) -> DenseReport {
     }
     report.ran = true;
     report.reason = "not confident".into();
-    let q = model.encode(&ctx.query.text);
+    let q = store::Query::new(&model.encode(&ctx.query.text));
     let mut scored: Vec<(f32, DocAddress)> = Vec::new();
     for &(addr, key) in &keys {
         match store.cosine(key, &q) {
@@ -177,8 +178,14 @@ pub fn run(ctx: &Ctx, hits: &mut Vec<(Cand, f64)>) -> DenseReport {
     }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut found: Vec<(f32, StoredMeta)> = Vec::new();
+    // Loading a document costs tens of microseconds: no more than the answer can show.
+    let want = ctx
+        .query
+        .k
+        .unwrap_or(ctx.config.retrieval.k)
+        .clamp(2, MAX_HITS);
     for (c, addr) in scored {
-        if found.len() >= MAX_HITS {
+        if found.len() >= want {
             break;
         }
         let Some(meta) = ctx.index.stored(&ctx.searcher, addr) else {

@@ -178,28 +178,51 @@ impl VectorStore {
         *self = kept;
     }
 
-    /// The cosine of the unit vector `q` with the vector under `key`, if there is one.
-    pub fn cosine(&self, key: u64, q: &[f32]) -> Option<f32> {
+    /// The cosine of the query `q` ([`Query::new`]) with the vector under `key`, if there is
+    /// one: an integer dot product of the two i8 vectors (about 0.1 µs; the tier takes one per
+    /// entry), within about 0.01 of the exact cosine.
+    pub fn cosine(&self, key: u64, q: &Query) -> Option<f32> {
         let slot = *self.keys.get(&key)?;
-        Some(dot_i8(&self.values[slot * DIMS..(slot + 1) * DIMS], q) * self.scales[slot])
+        let d = dot_i8(&self.values[slot * DIMS..(slot + 1) * DIMS], &q.values);
+        Some(d as f32 * self.scales[slot] * q.scale)
     }
 }
 
-/// `a · q` for i8 `a`, in eight independent sums.
-fn dot_i8(a: &[i8], q: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    for (x, y) in a.chunks_exact(8).zip(q.chunks_exact(8)) {
-        for l in 0..8 {
-            acc[l] += f32::from(x[l]) * y[l];
+/// A query vector quantized as the stored ones are, for [`VectorStore::cosine`].
+#[derive(Debug, Clone)]
+pub struct Query {
+    scale: f32,
+    values: Vec<i8>,
+}
+
+impl Query {
+    /// Quantizes the unit vector `v` ([`DIMS`] values).
+    pub fn new(v: &[f32]) -> Query {
+        let q = Quantized::new(&v[..DIMS.min(v.len())]);
+        let mut values = q.values;
+        values.resize(DIMS, 0);
+        Query {
+            scale: q.scale,
+            values,
         }
     }
-    let tail = a.len() / 8 * 8;
-    acc.iter().sum::<f32>()
+}
+
+/// `a · b` of two i8 vectors, in sixteen i32 lanes (vectorised by the compiler).
+fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    let mut acc = [0i32; 16];
+    for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+        for l in 0..16 {
+            acc[l] += i32::from(x[l]) * i32::from(y[l]);
+        }
+    }
+    let tail = a.len() / 16 * 16;
+    acc.iter().sum::<i32>()
         + a[tail..]
             .iter()
-            .zip(q.get(tail..).unwrap_or_default())
-            .map(|(&x, y)| f32::from(x) * y)
-            .sum::<f32>()
+            .zip(&b[tail.min(b.len())..])
+            .map(|(&x, &y)| i32::from(x) * i32::from(y))
+            .sum::<i32>()
 }
 
 #[cfg(test)]
@@ -224,8 +247,9 @@ mod tests {
         assert_eq!(bytes.len(), HEADER + 2 * RECORD);
         let back = VectorStore::parse(&bytes, 7).expect("parses");
         assert_eq!(back.len(), 2);
-        let q = unit(3);
-        let exact: f32 = q.iter().map(|x| x * x).sum();
+        let v = unit(3);
+        let exact: f32 = v.iter().map(|x| x * x).sum();
+        let q = Query::new(&v);
         let got = back.cosine(1, &q).expect("key 1");
         assert!((got - exact).abs() < 0.01, "{got}");
         assert!(back.cosine(9, &q).is_none());
