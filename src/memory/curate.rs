@@ -246,7 +246,13 @@ impl Memory {
             llm: LlmMode::Never,
             ..Query::default()
         };
-        let ctx = self.ctx(index, &query);
+        // The planner compares words: the dense tier's hits share none, and encoding every
+        // statement would cost the hook's time.
+        let config = self.config_without_dense();
+        let ctx = retrieve::Ctx {
+            config: &config,
+            ..self.ctx(index, &query)
+        };
         let ranked = retrieve::run(&ctx);
         ranked
             .hits

@@ -398,6 +398,14 @@ impl Memory {
             .map(|repo| repo.committed(paths))
     }
 
+    /// The configuration with the dense tier off, for retrieval that compares words (curate's
+    /// planner, `add`'s near-duplicate check) rather than answering a question.
+    fn config_without_dense(&self) -> Config {
+        let mut config = self.config.clone();
+        config.semantic.dense = false;
+        config
+    }
+
     fn ctx<'a>(&'a self, index: &'a SearchIndex, query: &'a Query) -> Ctx<'a> {
         Ctx {
             index,

@@ -148,7 +148,7 @@ impl Memory {
     ) -> Result<Vec<(String, [f64; retrieve::rescore::N])>> {
         self.validate_query(query)?;
         let (index, _) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
-        let mut config = self.config.clone();
+        let mut config = self.config_without_dense();
         config.retrieval.rescore = false;
         let ctx = retrieve::Ctx {
             config: &config,

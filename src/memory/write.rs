@@ -254,7 +254,11 @@ impl Memory {
                 k: Some(3),
                 ..Query::default()
             };
-            let ctx = self.ctx(&index, &probe);
+            let config = self.config_without_dense();
+            let ctx = retrieve::Ctx {
+                config: &config,
+                ..self.ctx(&index, &probe)
+            };
             let ranked = retrieve::run(&ctx);
             ranked
                 .hits
