@@ -237,7 +237,8 @@ pub enum Command {
         #[arg(long)]
         discard: bool,
     },
-    /// Bring the search index up to date (queries do this by themselves).
+    /// Bring the search index up to date (queries do this by themselves), and encode new entries
+    /// for the dense tier when its model is there (queries never do)
     Index {
         /// Rebuild from scratch.
         #[arg(long)]
