@@ -8,8 +8,9 @@
 //!
 //! Format (little-endian): `memtree-dense 1\n` (16 bytes), the model fingerprint (u64), the
 //! dimensions (u32), the count (u32), then per vector its key (u64), its scale (f32) and one
-//! i8 per dimension (396 bytes for 384 dimensions: 4 MB for 10k entries). A file of any other
-//! shape is treated as empty: the cache is derived data, rebuilt by `memtree index`.
+//! i8 per dimension (396 bytes for 384 dimensions: 4 MB for 10k entries), in key order. A
+//! file of any other shape is treated as empty: the cache is derived data, rebuilt by
+//! `memtree index`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -107,9 +108,11 @@ impl VectorStore {
         out.extend_from_slice(&self.fingerprint.to_le_bytes());
         out.extend_from_slice(&(DIMS as u32).to_le_bytes());
         out.extend_from_slice(&(self.scales.len() as u32).to_le_bytes());
-        let mut by_slot: Vec<(&u64, &usize)> = self.keys.iter().collect();
-        by_slot.sort_by_key(|(_, slot)| **slot);
-        for (key, &slot) in by_slot {
+        // Sorted by key: the same vectors make the same bytes, whatever order the encoding
+        // threads finished in.
+        let mut by_key: Vec<(&u64, &usize)> = self.keys.iter().collect();
+        by_key.sort_unstable_by_key(|(key, _)| **key);
+        for (key, &slot) in by_key {
             out.extend_from_slice(&key.to_le_bytes());
             out.extend_from_slice(&self.scales[slot].to_le_bytes());
             out.extend(

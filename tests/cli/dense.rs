@@ -290,3 +290,38 @@ fn the_git_hook_encodes_new_entries() {
     let v = ask(&env, &model, "how do we ship software to users?");
     assert_eq!(v["dense"]["promoted"], "conventions/release/tagging", "{v}");
 }
+
+/// A damaged vector file (cut short, or bytes of another model) is ignored, never trusted: the
+/// query says the vectors are missing, and the next `index` rebuilds the file whole.
+#[test]
+fn a_damaged_vector_file_is_rebuilt_not_trusted() {
+    let Some(model) = real_model() else {
+        eprintln!("SKIPPED: MEMTREE_DENSE_MODEL is not set (see .ci/run)");
+        return;
+    };
+    let env = tree();
+    index(&env, &model);
+    let file = env.mem(".cache/dense-vectors");
+    let good = std::fs::read(&file).unwrap();
+    let mut other_model = good.clone();
+    other_model[16] ^= 0xff; // the fingerprint
+    for damaged in [
+        good[..good.len() - 7].to_vec(),
+        other_model,
+        b"junk".to_vec(),
+    ] {
+        std::fs::write(&file, &damaged).unwrap();
+        let v = ask(&env, &model, "how do we ship software to users?");
+        assert_eq!(v["hits"], json!([]), "{v}");
+        assert_eq!(
+            (&v["dense"]["reason"], &v["dense"]["missing"]),
+            (
+                &json!("no entry vectors yet (run memtree index)"),
+                &json!(4)
+            )
+        );
+        let r = index(&env, &model);
+        assert_eq!(r["dense"]["encoded"], 4, "{r}");
+        assert_eq!(std::fs::read(&file).unwrap(), good);
+    }
+}
