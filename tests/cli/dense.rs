@@ -325,3 +325,57 @@ fn a_damaged_vector_file_is_rebuilt_not_trusted() {
         assert_eq!(std::fs::read(&file).unwrap(), good);
     }
 }
+
+/// `memtree mcp` keeps the model and the vectors loaded between calls, through rmcp's own
+/// client: the model comes from the user's own config file, a paraphrase is answered by the
+/// dense tier on every call, and an entry written through the server has no vector until the
+/// next `index` (the server never encodes entries).
+#[test]
+fn the_mcp_server_answers_by_meaning_across_calls() {
+    let Some(model) = real_model() else {
+        eprintln!("SKIPPED: MEMTREE_DENSE_MODEL is not set (see .ci/run)");
+        return;
+    };
+    let env = tree();
+    let config = env.root().join(".config/memtree/config.yaml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        format!("semantic:\n  dense_model: {}\n", model.display()),
+    )
+    .unwrap();
+    let r = env.json(&["index"]);
+    assert_eq!(r["dense"]["encoded"], 4, "{r}");
+    crate::env::runtime().block_on(async {
+        let client = crate::env::mcp_client(&env).await;
+        let ask =
+            |q: &'static str| crate::env::mcp_call(&client, "memory_query", json!({"query": q}));
+        for _ in 0..2 {
+            let (err, v) = ask("how do we ship software to users?").await;
+            assert!(!err, "{v}");
+            assert_eq!(
+                (&v["hits"][0]["id"], &v["hits"][0]["tier"], &v["confident"]),
+                (
+                    &json!("conventions/release/tagging"),
+                    &json!("dense"),
+                    &json!(false)
+                ),
+                "{v}"
+            );
+        }
+        let (err, v) = crate::env::mcp_call(
+            &client,
+            "memory_write",
+            json!({"id": "ops/deploy/rollback", "title": "Roll back with the previous image",
+                   "body": "Redeploy the previous tag."}),
+        )
+        .await;
+        assert!(!err, "{v}");
+        let (_, v) = ask("how do we ship software to users?").await;
+        assert_eq!(
+            (&v["dense"]["vectors"], &v["dense"]["missing"]),
+            (&json!(4), &json!(1)),
+            "{v}"
+        );
+    });
+}
