@@ -165,8 +165,9 @@ pub fn run(ctx: &Ctx, hits: &mut Vec<(Cand, f64)>) -> DenseReport {
     report.reason = "not confident".into();
     let q = store::Query::new(&model.encode(&ctx.query.text));
     let mut scored: Vec<(f32, DocAddress)> = Vec::new();
+    let cosines = store.all_cosines(&q);
     for &(addr, key) in &keys {
-        match store.cosine(key, &q) {
+        match cosines.get(key) {
             Some(c) => {
                 report.vectors += 1;
                 if c >= MIN_COSINE {
@@ -202,7 +203,7 @@ pub fn run(ctx: &Ctx, hits: &mut Vec<(Cand, f64)>) -> DenseReport {
             .lookup(&ctx.searcher, ctx.index.fields.rel, &c.meta.rel)
             .first()?;
         let key = keys.iter().find(|(a, _)| *a == addr)?.1;
-        store.cosine(key, &q)
+        cosines.get(key)
     });
     report.first_cosine = first_cosine.map(round2);
     report.best = found.first().map(|(c, m)| (m.id.clone(), round2(*c)));

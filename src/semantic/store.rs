@@ -44,11 +44,32 @@ pub fn fingerprint(model: &DenseModel, max_tokens: usize) -> u64 {
     crate::changeset::content_hash(&bytes)
 }
 
+/// Keys are FNV-1a hashes already: hashing them again (SipHash) cost a third of the tier's
+/// 10k lookups.
+#[derive(Debug, Clone, Copy, Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Keys = HashMap<u64, usize, std::hash::BuildHasherDefault<KeyHasher>>;
+
 /// Entry vectors by key, for one model.
 #[derive(Debug, Clone, Default)]
 pub struct VectorStore {
     fingerprint: u64,
-    keys: HashMap<u64, usize>,
+    keys: Keys,
     scales: Vec<f32>,
     values: Vec<i8>,
 }
@@ -182,12 +203,42 @@ impl VectorStore {
     }
 
     /// The cosine of the query `q` ([`Query::new`]) with the vector under `key`, if there is
-    /// one: an integer dot product of the two i8 vectors (about 0.1 µs; the tier takes one per
-    /// entry), within about 0.01 of the exact cosine.
+    /// one: an integer dot product of the two i8 vectors, within about 0.01 of the exact
+    /// cosine.
     pub fn cosine(&self, key: u64, q: &Query) -> Option<f32> {
         let slot = *self.keys.get(&key)?;
+        Some(self.cosine_at(slot, q))
+    }
+
+    fn cosine_at(&self, slot: usize, q: &Query) -> f32 {
         let d = dot_i8(&self.values[slot * DIMS..(slot + 1) * DIMS], &q.values);
-        Some(d as f32 * self.scales[slot] * q.scale)
+        d as f32 * self.scales[slot] * q.scale
+    }
+
+    /// The cosine of `q` with every vector, looked up by key: the vectors are read once in
+    /// their order in memory (0.4 MB per 1k entries), not in the order a caller asks for keys,
+    /// which at 10k entries cost 1.5 ms of cache misses instead of about 0.4 ms.
+    pub fn all_cosines(&self, q: &Query) -> Cosines<'_> {
+        Cosines {
+            keys: &self.keys,
+            values: (0..self.scales.len())
+                .map(|s| self.cosine_at(s, q))
+                .collect(),
+        }
+    }
+}
+
+/// Every vector's cosine with one query ([`VectorStore::all_cosines`]).
+#[derive(Debug)]
+pub struct Cosines<'a> {
+    keys: &'a Keys,
+    values: Vec<f32>,
+}
+
+impl Cosines<'_> {
+    /// The cosine of the vector under `key`, if there is one.
+    pub fn get(&self, key: u64) -> Option<f32> {
+        self.keys.get(&key).map(|&slot| self.values[slot])
     }
 }
 
@@ -215,8 +266,10 @@ impl Query {
 fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     let mut acc = [0i32; 16];
     for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
-        for l in 0..16 {
-            acc[l] += i32::from(x[l]) * i32::from(y[l]);
+        // An i8 × i8 product fits in i16; zipped iterators (not indices) let the compiler
+        // drop the bounds checks and vectorise.
+        for ((acc, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+            *acc += i32::from(i16::from(x) * i16::from(y));
         }
     }
     let tail = a.len() / 16 * 16;
