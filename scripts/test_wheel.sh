@@ -24,7 +24,8 @@ python3 -m venv "$out/venv"
 bin="$out/venv/bin/memtree"
 size="$(stat -c %s "$bin")"
 echo "installed binary: $size bytes"
-[ "$size" -le 15000000 ] || { echo "over the 15 MB budget" >&2; exit 1; }
+# Issue 22 allows the binary to grow to 20 MB (the dense tier; its weights are not in it).
+[ "$size" -le 20000000 ] || { echo "over the 20 MB budget" >&2; exit 1; }
 "$bin" --version
 "$bin" --root examples/project query "how do I add a column to orders safely?" | head -3
 "$bin" --root examples/project query "how do I add a column to orders safely?" --json \
