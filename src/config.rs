@@ -46,6 +46,14 @@ pub struct Config {
     pub llm: Option<Llm>,
     /// `curate:` settings (what the agent session hooks do with a session).
     pub curate: Curate,
+    /// Other trees searched with this one ([`crate::layers`]): `layers.NAME: {path | git,
+    /// access, weight}`. A folder outside the project or a git URL needs `memtree trust`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub layers: BTreeMap<String, crate::layers::LayerDecl>,
+    /// The user's own `layers:` ([`crate::trust::UserConfig::layers`]), laid beside the
+    /// project's by [`crate::trust::apply`]; never read from `memtree.yaml`.
+    #[serde(skip)]
+    pub user_layers: BTreeMap<String, crate::layers::LayerDecl>,
     /// The tree's own tier 5 prompt template (`.memory/.llm-prompt.md`), set only when the
     /// project is trusted ([`crate::trust::apply`]); never read from `memtree.yaml`.
     #[serde(skip)]
@@ -63,6 +71,8 @@ impl Default for Config {
             semantic: Semantic::default(),
             llm: None,
             curate: Curate::default(),
+            layers: BTreeMap::new(),
+            user_layers: BTreeMap::new(),
             llm_prompt: None,
         }
     }
@@ -298,6 +308,7 @@ impl Config {
                 config.index.max_file_bytes
             ));
         }
+        crate::layers::validate(&config.layers)?;
         for (kind, decay) in &config.lifecycle.default_decay {
             if !crate::entry::KINDS.contains(&kind.as_str()) {
                 return Err(format!("lifecycle.default_decay: unknown kind `{kind}`"));

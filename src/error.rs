@@ -193,6 +193,29 @@ pub enum Error {
     /// A request that is well-formed but cannot be carried out.
     #[error("{0}")]
     Refused(String),
+    /// A write to a layer declared `read-only` (`layers.NAME.access`).
+    #[error("layer `{layer}` is read-only: memtree does not write to it")]
+    ReadOnly {
+        /// The layer's name.
+        layer: String,
+    },
+    /// A layer name that no configuration declares (or that is declared but cannot be used).
+    #[error("no layer `{name}`{}", layer_note(reason, known))]
+    UnknownLayer {
+        /// The name that was asked for.
+        name: String,
+        /// Why a declared layer cannot be used (`None`: it is not declared at all).
+        reason: Option<String>,
+        /// The layers that can be used.
+        known: Vec<String>,
+    },
+}
+
+fn layer_note(reason: &Option<String>, known: &[String]) -> String {
+    match reason {
+        Some(r) => format!(": {r}"),
+        None => format!("; the layers are {}", known.join(", ")),
+    }
 }
 
 fn did_you_mean(suggestions: &[String]) -> String {
@@ -255,6 +278,13 @@ impl Error {
                 "the next memtree write, or `memtree index`, completes it; `memtree check` shows what is left"
                     .into(),
             ),
+            Error::ReadOnly { layer } => Some(format!(
+                "write to the project (leave out --layer) or to a read-write layer; `memtree \
+                 layers list` shows each layer's access (`{layer}` is declared read-only)"
+            )),
+            Error::UnknownLayer { .. } => {
+                Some("`memtree layers list` shows the layers; `memtree layers add` declares one".into())
+            }
             Error::UnsafePath { .. } => Some(
                 "replace the link with a real folder or file inside .memory, or move the entry there"
                     .into(),
@@ -266,7 +296,7 @@ impl Error {
     /// A stable, machine-readable name for the kind of error (`not_found`, `invalid_id`,
     /// `invalid_value`, `exists`, `front_matter`, `not_utf8`, `config`, `io`, `index`, `busy`,
     /// `unsafe_path`, `conflict`, `interrupted`, `secret`, `private`, `local_changes`, `refused`, `no_root`,
-    /// `git`, `no_git`): what an agent
+    /// `git`, `no_git`, `read_only`, `unknown_layer`): what an agent
     /// branches on. Listed in README; never renamed.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -290,6 +320,8 @@ impl Error {
             Error::Refused(_) => "refused",
             Error::Git(_) => "git",
             Error::NoGit(_) => "no_git",
+            Error::ReadOnly { .. } => "read_only",
+            Error::UnknownLayer { .. } => "unknown_layer",
         }
     }
 

@@ -24,6 +24,7 @@
 //! - [`hooks`]: git hooks and the merge driver's registration;
 //! - [`secrets`]: secrets and hidden instructions that do not belong in entry text;
 //! - [`private`]: `<private>` text, removed over a whole session and never written;
+//! - [`layers`]: the project, user and shared trees one query reads, and qualified ids;
 //! - [`trust`]: which settings may run programs or reach the network, and `memtree trust`;
 //! - [`config`], [`templates`], [`text`], [`error`]: settings, embedded files, string measures,
 //!   and the one error type.
@@ -50,6 +51,7 @@ pub mod git;
 pub mod hooks;
 pub mod import;
 pub mod index;
+pub mod layers;
 pub mod lifecycle;
 pub mod llm;
 pub mod markdown;

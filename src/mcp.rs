@@ -27,7 +27,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::memory::{Memory, NewEntry};
+use crate::memory::{InLayer, Memory, NewEntry};
 use crate::retrieve::Query;
 use crate::retrieve::llm::LlmMode;
 use crate::tree::Tree;
@@ -63,6 +63,9 @@ pub struct QueryArgs {
     pub all: Option<bool>,
     /// When to ask the configured LLM: auto (default, only when not confident), always, never.
     pub llm: Option<String>,
+    /// Only these layers (`project`, `user`, or a shared layer's name); default: every layer.
+    /// Hits outside the project have qualified ids (`platform:conventions/api/errors`).
+    pub layer: Option<Vec<String>>,
 }
 
 /// Arguments of `memory_context`.
@@ -76,6 +79,8 @@ pub struct ContextArgs {
     pub path: Option<String>,
     /// Only this folder id.
     pub within: Option<String>,
+    /// Only these layers (`project`, `user`, or a shared layer's name); default: every layer.
+    pub layer: Option<Vec<String>>,
 }
 
 /// Arguments of `memory_get`.
@@ -124,6 +129,9 @@ pub struct WriteArgs {
     pub base: Option<String>,
     /// maturity: draft, validated or core (updates only).
     pub maturity: Option<String>,
+    /// The layer to write to: `project` (default), `user` (your own memory, for every project)
+    /// or a shared read-write layer. An id may name its layer itself (`user:prefs/tools/pnpm`).
+    pub layer: Option<String>,
 }
 
 /// Arguments of `memory_link`.
@@ -259,6 +267,7 @@ impl MemtreeServer {
                 within: a.within.as_deref().map(crate::tree::normalize_id),
                 all: a.all.unwrap_or(false),
                 llm: llm_mode(a.llm.as_deref())?,
+                layers: a.layer.unwrap_or_default(),
             };
             m.query(&query)
         })
@@ -279,6 +288,7 @@ impl MemtreeServer {
                 text: a.query,
                 path: a.path,
                 within: a.within.as_deref().map(crate::tree::normalize_id),
+                layers: a.layer.unwrap_or_default(),
                 ..Query::default()
             };
             m.context(
@@ -300,11 +310,14 @@ impl MemtreeServer {
     ) -> std::result::Result<CallToolResult, ErrorData> {
         // An agent gets what a reviewer sees (no hidden comment, no invisible character).
         self.run(move |m| {
-            match a.at {
-                Some(rev) => m.get_at(&a.id, &rev),
-                None => m.get(&a.id),
+            let (m, id, layer) = m.entry_layer(&a.id, None, false)?;
+            let mut view = match a.at {
+                Some(rev) => m.get_at(&id, &rev),
+                None => m.get(&id),
             }
-            .map(crate::memory::EntryView::visible)
+            .map(crate::memory::EntryView::visible)?;
+            view.in_layer(&layer, &m.tree().root);
+            Ok(view)
         })
         .await
     }
@@ -340,10 +353,12 @@ impl MemtreeServer {
         Parameters(a): Parameters<WriteArgs>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.run(move |m| {
+            let (m, bare, layer) = m.entry_layer(&a.id, a.layer.as_deref(), true)?;
+            let root = m.tree().root.clone();
             // Exactly this id: a write never lands on another entry through a suffix.
-            if !m.exists(&a.id) {
-                let report = m.add(&NewEntry {
-                    id: a.id.clone(),
+            if !m.exists(&bare) {
+                let mut report = m.add(&NewEntry {
+                    id: bare.clone(),
                     title: a.title.clone().unwrap_or_default(),
                     kind: a.kind.clone(),
                     summary: a.summary.clone(),
@@ -355,6 +370,7 @@ impl MemtreeServer {
                     body: a.body.clone(),
                     supersedes: Vec::new(),
                 })?;
+                report.in_layer(&layer, &root);
                 return serde_json::to_value(report).map_err(|e| Error::Refused(e.to_string()));
             }
             let list = |v: &[String]| serde_json::to_string(v).unwrap_or_default();
@@ -383,8 +399,9 @@ impl MemtreeServer {
                 Some(b) => crate::memory::BodyChange::Replace(b),
                 None => crate::memory::BodyChange::Keep,
             };
-            let id = crate::tree::normalize_id(&a.id);
-            let report = m.edit(&id, &change, &set, a.base.as_deref())?;
+            let id = crate::tree::normalize_id(&bare);
+            let mut report = m.edit(&id, &change, &set, a.base.as_deref())?;
+            report.in_layer(&layer, &root);
             serde_json::to_value(report).map_err(|e| Error::Refused(e.to_string()))
         })
         .await

@@ -67,6 +67,11 @@ pub struct StoredMeta {
     /// Successor id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<String>,
+    /// The entries of other layers this one supersedes (`supersedes: [platform:a/b]`, ids
+    /// qualified as [`crate::layers::split`] reads them): in this tree's answers they are
+    /// replaced by this entry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
     /// Relations, then body links as `see-also`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub edges: Vec<Relation>,
@@ -114,6 +119,7 @@ impl StoredMeta {
             updated: None,
             summary: None,
             superseded_by: None,
+            overrides: vec![],
             edges: vec![],
             scope: vec![],
             aliases: vec![],
@@ -261,6 +267,12 @@ impl Record {
             updated,
             summary: meta.summary.clone(),
             superseded_by: meta.superseded_by.clone().filter(|s| !s.is_empty()),
+            overrides: meta
+                .supersedes
+                .iter()
+                .filter(|s| crate::layers::split(s).0.is_some())
+                .cloned()
+                .collect(),
             edges,
             scope: meta.scope.clone(),
             aliases: meta.aliases.clone(),

@@ -21,6 +21,7 @@
 //!    which win over both.
 //!
 //! An untrusted project's `llm:`, out-of-project `semantic.model` or `semantic.dense_model`,
+//! layers whose folder is outside the project or that are cloned from a git URL (`layers.NAME`),
 //! `curate.auto_apply` and `.llm-prompt.md` are ignored (the built-in prompt is used, the hook
 //! only saves its plan), and the query's `escalation.reason` says `untrusted config: run memtree trust`. The model is
 //! direnv's `direnv allow`, mise's `mise trust` and Codex's trusted projects.
@@ -46,6 +47,9 @@ pub struct UserConfig {
     pub llm: Option<Llm>,
     /// `semantic: {model: FOLDER}`: a Model2Vec folder (absolute, or relative to the project).
     pub semantic: UserSemantic,
+    /// `layers:`: the user's own layers ([`crate::layers`]); they win over a project's
+    /// declaration of the same name.
+    pub layers: std::collections::BTreeMap<String, crate::layers::LayerDecl>,
 }
 
 /// The `semantic:` part of the user's settings.
@@ -97,16 +101,33 @@ pub fn user_config() -> Result<UserConfig> {
     let Some(dir) = user_dir() else {
         return Ok(UserConfig::default());
     };
-    let path = dir.join("config.yaml");
+    let path = user_config_file(&dir);
     match fs::read_to_string(&path) {
-        Ok(text) if text.trim().is_empty() => Ok(UserConfig::default()),
-        Ok(text) => serde_yaml::from_str(&text).map_err(|e| Error::Config {
+        Ok(text) => parse_user_config(&text).map_err(|message| Error::Config {
             file: path,
-            message: e.to_string(),
+            message,
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(UserConfig::default()),
         Err(e) => Err(Error::io("cannot read", path, e)),
     }
+}
+
+/// The user's configuration file in the folder [`user_dir`] gives.
+pub fn user_config_file(dir: &Path) -> PathBuf {
+    dir.join("config.yaml")
+}
+
+/// Parses the user's configuration text (empty text is the default).
+///
+/// # Errors
+/// A message naming the bad key (and line) or the bad layer.
+pub fn parse_user_config(text: &str) -> std::result::Result<UserConfig, String> {
+    if text.trim().is_empty() {
+        return Ok(UserConfig::default());
+    }
+    let config: UserConfig = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    crate::layers::validate(&config.layers)?;
+    Ok(config)
 }
 
 /// The tree's own tier 5 prompt template, relative to the memory folder.
@@ -215,8 +236,21 @@ fn needing_trust(config: &Config, project: &Path, prompt: bool) -> Vec<String> {
             out.push(name.to_string());
         }
     }
+    for (name, layer) in &config.layers {
+        let outside = layer.git.is_some()
+            || layer
+                .path
+                .as_deref()
+                .is_some_and(|f| f.starts_with('~') || !inside(project, f));
+        if outside {
+            out.push(format!("{LAYER_PREFIX}{name}"));
+        }
+    }
     out
 }
+
+/// How [`TrustState`] names a project layer that needs trust: `layers.NAME`.
+pub const LAYER_PREFIX: &str = "layers.";
 
 /// Whether the folder `folder` (relative to `project`, or absolute) is inside `project`: by
 /// where it resolves when it exists (a link that leads out is outside), else by its text (no
@@ -255,6 +289,7 @@ pub fn apply(tree: &Tree, config: &mut Config, bytes: Option<&[u8]>) -> Result<T
     if config.semantic.dense_model.is_none() {
         config.semantic.dense_model = user.semantic.dense_model;
     }
+    config.user_layers = user.layers;
     apply_env(config)?;
     Ok(state)
 }
@@ -283,7 +318,12 @@ fn decide(
                     "curate.auto_apply" => config.curate.auto_apply = false,
                     PROMPT_FILE => {}
                     "semantic.dense_model" => config.semantic.dense_model = None,
-                    _ => config.semantic.model = None,
+                    "semantic.model" => config.semantic.model = None,
+                    other => {
+                        if let Some(name) = other.strip_prefix(LAYER_PREFIX) {
+                            config.layers.remove(name);
+                        }
+                    }
                 }
             }
             state.ignored = state.needs_trust.clone();

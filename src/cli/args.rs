@@ -25,6 +25,12 @@ pub struct Cli {
     /// `git.auto_commit` in memtree.yaml).
     #[arg(long, global = true)]
     pub no_commit: bool,
+    /// A layer: `project`, `user` or a shared layer's name (`memtree layers list`). Queries
+    /// search only the layers named (repeatable; default: every layer); other commands act on
+    /// the one named (default: the project). An id may name its layer itself:
+    /// `platform:conventions/api`.
+    #[arg(long = "layer", global = true, value_name = "NAME")]
+    pub layers: Vec<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -37,6 +43,16 @@ pub enum Command {
     Init {
         /// The project folder.
         dir: Option<PathBuf>,
+        /// Create the user layer instead ($XDG_DATA_HOME/memtree/user/.memory, a git
+        /// repository of its own).
+        #[arg(long, conflicts_with = "dir")]
+        user: bool,
+    },
+    /// The layers a query reads: the project, shared layers, the user's own.
+    Layers {
+        /// What to do.
+        #[command(subcommand)]
+        action: LayersAction,
     },
     /// Write a new entry; the body comes from --body or --body-file (`-` reads stdin), else the
     /// kind's template.
@@ -440,6 +456,38 @@ pub struct QueryArgs {
     /// always, or never.
     #[arg(long, value_enum, default_value = "auto")]
     pub llm: LlmArg,
+}
+
+/// `layers` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LayersAction {
+    /// Every layer: name, path, access, entries, last commit, trust.
+    List,
+    /// Declare a shared layer in your own configuration ($XDG_CONFIG_HOME/memtree/config.yaml).
+    Add {
+        /// The layer's name (a-z, 0-9, -).
+        name: String,
+        /// A folder (the project holding .memory/, or .memory itself), or a git URL that
+        /// `layers sync` clones.
+        source: String,
+        /// memtree refuses to write to it.
+        #[arg(long)]
+        read_only: bool,
+        /// Multiplies its scores in a merged answer (default 1).
+        #[arg(long)]
+        weight: Option<f64>,
+    },
+    /// Remove a layer from your own configuration (its files stay).
+    Remove {
+        /// The layer's name.
+        name: String,
+    },
+    /// git pull each shared layer (clone a git layer the first time), with memtree's merge
+    /// driver; git push a read-write layer with local commits.
+    Sync {
+        /// Only this layer.
+        name: Option<String>,
+    },
 }
 
 /// `query --llm`.

@@ -3,17 +3,27 @@
 
 use std::process::ExitCode;
 
+use memtree::memory::InLayer;
 use memtree::retrieve::llm::LlmMode;
 use memtree::{Error, Memory, Query};
 
 use super::args::{self, Cli, Format};
 use super::{
-    commit_note, emit, find_tree, hook_run, new_entry, now, open, out, read_body, render, warn,
-    warn_index,
+    commit_note, emit, find_tree, hook_run, new_entry, now, open, open_entry, open_layer, out,
+    read_body, render, warn, warn_index,
 };
 
-pub(super) fn cmd_init(cli: &Cli, dir: &Option<std::path::PathBuf>) -> Result<ExitCode, Error> {
+pub(super) fn cmd_init(
+    cli: &Cli,
+    dir: &Option<std::path::PathBuf>,
+    user: bool,
+) -> Result<ExitCode, Error> {
     let json = cli.json;
+    if user {
+        let report = Memory::init_user(now()?, !cli.no_commit)?;
+        emit(json, &report, |r| render::init(r, &commit_note(&r.commit)));
+        return Ok(ExitCode::SUCCESS);
+    }
     let dir = match (dir, &cli.root) {
         (Some(d), _) => d.clone(),
         (None, Some(r)) => r.clone(),
@@ -26,10 +36,12 @@ pub(super) fn cmd_init(cli: &Cli, dir: &Option<std::path::PathBuf>) -> Result<Ex
 
 pub(super) fn cmd_add(cli: &Cli, a: &args::AddArgs) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?.allow_secret(a.fields.allow_secret);
-    let mut entry = new_entry(&a.id, &a.title, Some(a.kind.clone()), &a.fields)?;
+    let (memory, id, layer) = open_entry(cli, &a.id, true)?;
+    let memory = memory.allow_secret(a.fields.allow_secret);
+    let mut entry = new_entry(&id, &a.title, Some(a.kind.clone()), &a.fields)?;
     entry.importance = a.importance;
-    let report = memory.add(&entry)?;
+    let mut report = memory.add(&entry)?;
+    report.in_layer(&layer, &memory.tree().root);
     report.warnings.iter().for_each(|w| warn(w));
     emit(json, &report, |r| {
         format!("added {} ({}){}\n", r.id, r.file, commit_note(&r.commit))
@@ -39,11 +51,12 @@ pub(super) fn cmd_add(cli: &Cli, a: &args::AddArgs) -> Result<ExitCode, Error> {
 
 pub(super) fn cmd_get(cli: &Cli, id: &str, at: &Option<String>) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?;
-    let view = match at {
-        Some(rev) => memory.get_at(id, rev)?,
-        None => memory.get(id)?,
+    let (memory, id, layer) = open_entry(cli, id, false)?;
+    let mut view = match at {
+        Some(rev) => memory.get_at(&id, rev)?,
+        None => memory.get(&id)?,
     };
+    view.in_layer(&layer, &memory.tree().root);
     for p in &view.problems {
         warn(&format!("{}:{}: {}", view.file, p.line, p.message));
     }
@@ -53,7 +66,7 @@ pub(super) fn cmd_get(cli: &Cli, id: &str, at: &Option<String>) -> Result<ExitCo
 
 pub(super) fn cmd_ls(cli: &Cli, prefix: &Option<String>) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?;
+    let memory = open_layer(cli, false)?;
     let items = memory.ls(prefix.as_deref().unwrap_or(""))?;
     if json {
         let doc = serde_json::json!({"schema": "memtree.ls/v1", "entries": items});
@@ -85,6 +98,7 @@ pub(super) fn cmd_query(cli: &Cli, q: &args::QueryArgs) -> Result<ExitCode, Erro
             args::LlmArg::Always => LlmMode::Always,
             args::LlmArg::Never => LlmMode::Never,
         },
+        layers: cli.layers.clone(),
     };
     match q.format {
         Format::List => {
@@ -111,8 +125,10 @@ pub(super) fn cmd_set(
     allow_secret: &bool,
 ) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?.allow_secret(*allow_secret);
-    let report = memory.set(id, assignments)?;
+    let (memory, id, layer) = open_entry(cli, id, true)?;
+    let memory = memory.allow_secret(*allow_secret);
+    let mut report = memory.set(&id, assignments)?;
+    report.in_layer(&layer, &memory.tree().root);
     report.warnings.iter().for_each(|w| warn(w));
     emit(json, &report, |r| {
         render::write("updated", r, &commit_note(&r.commit))
@@ -139,8 +155,10 @@ pub(super) fn cmd_edit(
             });
         }
     };
-    let memory = open(cli)?.allow_secret(allow_secret);
-    let report = memory.edit(id, &change, &[], base)?;
+    let (memory, id, layer) = open_entry(cli, id, true)?;
+    let memory = memory.allow_secret(allow_secret);
+    let mut report = memory.edit(&id, &change, &[], base)?;
+    report.in_layer(&layer, &memory.tree().root);
     report.warnings.iter().for_each(|w| warn(w));
     emit(cli.json, &report, |r| {
         render::write("edited", r, &commit_note(&r.commit))
@@ -150,8 +168,9 @@ pub(super) fn cmd_edit(
 
 pub(super) fn cmd_link(cli: &Cli, from: &str, to: &str, kind: &str) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?;
-    let report = memory.link(from, to, kind)?;
+    let (memory, from, layer) = open_entry(cli, from, true)?;
+    let mut report = memory.link(&from, to, kind)?;
+    report.in_layer(&layer, &memory.tree().root);
     report.warnings.iter().for_each(|w| warn(w));
     emit(json, &report, |r| {
         render::write("updated", r, &commit_note(&r.commit))
@@ -166,8 +185,9 @@ pub(super) fn cmd_unlink(
     kind: &Option<String>,
 ) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?;
-    let report = memory.unlink(from, to, kind.as_deref())?;
+    let (memory, from, layer) = open_entry(cli, from, true)?;
+    let mut report = memory.unlink(&from, to, kind.as_deref())?;
+    report.in_layer(&layer, &memory.tree().root);
     report.warnings.iter().for_each(|w| warn(w));
     emit(json, &report, |r| {
         render::write("updated", r, &commit_note(&r.commit))
@@ -177,8 +197,10 @@ pub(super) fn cmd_unlink(
 
 pub(super) fn cmd_mv(cli: &Cli, from: &str, to: &str) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?;
-    let report = memory.mv(from, to)?;
+    let (memory, from, layer) = open_entry(cli, from, true)?;
+    let to = memtree::layers::split(to).1;
+    let mut report = memory.mv(&from, to)?;
+    report.in_layer(&layer, &memory.tree().root);
     emit(json, &report, |r| {
         let mut s = format!(
             "moved {} -> {} ({}){}\n",
@@ -197,8 +219,9 @@ pub(super) fn cmd_mv(cli: &Cli, from: &str, to: &str) -> Result<ExitCode, Error>
 
 pub(super) fn cmd_rm(cli: &Cli, id: &str, force: &bool) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?;
-    let report = memory.rm(id, *force)?;
+    let (memory, id, layer) = open_entry(cli, id, true)?;
+    let mut report = memory.rm(&id, *force)?;
+    report.in_layer(&layer, &memory.tree().root);
     report.warnings.iter().for_each(|w| warn(w));
     emit(json, &report, |r| {
         format!("removed {} ({}){}\n", r.id, r.file, commit_note(&r.commit))
@@ -208,9 +231,11 @@ pub(super) fn cmd_rm(cli: &Cli, id: &str, force: &bool) -> Result<ExitCode, Erro
 
 pub(super) fn cmd_supersede(cli: &Cli, a: &args::SupersedeArgs) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?.allow_secret(a.fields.allow_secret);
+    // NEW decides the tree written to; OLD may be another layer's entry (an override).
+    let (memory, new, layer) = open_entry(cli, &a.new, true)?;
+    let memory = memory.allow_secret(a.fields.allow_secret);
     let create = match &a.title {
-        Some(title) => Some(new_entry(&a.new, title, a.kind.clone(), &a.fields)?),
+        Some(title) => Some(new_entry(&new, title, a.kind.clone(), &a.fields)?),
         None => None,
     };
     if create.is_none() && (a.fields.body.is_some() || a.fields.body_file.is_some()) {
@@ -219,7 +244,13 @@ pub(super) fn cmd_supersede(cli: &Cli, a: &args::SupersedeArgs) -> Result<ExitCo
             reason: "--body creates NEW and needs --title too".into(),
         });
     }
-    let report = memory.supersede(&a.old, &a.new, create.as_ref())?;
+    // OLD in NEW's own layer is written bare.
+    let old = match memtree::layers::split(&a.old) {
+        (Some(l), bare) if l == layer => bare.to_string(),
+        _ => a.old.clone(),
+    };
+    let mut report = memory.supersede(&old, &new, create.as_ref())?;
+    report.in_layer(&layer, &memory.tree().root);
     report.warnings.iter().for_each(|w| warn(w));
     emit(json, &report, |r| {
         format!(
@@ -235,8 +266,9 @@ pub(super) fn cmd_supersede(cli: &Cli, a: &args::SupersedeArgs) -> Result<ExitCo
 
 pub(super) fn cmd_history(cli: &Cli, id: &str, no_diff: &bool) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?;
-    let mut report = memory.history(id)?;
+    let (memory, id, layer) = open_entry(cli, id, false)?;
+    let mut report = memory.history(&id)?;
+    report.in_layer(&layer, &memory.tree().root);
     if *no_diff {
         report.versions.iter_mut().for_each(|v| v.diff.clear());
     }
@@ -246,16 +278,18 @@ pub(super) fn cmd_history(cli: &Cli, id: &str, no_diff: &bool) -> Result<ExitCod
 
 pub(super) fn cmd_diff(cli: &Cli, id: &str, rev: &Option<String>) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?;
-    let report = memory.diff(id, rev.as_deref())?;
+    let (memory, id, layer) = open_entry(cli, id, false)?;
+    let mut report = memory.diff(&id, rev.as_deref())?;
+    report.in_layer(&layer, &memory.tree().root);
     emit(json, &report, |r| r.diff.clone());
     Ok(ExitCode::SUCCESS)
 }
 
 pub(super) fn cmd_restore(cli: &Cli, id: &str, at: &str, force: &bool) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?;
-    let report = memory.restore(id, at, *force)?;
+    let (memory, id, layer) = open_entry(cli, id, true)?;
+    let mut report = memory.restore(&id, at, *force)?;
+    report.in_layer(&layer, &memory.tree().root);
     report.warnings.iter().for_each(|w| warn(w));
     emit(json, &report, |r| {
         render::write("restored", r, &commit_note(&r.commit))
@@ -279,8 +313,9 @@ pub(super) fn cmd_prime(
 
 pub(super) fn cmd_confirm(cli: &Cli, id: &str) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?;
-    let report = memory.confirm(id)?;
+    let (memory, id, layer) = open_entry(cli, id, true)?;
+    let mut report = memory.confirm(&id)?;
+    report.in_layer(&layer, &memory.tree().root);
     emit(json, &report, |r| {
         render::write("confirmed", r, &commit_note(&r.commit))
     });
@@ -297,7 +332,7 @@ pub(super) fn cmd_consolidate(cli: &Cli, apply: &bool, hook: &bool) -> Result<Ex
     } else {
         memtree::memory::Mode::DryRun
     };
-    let memory = open(cli)?;
+    let memory = open_layer(cli, mode != memtree::memory::Mode::DryRun)?;
     let report = memory.consolidate(mode)?;
     emit(json, &report, render::consolidate);
     Ok(ExitCode::SUCCESS)
@@ -370,7 +405,7 @@ pub(super) fn cmd_trust(cli: &Cli, show: &bool, revoke: &bool) -> Result<ExitCod
 
 pub(super) fn cmd_recover(cli: &Cli, discard: &bool) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?;
+    let memory = open_layer(cli, true)?;
     let report = memory.recover(*discard)?;
     emit(json, &report, |r| {
         render::recover(r, &commit_note(&r.commit))
@@ -380,7 +415,7 @@ pub(super) fn cmd_recover(cli: &Cli, discard: &bool) -> Result<ExitCode, Error> 
 
 pub(super) fn cmd_index(cli: &Cli, full: &bool) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?;
+    let memory = open_layer(cli, false)?;
     let report = memory.index(*full)?;
     if !json {
         report.sync.errors.iter().for_each(|e| warn(e));
@@ -391,7 +426,7 @@ pub(super) fn cmd_index(cli: &Cli, full: &bool) -> Result<ExitCode, Error> {
 
 pub(super) fn cmd_stats(cli: &Cli) -> Result<ExitCode, Error> {
     let json = cli.json;
-    let memory = open(cli)?;
+    let memory = open_layer(cli, false)?;
     let stats = memory.stats()?;
     emit(json, &stats, render::stats);
     Ok(ExitCode::SUCCESS)
@@ -406,7 +441,7 @@ pub(super) fn cmd_graph(
         args::GraphFormatArg::Mermaid => memtree::memory::GraphFormat::Mermaid,
         args::GraphFormatArg::Dot => memtree::memory::GraphFormat::Dot,
     };
-    let report = open(cli)?.graph(prefix.unwrap_or(""), format)?;
+    let report = open_layer(cli, false)?.graph(prefix.unwrap_or(""), format)?;
     emit(cli.json, &report, |r| r.text.clone());
     Ok(ExitCode::SUCCESS)
 }
@@ -419,12 +454,103 @@ pub(super) fn cmd_import(
     let cwd = std::env::current_dir()
         .map_err(|e| Error::io("cannot read the current directory", ".", e))?;
     let paths: Vec<std::path::PathBuf> = paths.iter().map(|p| cwd.join(p)).collect();
-    let report = open(cli)?.import(&paths, dry_run)?;
+    let report = open_layer(cli, !dry_run)?.import(&paths, dry_run)?;
     for s in &report.skipped {
         warn(&format!("{}: skipped: {}", s.file, s.reason));
     }
     emit(cli.json, &report, |r| {
         render::import(r, &commit_note(&r.commit))
     });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn cmd_layers(cli: &Cli, action: &args::LayersAction) -> Result<ExitCode, Error> {
+    let json = cli.json;
+    match action {
+        args::LayersAction::List => {
+            let report = open(cli)?.layers_report();
+            emit(json, &report, render::layers);
+        }
+        args::LayersAction::Add {
+            name,
+            source,
+            read_only,
+            weight,
+        } => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| Error::io("cannot read the current directory", ".", e))?;
+            let mut decl = memtree::layers::decl_for(source, &cwd)?;
+            if *read_only {
+                decl.access = memtree::layers::Access::ReadOnly;
+            }
+            decl.weight = *weight;
+            let file = memtree::layers::add_to_user_config(name, &decl)?;
+            let doc = serde_json::json!({
+                "schema": "memtree.layers-add/v1",
+                "name": name,
+                "declared": decl,
+                "file": file.display().to_string(),
+            });
+            emit(json, &doc, |_| {
+                let what = decl.path.as_deref().or(decl.git.as_deref()).unwrap_or("");
+                let mut s = format!(
+                    "added layer {name} ({what}, {}) to {}\n",
+                    decl.access.name(),
+                    file.display()
+                );
+                if decl.git.is_some() {
+                    s.push_str(&format!("run `memtree layers sync {name}` to clone it\n"));
+                }
+                s
+            });
+        }
+        args::LayersAction::Remove { name } => {
+            let file = memtree::layers::remove_from_user_config(name)?.ok_or_else(|| {
+                Error::UnknownLayer {
+                    name: name.clone(),
+                    reason: Some("your configuration does not declare it (a project's memtree.yaml may: edit that file)".into()),
+                    known: Vec::new(),
+                }
+            })?;
+            let doc = serde_json::json!({
+                "schema": "memtree.layers-remove/v1",
+                "name": name,
+                "file": file.display().to_string(),
+            });
+            emit(json, &doc, |_| {
+                format!(
+                    "removed layer {name} from {} (its files stay)\n",
+                    file.display()
+                )
+            });
+        }
+        args::LayersAction::Sync { name } => {
+            let project = open(cli)?;
+            let layers: Vec<memtree::layers::Layer> = project
+                .layers()
+                .into_iter()
+                .filter(|l| l.name != memtree::layers::PROJECT)
+                .filter(|l| name.as_ref().is_none_or(|n| *n == l.name))
+                .collect();
+            if let Some(n) = name
+                && layers.is_empty()
+            {
+                return Err(Error::UnknownLayer {
+                    name: n.clone(),
+                    reason: None,
+                    known: project.layers().into_iter().map(|l| l.name).collect(),
+                });
+            }
+            let rows: Vec<_> = layers.iter().map(memtree::layers::sync::sync).collect();
+            let failed = rows
+                .iter()
+                .any(|r| matches!(r.action, "failed" | "conflict"));
+            let doc = serde_json::json!({"schema": "memtree.layers-sync/v1", "layers": rows});
+            emit(json, &doc, |_| render::layers_sync(&rows));
+            if failed {
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

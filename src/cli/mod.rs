@@ -123,6 +123,35 @@ fn open(cli: &Cli) -> Result<Memory, Error> {
     Ok(Memory::open(find_tree(cli)?, now()?)?.commit_writes(!cli.no_commit))
 }
 
+/// The one layer `--layer` names, for a command that acts on one tree (`None`: the project).
+fn one_layer(cli: &Cli) -> Result<Option<&str>, Error> {
+    match cli.layers.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one)),
+        _ => Err(Error::InvalidValue {
+            key: "layer".into(),
+            reason: "this command acts on one layer; give --layer once".into(),
+        }),
+    }
+}
+
+/// The tree a command that acts on one tree works in: the layer `--layer` names, else the
+/// project; `write` refuses a read-only layer and creates the user layer on first use.
+fn open_layer(cli: &Cli, write: bool) -> Result<Memory, Error> {
+    let project = open(cli)?;
+    match one_layer(cli)? {
+        None => Ok(project),
+        Some(name) if write => project.layer_for_write(name),
+        Some(name) => project.layer(name),
+    }
+}
+
+/// The tree a one-entry command works in and the id within it ([`Memory::entry_layer`]),
+/// with the layer's name.
+fn open_entry(cli: &Cli, id: &str, write: bool) -> Result<(Memory, String, String), Error> {
+    open(cli)?.entry_layer(id, one_layer(cli)?, write)
+}
+
 /// ` [commit 3f2c1a9]` after a write's line, when it was committed; when it was not and the
 /// user should hear why, that goes to stderr.
 fn commit_note(c: &memtree::git::CommitReport) -> String {
@@ -260,7 +289,8 @@ fn emit<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce(&T) -> Str
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     use commands::*;
     match &cli.command {
-        Command::Init { dir } => cmd_init(&cli, dir),
+        Command::Init { dir, user } => cmd_init(&cli, dir, *user),
+        Command::Layers { action } => cmd_layers(&cli, action),
         Command::Add(a) => cmd_add(&cli, a),
         Command::Get { id, at } => cmd_get(&cli, id, at),
         Command::Ls { prefix } => cmd_ls(&cli, prefix),

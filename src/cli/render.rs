@@ -54,6 +54,68 @@ pub fn query(r: &QueryResult) -> String {
     if let Some(note) = &r.note {
         let _ = writeln!(s, "({note})");
     }
+    for l in r.layers.iter().filter(|l| !l.searched) {
+        let _ = writeln!(
+            s,
+            "(layer {} not searched: {})",
+            l.name,
+            l.reason.as_deref().unwrap_or("unavailable")
+        );
+    }
+    s
+}
+
+pub fn layers(r: &memtree::memory::LayersReport) -> String {
+    let mut s = String::new();
+    for l in &r.layers {
+        let entries = l.entries.map_or_else(
+            || "-".to_string(),
+            |n| format!("{n} {}", if n == 1 { "entry" } else { "entries" }),
+        );
+        let _ = writeln!(
+            s,
+            "{:<10} {:<10} {:<14} {}",
+            l.name,
+            l.access,
+            entries,
+            l.path.as_deref().unwrap_or("-")
+        );
+        let mut facts = vec![format!("trust: {}", l.trust)];
+        if let Some(g) = &l.git {
+            facts.push(format!("git: {g}"));
+        }
+        if let Some(c) = &l.last_commit {
+            facts.push(format!("last commit {c}"));
+        }
+        if (l.weight - 1.0).abs() > f64::EPSILON {
+            facts.push(format!("weight {}", l.weight));
+        }
+        if let Some(why) = &l.unavailable {
+            facts.push(format!("not searched: {why}"));
+        }
+        let _ = writeln!(s, "           {}", facts.join("; "));
+    }
+    s
+}
+
+pub fn layers_sync(rows: &[memtree::layers::sync::SyncRow]) -> String {
+    let mut s = String::new();
+    if rows.is_empty() {
+        s.push_str("no layer to sync\n");
+    }
+    for r in rows {
+        let mut line = format!("{}: {}", r.name, r.action);
+        if r.pulled > 0 {
+            let _ = write!(line, ", {} commit(s) in", r.pulled);
+        }
+        if r.pushed > 0 {
+            let _ = write!(line, ", {} pushed", r.pushed);
+        }
+        if let Some(d) = &r.detail {
+            let _ = write!(line, " ({d})");
+        }
+        let _ = writeln!(s, "{line}");
+    }
     s
 }
 

@@ -57,14 +57,14 @@ use crate::error::{Error, Result};
 use crate::tree::Tree;
 
 /// Bumped whenever the schema, the analyzer or the indexed text changes; a mismatch rebuilds.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 const MANIFEST: &str = "manifest";
 /// Folder mtimes and the time of the last full scan, for a folder scan (see [`Freshness`]).
 const FOLDERS: &str = "folders";
 const FOLDERS_HEADER: &str = "memtree-folders 1";
 /// First line of the manifest; the number is [`SCHEMA_VERSION`].
-const MANIFEST_HEADER: &str = "memtree-manifest 4";
+const MANIFEST_HEADER: &str = "memtree-manifest 5";
 const INDEX_DIR: &str = "index";
 /// Suffix of the folder a rebuild is made in before it replaces [`INDEX_DIR`].
 const BUILDING: &str = ".building";

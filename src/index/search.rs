@@ -58,12 +58,14 @@ impl SearchIndex {
     }
 
     /// BM25 over the search text: documents matching any of `terms` (each with its weight, 1.0
-    /// for a query word), best first.
+    /// for a query word), best first. `stats` (when several layers are searched together) gives
+    /// the document counts and frequencies BM25 weighs by; `None` takes this index's own.
     pub fn bm25(
         &self,
         searcher: &Searcher,
         terms: &[(String, f32)],
         limit: usize,
+        stats: Option<&dyn tantivy::query::Bm25StatisticsProvider>,
     ) -> Vec<(f32, DocAddress)> {
         if terms.is_empty() || limit == 0 {
             return Vec::new();
@@ -84,9 +86,12 @@ impl SearchIndex {
             })
             .collect();
         let q = BooleanQuery::new(clauses);
-        searcher
-            .search(&q, &TopDocs::with_limit(limit).order_by_score())
-            .unwrap_or_default()
+        let top = TopDocs::with_limit(limit).order_by_score();
+        match stats {
+            Some(stats) => searcher.search_with_statistics_provider(&q, &top, stats),
+            None => searcher.search(&q, &top),
+        }
+        .unwrap_or_default()
     }
 
     /// For each of `sorted` (ascending, distinct terms), whether any document's search text

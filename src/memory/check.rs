@@ -182,6 +182,11 @@ impl Memory {
             }
         }
         let ids: HashSet<&str> = by_id.keys().map(String::as_str).collect();
+        let mut others = OtherLayers {
+            memory: self,
+            layers: self.layers(),
+            opened: HashMap::new(),
+        };
         for f in &walk.files {
             let path = SafePath::from_walk(&self.tree, &f.rel);
             if f.size > self.tree.max_file_bytes {
@@ -196,7 +201,7 @@ impl Memory {
                     ),
                 ));
             }
-            self.check_file(&path, &ids, &mut diags);
+            self.check_file(&path, &ids, &mut others, &mut diags);
         }
         diags.sort_by(|a, b| a.file.cmp(&b.file).then(a.line.cmp(&b.line)));
         let errors = diags.iter().filter(|d| d.severity == "error").count();
@@ -209,7 +214,13 @@ impl Memory {
         })
     }
 
-    fn check_file(&self, path: &SafePath, ids: &HashSet<&str>, diags: &mut Vec<Diagnostic>) {
+    fn check_file(
+        &self,
+        path: &SafePath,
+        ids: &HashSet<&str>,
+        others: &mut OtherLayers,
+        diags: &mut Vec<Diagnostic>,
+    ) {
         let display = self.tree.display_path(path.rel());
         let mut push = |line, severity, message: String| {
             diags.push(Diagnostic {
@@ -273,6 +284,14 @@ impl Memory {
             push(Some(p.line), "error", p.message.clone());
         }
         for (what, target) in link_targets(&r) {
+            let (layer, bare) = crate::layers::split(&target);
+            if let Some(layer) = layer {
+                if let Some((severity, why)) = others.missing(layer, bare) {
+                    push(None, severity, format!("{what} to `{target}`: {why}"));
+                }
+                continue;
+            }
+            let target = bare.to_string();
             if !ids.contains(target.as_str()) {
                 let hint = crate::text::closest(&target, ids.iter().copied(), 1);
                 let hint = hint
@@ -334,4 +353,44 @@ fn link_targets(r: &Record) -> Vec<(&'static str, String)> {
     );
     out.extend(r.links.iter().map(|l| ("body link", l.target.clone())));
     out
+}
+
+/// The other layers a tree's links may point into, opened once per `check`.
+struct OtherLayers<'a> {
+    memory: &'a Memory,
+    layers: Vec<crate::layers::Layer>,
+    opened: HashMap<String, Option<Memory>>,
+}
+
+impl OtherLayers<'_> {
+    /// Why a link to `bare` in `layer` is a problem, with its severity: the layer is not
+    /// configured (error), the entry is not there (error), or the layer cannot be read now
+    /// (warning: not cloned, untrusted, missing folder); `None` when the entry exists.
+    fn missing(&mut self, layer: &str, bare: &str) -> Option<(&'static str, String)> {
+        let Some(l) = self.layers.iter().find(|l| l.name == layer) else {
+            return Some((
+                "error",
+                format!("layer `{layer}` is not configured (`memtree layers add` declares it)"),
+            ));
+        };
+        if let Some(why) = &l.unavailable {
+            return Some((
+                "warning",
+                format!("cannot be checked: layer `{layer}`: {why}"),
+            ));
+        }
+        let memory = self.memory;
+        let opened = self
+            .opened
+            .entry(layer.to_string())
+            .or_insert_with(|| memory.layer(layer).ok());
+        match opened {
+            None => Some((
+                "warning",
+                format!("cannot be checked: layer `{layer}` cannot be opened"),
+            )),
+            Some(m) if m.exists(bare) => None,
+            Some(_) => Some(("error", format!("layer `{layer}` has no entry `{bare}`"))),
+        }
+    }
 }

@@ -25,6 +25,7 @@ mod consolidate;
 mod curate;
 mod graph;
 mod import;
+mod layers;
 mod prime;
 mod prime_session;
 mod read;
@@ -42,6 +43,7 @@ pub use curate::{
 };
 pub use graph::{GraphEdge, GraphFormat, GraphNode, GraphReport};
 pub use import::{ImportReport, ImportRow};
+pub use layers::{InLayer, LayerRow, LayerSearch, LayersReport};
 pub use prime::{ChangedEntry, Changes, OutlineRow, PrimeReport};
 pub use prime_session::SessionPrime;
 pub use reports::*;
@@ -414,6 +416,7 @@ impl Memory {
             query,
             now: self.now.as_second(),
             tree: &self.tree,
+            across: None,
         }
     }
 

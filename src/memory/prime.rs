@@ -129,43 +129,76 @@ impl Memory {
     ) -> Result<PrimeReport> {
         let prefix = within.map(crate::tree::normalize_id).unwrap_or_default();
         crate::tree::validate_prefix(&prefix)?;
-        let (index, _) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
+        let opened = self.open_layers()?;
         let query = Query::default();
-        let ctx = self.ctx(&index, &query);
+        let ctxs: Vec<_> = opened
+            .iter()
+            .map(|o| crate::retrieve::Ctx {
+                tree: &o.tree,
+                ..self.ctx(&o.index, &query)
+            })
+            .collect();
         let in_subtree =
             |id: &str| prefix.is_empty() || id == prefix || id.starts_with(&format!("{prefix}/"));
         let now = self.now.as_second();
-        let by_importance = |mut v: Vec<StoredMeta>| {
-            v.sort_by(|a, b| {
+        let project = &opened[0];
+        let project_searcher = &ctxs[0].searcher;
+        // Core entries and open questions of every layer, most important first (ties: project,
+        // shared, user); another layer's entry that the project overrides is left out.
+        let by_importance = |mut v: Vec<(usize, StoredMeta)>| {
+            v.sort_by(|(la, a), (lb, b)| {
                 rank::effective_importance(b, &self.config, now)
                     .total_cmp(&rank::effective_importance(a, &self.config, now))
+                    .then_with(|| opened[*la].layer.rank().cmp(&opened[*lb].layer.rank()))
+                    .then_with(|| opened[*la].layer.name.cmp(&opened[*lb].layer.name))
                     .then_with(|| a.id.cmp(&b.id))
             });
             v
         };
-        let lookup = |field, value: &str| -> Vec<StoredMeta> {
-            index
-                .lookup(&ctx.searcher, field, value)
-                .into_iter()
-                .filter_map(|a| index.stored(&ctx.searcher, a))
-                .filter(|m| m.is_live() && in_subtree(&m.id))
-                .collect()
+        let lookup = |field_of: &dyn Fn(&SearchIndex) -> tantivy::schema::Field,
+                      value: &str|
+         -> Vec<(usize, StoredMeta)> {
+            let mut out = Vec::new();
+            for (li, (o, ctx)) in opened.iter().zip(&ctxs).enumerate() {
+                let (layer, index) = (&o.layer, &o.index);
+                for m in index
+                    .lookup(&ctx.searcher, field_of(index), value)
+                    .into_iter()
+                    .filter_map(|a| index.stored(&ctx.searcher, a))
+                    .filter(|m| m.is_live() && in_subtree(&m.id))
+                {
+                    let overridden = li > 0
+                        && super::layers::overriding(
+                            &project.index,
+                            project_searcher,
+                            &crate::layers::qualify(&layer.name, &m.id),
+                            None,
+                        )
+                        .is_some();
+                    if !overridden {
+                        out.push((li, m));
+                    }
+                }
+            }
+            out
         };
         let core = by_importance(
-            lookup(index.fields.maturity, "core")
+            lookup(&|i| i.fields.maturity, "core")
                 .into_iter()
-                .filter(|m| m.kind.as_deref() != Some("question"))
+                .filter(|(_, m)| m.kind.as_deref() != Some("question"))
                 .collect(),
         );
-        let questions = by_importance(lookup(index.fields.kind, "question"));
+        let questions = by_importance(lookup(&|i| i.fields.kind, "question"));
         let mut used = 0;
         let mut omitted = Vec::new();
-        let mut take = |metas: Vec<StoredMeta>, why: &str, omitted: &mut Vec<String>| {
+        let mut take = |metas: Vec<(usize, StoredMeta)>, why: &str, omitted: &mut Vec<String>| {
             let mut out = Vec::new();
-            for m in metas {
-                let it = item(&ctx, &m, vec![why.to_string()]);
+            for (li, m) in metas {
+                let name = &opened[li].layer.name;
+                let mut it = item(&ctxs[li], &m, vec![why.to_string()]);
+                super::layers::qualify_item(&mut it, name, opened.len() > 1);
                 if used + it.tokens > budget {
-                    omitted.push(m.id);
+                    omitted.push(crate::layers::qualify(name, &m.id));
                     continue;
                 }
                 used += it.tokens;
@@ -175,16 +208,38 @@ impl Memory {
         };
         let pinned = take(core, "pinned: core", &mut omitted);
         let open_questions = take(questions, "open question", &mut omitted);
+        let (index, ctx) = (&project.index, &ctxs[0]);
         let since = since.unwrap_or("HEAD~1");
         let changes = self.changes_since(since);
-        let outline: Vec<OutlineRow> = index
+        let mut outline: Vec<OutlineRow> = index
             .folder_counts(&ctx.searcher, 2)
             .into_iter()
             .filter(|(f, _)| in_subtree(f) || prefix.starts_with(&format!("{f}/")))
             .map(|(folder, entries)| OutlineRow { folder, entries })
             .collect();
+        // Other layers: their domains, qualified.
+        for (o, ctx) in opened.iter().zip(&ctxs).skip(1) {
+            let (layer, index) = (&o.layer, &o.index);
+            outline.extend(
+                index
+                    .folder_counts(&ctx.searcher, 1)
+                    .into_iter()
+                    .filter(|(f, _)| in_subtree(f) || prefix.starts_with(&format!("{f}/")))
+                    .map(|(folder, entries)| OutlineRow {
+                        folder: crate::layers::qualify(&layer.name, &folder),
+                        entries,
+                    }),
+            );
+        }
         // Markdown: pinned, questions, then the two compact sections while the budget lasts.
         let mut md = String::from("# Project memory: session start\n\n");
+        if opened.len() > 1 {
+            let names: Vec<&str> = opened.iter().map(|o| o.layer.name.as_str()).collect();
+            md.push_str(&format!(
+                "_Layers: {}; ids outside the project name their layer (`NAME:id`)._\n\n",
+                names.join(", ")
+            ));
+        }
         if !pinned.is_empty() {
             md.push_str("## Pinned (core)\n\n");
             pinned.iter().for_each(|i| md.push_str(&i.text));

@@ -69,6 +69,10 @@ impl Memory {
     pub fn query(&self, query: &Query) -> Result<QueryResult> {
         let start = Instant::now();
         self.validate_query(query)?;
+        let (layers, skipped) = self.searched_layers(&query.layers)?;
+        if !(layers.len() == 1 && layers[0].name == crate::layers::PROJECT && skipped.is_empty()) {
+            return self.query_across(query, layers, skipped, start);
+        }
         let (index, sync) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
         let ctx = self.ctx(&index, query);
         let ranked = retrieve::run(&ctx);
@@ -89,27 +93,7 @@ impl Memory {
             .take(k)
             .map(|(c, score)| retrieve::to_hit(&ctx, c, *score, &terms))
             .collect();
-        let note = if hits.is_empty() {
-            Some(if terms.is_empty() {
-                "the query has no significant words to search for".to_string()
-            } else if !any_term_known {
-                "nothing in the memory tree matches the significant words of the query".to_string()
-            } else {
-                "no entry is relevant enough to the query".to_string()
-            })
-        } else if hits[0].tier == retrieve::Tier::Dense {
-            Some(
-                "low confidence: the first hit shares no word with the query; the dense tier \
-                 found it by meaning"
-                    .into(),
-            )
-        } else if !confident && covered {
-            Some("low confidence: other entries match the query almost as well as the first".into())
-        } else if !confident {
-            Some("low confidence: only weak text matches".to_string())
-        } else {
-            None
-        };
+        let note = note_for(&hits, &terms, any_term_known, confident, covered);
         // Usage signals go to `.cache` only (never to a tracked file).
         crate::usage::record(
             &self.tree,
@@ -131,6 +115,7 @@ impl Memory {
             escalation,
             note,
             index: IndexState::from_sync(&sync),
+            layers: Vec::new(),
             elapsed_ms: ms(start),
         })
     }
@@ -201,6 +186,10 @@ impl Memory {
     /// As [`Memory::query`].
     pub fn context(&self, query: &Query, budget: usize) -> Result<ContextBundle> {
         self.validate_query(query)?;
+        let (layers, skipped) = self.searched_layers(&query.layers)?;
+        if !(layers.len() == 1 && layers[0].name == crate::layers::PROJECT && skipped.is_empty()) {
+            return self.context_across(query, layers, budget);
+        }
         let (index, sync) = SearchIndex::open_synced(&self.tree, None, self.freshness())?;
         let ctx = self.ctx(&index, query);
         let ranked = retrieve::run(&ctx);
@@ -360,4 +349,33 @@ fn dir_size(dir: &Path) -> u64 {
             _ => e.metadata().map_or(0, |m| m.len()),
         })
         .sum()
+}
+
+/// The sentence for the user when an answer has no hits or is weak (`note` in `query --json`).
+pub(super) fn note_for(
+    hits: &[retrieve::Hit],
+    terms: &[String],
+    any_term_known: bool,
+    confident: bool,
+    covered: bool,
+) -> Option<String> {
+    Some(if hits.is_empty() {
+        if terms.is_empty() {
+            "the query has no significant words to search for".to_string()
+        } else if !any_term_known {
+            "nothing in the memory tree matches the significant words of the query".to_string()
+        } else {
+            "no entry is relevant enough to the query".to_string()
+        }
+    } else if hits[0].tier == retrieve::Tier::Dense {
+        "low confidence: the first hit shares no word with the query; the dense tier found it by \
+         meaning"
+            .into()
+    } else if !confident && covered {
+        "low confidence: other entries match the query almost as well as the first".into()
+    } else if !confident {
+        "low confidence: only weak text matches".to_string()
+    } else {
+        return None;
+    })
 }

@@ -680,6 +680,9 @@ impl Memory {
         new: &str,
         create: Option<&NewEntry>,
     ) -> Result<SupersedeReport> {
+        if let (Some(layer), bare) = crate::layers::split(old) {
+            return self.override_entry(layer, bare, new, create);
+        }
         let (old, old_path) = self.resolve(old)?;
         let lock = self.lock()?;
         let mut changeset;
@@ -784,6 +787,72 @@ impl Memory {
         Ok(SupersedeReport {
             schema: "memtree.supersede/v1",
             old,
+            new,
+            created,
+            changed,
+            warnings,
+            commit,
+        })
+    }
+
+    /// `supersede LAYER:OLD NEW`: an override. NEW (created from `create`, else existing) gets
+    /// the qualified OLD in `supersedes`, so that this tree's answers show NEW in OLD's place;
+    /// the other layer is only read (OLD must exist there), never written.
+    ///
+    /// # Errors
+    /// [`Error::UnknownLayer`]; OLD not found in its layer; as [`Memory::supersede`] for NEW.
+    fn override_entry(
+        &self,
+        layer: &str,
+        old: &str,
+        new: &str,
+        create: Option<&NewEntry>,
+    ) -> Result<SupersedeReport> {
+        let other = self.layer(layer)?;
+        let (old_id, old_path) = other.resolve(old)?;
+        let qualified = crate::layers::qualify(layer, &old_id);
+        let lock = self.lock()?;
+        let mut changed = Vec::new();
+        let mut changeset = Changeset::new(format!("supersede {qualified} -> {new}"));
+        let (new, created) = match create {
+            Some(entry) => {
+                let mut entry = entry.clone();
+                entry.id = new.to_string();
+                entry.supersedes = vec![qualified.clone()];
+                if entry.kind.is_none() {
+                    entry.kind = other.read_record(&old_path)?.0.meta.kind;
+                }
+                let (id, text) = self.render_new(&entry)?;
+                let path = self.new_path(&id)?;
+                changeset.write(path, text, Base::Absent);
+                changed.push(format!("{id}: created"));
+                (id, true)
+            }
+            None => {
+                let (id, path) = self.resolve(new)?;
+                let q = qualified.clone();
+                if let Some(edit) = self.plan_edit(&path, true, |meta, _| {
+                    if !meta.supersedes.contains(&q) {
+                        meta.supersedes.push(q);
+                    }
+                    Ok(vec!["supersedes".into()])
+                })? {
+                    changed.extend(edit.changed.iter().map(|k| format!("{id}: {k}")));
+                    changeset.write(path, edit.text, Base::Content(edit.base));
+                }
+                (id, false)
+            }
+        };
+        let mut warnings = Vec::new();
+        let commit = if changeset.is_empty() {
+            warnings.push(format!("{new} already overrides {qualified}"));
+            CommitReport::skipped(crate::git::NOTHING_CHANGED)
+        } else {
+            self.commit(&lock, changeset)?
+        };
+        Ok(SupersedeReport {
+            schema: "memtree.supersede/v1",
+            old: qualified,
             new,
             created,
             changed,

@@ -49,6 +49,20 @@ pub fn query_terms(ctx: &Ctx) -> Vec<String> {
         .collect()
 }
 
+/// The best raw BM25 score of the query's own words in `ctx`'s index, weighed with
+/// `ctx.across`'s statistics when set; 0 when no entry holds any of them. Searching several
+/// layers, the largest of these over the layers scales relevance in each ([`super::Across`]).
+pub fn best_raw(ctx: &Ctx) -> f64 {
+    let terms: Vec<(String, f32)> = query_terms(ctx).into_iter().map(|t| (t, 1.0)).collect();
+    let stats = ctx
+        .across
+        .map(|a| a as &dyn tantivy::query::Bm25StatisticsProvider);
+    ctx.index
+        .bm25(&ctx.searcher, &terms, 1, stats)
+        .first()
+        .map_or(0.0, |h| f64::from(h.0))
+}
+
 /// Offers BM25 hits (relevance ≤ 0.85) for the query's terms plus `expansions` (the semantic
 /// tier's words, each weighted by `semantic.weight` × its similarity). An entry matching only
 /// added words is a [`Tier::Semantic`] hit with relevance ≤ [`SEMANTIC_CAP`]. An added word
@@ -58,8 +72,8 @@ pub fn query_terms(ctx: &Ctx) -> Vec<String> {
 pub fn run(ctx: &Ctx, pool: &mut Pool, expansions: &[Expansion]) -> Bm25Outcome {
     let (index, s) = (ctx.index, &ctx.searcher);
     let terms = query_terms(ctx);
-    let n = s.num_docs() as f64;
-    let dfs: Vec<u64> = terms.iter().map(|t| index.doc_freq(s, t)).collect();
+    let n = ctx.num_docs() as f64;
+    let dfs: Vec<u64> = terms.iter().map(|t| ctx.doc_freq(t)).collect();
     let idf: Vec<f64> = dfs
         .iter()
         .map(|&df| {
@@ -92,10 +106,15 @@ pub fn run(ctx: &Ctx, pool: &mut Pool, expansions: &[Expansion]) -> Bm25Outcome 
                 .map(|e| (e.term.clone(), weight * e.similarity)),
         )
         .collect();
-    let hits = index.bm25(s, &weighted, limit);
+    let stats = ctx
+        .across
+        .map(|a| a as &dyn tantivy::query::Bm25StatisticsProvider);
+    let hits = index.bm25(s, &weighted, limit, stats);
     let Some(best) = hits.first().map(|h| f64::from(h.0)) else {
         return outcome;
     };
+    // Across layers, relevance is relative to the best score in any layer.
+    let best = best.max(ctx.across.map_or(0.0, |a| a.bm25_best));
     let docs: Vec<_> = hits.iter().map(|h| h.1).collect();
     let all_terms: Vec<String> = weighted.into_iter().map(|(t, _)| t).collect();
     let presence = index.presence(s, &docs, &all_terms);

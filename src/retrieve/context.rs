@@ -37,6 +37,10 @@ pub struct BundleItem {
     pub why: Vec<String>,
     /// Its estimated size in tokens.
     pub tokens: usize,
+    /// The layer it comes from, when more than one layer was read ([`crate::layers`]; its
+    /// `id` is then qualified outside the project).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
     /// Hidden HTML comments or invisible characters were left out of it
     /// ([`crate::secrets::visible`]); present only when true.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -137,13 +141,51 @@ pub(crate) fn item(ctx: &Ctx, meta: &StoredMeta, why: Vec<String>) -> BundleItem
         kind: meta.kind.clone(),
         why,
         tokens: estimate_tokens(&text),
+        layer: None,
         hidden: t || b || s,
         text,
     }
 }
 
+/// The sections of a bundle before the budget is spent.
+#[derive(Debug, Default)]
+pub struct Sections {
+    /// Core entries of the subtree.
+    pub pinned: Vec<BundleItem>,
+    /// Entries that answer the query.
+    pub relevant: Vec<BundleItem>,
+    /// Open questions in scope.
+    pub questions: Vec<BundleItem>,
+    /// Content matches.
+    pub related: Vec<BundleItem>,
+}
+
+impl Sections {
+    /// Every item, section by section.
+    pub fn items_mut(&mut self) -> impl Iterator<Item = &mut BundleItem> {
+        self.pinned
+            .iter_mut()
+            .chain(&mut self.relevant)
+            .chain(&mut self.questions)
+            .chain(&mut self.related)
+    }
+
+    /// Appends `other`'s items to each section.
+    pub fn extend(&mut self, other: Sections) {
+        self.pinned.extend(other.pinned);
+        self.relevant.extend(other.relevant);
+        self.questions.extend(other.questions);
+        self.related.extend(other.related);
+    }
+}
+
 /// Builds the bundle from the ranked candidates of a query.
 pub fn build(ctx: &Ctx, ranked: &Ranked, budget: usize) -> ContextBundle {
+    assemble(&ctx.query.text, sections(ctx, ranked), budget)
+}
+
+/// The sections for the ranked candidates of a query in one tree (see the module doc).
+pub fn sections(ctx: &Ctx, ranked: &Ranked) -> Sections {
     let (index, s) = (ctx.index, &ctx.searcher);
     let prefix = ctx.query.within.clone().unwrap_or_default();
     let in_subtree =
@@ -231,6 +273,23 @@ pub fn build(ctx: &Ctx, ranked: &Ranked, budget: usize) -> ContextBundle {
         }
     }
 
+    Sections {
+        pinned,
+        relevant,
+        questions,
+        related,
+    }
+}
+
+/// Spends `budget` tokens on the sections (pinned first, then relevant, open questions,
+/// related) and renders the bundle for the query `text`.
+pub fn assemble(text: &str, sections: Sections, budget: usize) -> ContextBundle {
+    let Sections {
+        pinned,
+        relevant,
+        questions,
+        related,
+    } = sections;
     // Spend the budget: pinned first, then relevant, open questions, related.
     let mut used = 0;
     let mut omitted = Vec::new();
@@ -251,7 +310,7 @@ pub fn build(ctx: &Ctx, ranked: &Ranked, budget: usize) -> ContextBundle {
     let open_questions = fit(questions);
     let related = fit(related);
 
-    let mut md = format!("# Memory for: {}\n\n", ctx.query.text.trim());
+    let mut md = format!("# Memory for: {}\n\n", text.trim());
     for (name, items) in [
         ("Pinned", &pinned),
         ("Relevant", &relevant),
@@ -284,7 +343,7 @@ pub fn build(ctx: &Ctx, ranked: &Ranked, budget: usize) -> ContextBundle {
     }
     ContextBundle {
         schema: "memtree.context/v1",
-        query: ctx.query.text.clone(),
+        query: text.to_string(),
         budget_tokens: budget,
         used_tokens: used,
         pinned,

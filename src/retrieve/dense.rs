@@ -85,7 +85,7 @@ pub struct DenseReport {
 }
 
 impl DenseReport {
-    fn skipped(reason: &str) -> DenseReport {
+    pub(crate) fn skipped(reason: &str) -> DenseReport {
         DenseReport {
             reason: reason.to_string(),
             ..DenseReport::default()

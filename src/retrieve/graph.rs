@@ -10,9 +10,9 @@ use std::collections::HashSet;
 use super::{Cand, Ctx, Pool, Tier};
 use crate::record::StoredMeta;
 
-const SEEDS: usize = 5;
+pub(crate) const SEEDS: usize = 5;
 const FANOUT: usize = 50;
-const HOP_DAMPING: f64 = 0.6;
+pub(crate) const HOP_DAMPING: f64 = 0.6;
 
 /// The weight of a forward edge of type `kind`.
 pub fn edge_weight(kind: &str) -> f64 {

@@ -50,6 +50,9 @@ pub struct Query {
     pub all: bool,
     /// When tier 5 (one LLM call) runs.
     pub llm: llm::LlmMode,
+    /// Only these layers (`--layer`, repeatable); empty searches every available layer
+    /// ([`crate::layers`]).
+    pub layers: Vec<String>,
 }
 
 /// The tier that produced a hit.
@@ -113,8 +116,12 @@ pub struct Hit {
     pub matched: Vec<String>,
     /// Summary, or the body text around the first matched word.
     pub snippet: String,
-    /// The file, relative to the project (`.memory/…`).
+    /// The file, relative to the project (`.memory/…`); absolute for another layer's entry.
     pub file: String,
+    /// The layer the entry belongs to, when more than one layer was searched (its `id` is then
+    /// qualified `NAME:id` outside the project).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
     /// Stored metadata (not serialized).
     #[serde(skip)]
     pub meta: StoredMeta,
@@ -179,8 +186,12 @@ pub struct QueryResult {
     /// A sentence for the user when there are no hits or the answer is weak.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// How fresh the index behind the answer was.
+    /// How fresh the index behind the answer was (the project's, when layers were searched).
     pub index: IndexState,
+    /// The layers searched and those left out, when there is more than the project
+    /// ([`crate::memory::LayerSearch`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<crate::memory::LayerSearch>,
     /// Wall time of the whole query including the freshness check, in milliseconds.
     pub elapsed_ms: f64,
 }
@@ -272,6 +283,67 @@ pub struct Ctx<'a> {
     pub now: i64,
     /// The project folder (for `--path` and reading files).
     pub tree: &'a crate::tree::Tree,
+    /// Set when several layers are searched together ([`crate::layers`]): BM25 statistics
+    /// over all of them, so that scores are comparable across layers.
+    pub across: Option<&'a Across<'a>>,
+}
+
+/// BM25 statistics shared by the layers searched together: document counts, token counts and
+/// document frequencies are sums over every layer's index (as a distributed search engine
+/// computes them), and the best raw BM25 score of any layer scales relevance in each.
+pub struct Across<'a> {
+    /// The searchers of every layer searched.
+    pub searchers: Vec<&'a Searcher>,
+    /// The best raw BM25 score of the query's own words in any layer (0 before it is known).
+    pub bm25_best: f64,
+}
+
+impl tantivy::query::Bm25StatisticsProvider for Across<'_> {
+    fn total_num_tokens(&self, field: tantivy::schema::Field) -> tantivy::Result<u64> {
+        let mut sum = 0;
+        for s in &self.searchers {
+            sum += s.total_num_tokens(field)?;
+        }
+        Ok(sum)
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        let mut sum = 0;
+        for s in &self.searchers {
+            sum += s.total_num_docs()?;
+        }
+        Ok(sum)
+    }
+
+    fn doc_freq(&self, term: &tantivy::Term) -> tantivy::Result<u64> {
+        let mut sum = 0;
+        for s in &self.searchers {
+            sum += s.doc_freq(term)?;
+        }
+        Ok(sum)
+    }
+}
+
+impl Ctx<'_> {
+    /// Documents searched: this index's, or every layer's together.
+    pub fn num_docs(&self) -> u64 {
+        match self.across {
+            Some(a) => a.searchers.iter().map(|s| s.num_docs()).sum(),
+            None => self.searcher.num_docs(),
+        }
+    }
+
+    /// How many documents hold the analyzed `term`: in this index, or in every layer.
+    pub fn doc_freq(&self, term: &str) -> u64 {
+        match self.across {
+            Some(a) => a
+                .searchers
+                .iter()
+                .map(|s| self.index.doc_freq(s, term))
+                .sum(),
+            None => self.index.doc_freq(&self.searcher, term),
+        }
+    }
 }
 
 /// The outcome of tiers 1–4 before rendering.
@@ -428,7 +500,7 @@ fn finalize(ctx: &Ctx, mut pool: Pool) -> Vec<(Cand, f64)> {
     let mut out: Vec<(Cand, f64)> = pool
         .map
         .into_values()
-        .filter(|c| in_filters(q, &c.meta))
+        .filter(|c| passes_filters(q, &c.meta))
         .map(|c| {
             let w = rank::lifecycle_weight(&c.meta, ctx.config, ctx.now);
             let score = c.relevance * w;
@@ -452,7 +524,7 @@ fn finalize(ctx: &Ctx, mut pool: Pool) -> Vec<(Cand, f64)> {
 }
 
 /// Whether `meta` passes `--kind` and `--in`.
-fn in_filters(q: &Query, meta: &StoredMeta) -> bool {
+pub(crate) fn passes_filters(q: &Query, meta: &StoredMeta) -> bool {
     q.kind
         .as_ref()
         .is_none_or(|k| meta.kind.as_ref() == Some(k))
@@ -465,7 +537,7 @@ fn in_filters(q: &Query, meta: &StoredMeta) -> bool {
 /// superseded (unless `--all`), and within `--kind` and `--in`.
 fn admitted(ctx: &Ctx, meta: &StoredMeta) -> bool {
     (ctx.query.all || (meta.is_live() && meta.superseded_by.is_none()))
-        && in_filters(ctx.query, meta)
+        && passes_filters(ctx.query, meta)
 }
 
 /// Follows `superseded_by` (up to 8 steps) to a live successor.
@@ -523,6 +595,7 @@ pub fn to_hit(ctx: &Ctx, cand: &Cand, score: f64, terms: &[String]) -> Hit {
         matched,
         snippet,
         file: display,
+        layer: None,
         meta: m.clone(),
     }
 }

@@ -335,11 +335,19 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub async fn mcp_client(
     env: &TestEnv,
 ) -> rmcp::service::RunningService<rmcp::service::RoleClient, ()> {
+    mcp_client_at(env.root(), env.root()).await
+}
+
+/// rmcp's own client, connected to `memtree mcp` started in `dir` with `home` as HOME.
+pub async fn mcp_client_at(
+    dir: &Path,
+    home: &Path,
+) -> rmcp::service::RunningService<rmcp::service::RoleClient, ()> {
     use rmcp::ServiceExt as _;
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_memtree"));
-    cmd.current_dir(env.root())
+    cmd.current_dir(dir)
         .env_clear()
-        .env("HOME", env.root())
+        .env("HOME", home)
         .env("MEMTREE_NOW", NOW)
         .envs(GIT_ENV.iter().copied())
         .arg("mcp");

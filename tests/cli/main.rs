@@ -10,6 +10,7 @@ mod curate;
 mod dense;
 mod index;
 mod intake;
+mod layers;
 mod llm;
 mod mcp;
 mod mcp_protocol;
