@@ -174,13 +174,27 @@ pub fn headings(text: &str, max_level: usize) -> Vec<Heading> {
 /// The body as plain text (markup removed, code kept), for indexing and snippets.
 pub fn plain_text(body: &str) -> String {
     let mut out = String::with_capacity(body.len());
+    // A wiki link's target is text too (`[[a/b|Shown]]` is found by `a/b`), once: `[[a/b]]`
+    // shows its target as its text.
+    let mut wiki: Option<String> = None;
     for event in Parser::new_ext(body, options()) {
         match event {
+            Event::Text(t) if wiki.as_deref() == Some(t.as_ref()) => {
+                wiki = None;
+                out.push_str(&t);
+            }
             Event::Text(t) | Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => {
                 out.push_str(&t)
             }
             Event::Html(t) | Event::InlineHtml(t) => out.push_str(&t),
             Event::SoftBreak | Event::HardBreak => out.push(' '),
+            Event::End(TagEnd::Link) if wiki.is_some() => {
+                if !out.ends_with(' ') && !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(&wiki.take().unwrap_or_default());
+                out.push(' ');
+            }
             Event::End(_) if !out.ends_with(' ') => {
                 out.push(' ');
             }
@@ -188,10 +202,7 @@ pub fn plain_text(body: &str) -> String {
                 dest_url,
                 link_type: LinkType::WikiLink { .. },
                 ..
-            }) => {
-                out.push_str(&dest_url);
-                out.push(' ');
-            }
+            }) => wiki = Some(dest_url.to_string()),
             _ => {}
         }
     }
@@ -231,5 +242,17 @@ mod tests {
         let text = plain_text(body);
         assert!(text.contains("code_here"), "{text}");
         assert!(text.contains("x/y/z"), "{text}");
+        // A wiki link's target once, and its shown text when it has one.
+        let words = |s: &str| {
+            plain_text(s)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(words("See [[a/b/c]] now."), "See a/b/c now.");
+        assert_eq!(
+            words("See [[a/b/c|the index]] now."),
+            "See the index a/b/c now."
+        );
     }
 }

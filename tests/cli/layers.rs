@@ -284,7 +284,7 @@ fn three_layers_answer_one_query_and_name_their_layers() {
     assert_eq!(v["hits"][0]["layer"], "project");
     assert_eq!(
         v["hits"][1]["matched"],
-        json!(["edge:see-also from decisions/storage/database"])
+        json!(["edge:see-also from project:decisions/storage/database"])
     );
 
     // --layer narrows; an unknown layer is an error that lists the layers.
