@@ -564,9 +564,25 @@ impl ServerHandler for MemtreeServer {
         _context: RequestContext<RoleServer>,
     ) -> std::result::Result<ListResourcesResult, ErrorData> {
         let tree = self.tree.clone();
+        // Every available layer's entries; ids outside the project qualified.
         let items = tokio::task::spawn_blocking(move || {
             let m = Memory::open(tree, jiff::Timestamp::now())?;
-            m.ls("")
+            let mut all = m.ls("")?;
+            for layer in m
+                .layers()
+                .iter()
+                .skip(1)
+                .filter(|l| l.unavailable.is_none())
+            {
+                let Ok(other) = m.layer(&layer.name) else {
+                    continue;
+                };
+                for mut item in other.ls("")? {
+                    item.id = crate::layers::qualify(&layer.name, &item.id);
+                    all.push(item);
+                }
+            }
+            Ok::<_, Error>(all)
         })
         .await
         .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
@@ -596,7 +612,9 @@ impl ServerHandler for MemtreeServer {
         };
         let tree = self.tree.clone();
         let view = tokio::task::spawn_blocking(move || {
-            Memory::open(tree, jiff::Timestamp::now())?.get(&id)
+            let (m, id, _) =
+                Memory::open(tree, jiff::Timestamp::now())?.entry_layer(&id, None, false)?;
+            m.get(&id)
         })
         .await
         .map_err(|e| ErrorData::internal_error(e.to_string(), None))?

@@ -265,7 +265,8 @@ pub enum Command {
     /// ByteRover .brv/context-tree. One entry per section or rule, one commit; a second run
     /// changes only what changed in the sources.
     Import {
-        /// Files or folders to read (default: every known source in the project).
+        /// Files or folders to read (default: every known source in the project; with `--layer
+        /// user`, ~/.claude/CLAUDE.md, ~/.codex/AGENTS.md and ~/.cursor/rules/*.mdc).
         paths: Vec<std::path::PathBuf>,
         /// Print the plan and write nothing.
         #[arg(long)]

@@ -454,7 +454,17 @@ pub(super) fn cmd_import(
     let cwd = std::env::current_dir()
         .map_err(|e| Error::io("cannot read the current directory", ".", e))?;
     let paths: Vec<std::path::PathBuf> = paths.iter().map(|p| cwd.join(p)).collect();
-    let report = open_layer(cli, !dry_run)?.import(&paths, dry_run)?;
+    let memory = open_layer(cli, !dry_run)?;
+    // The user layer's own sources are the agents' files in the home folder.
+    let user_files = paths.is_empty()
+        && super::one_layer(cli)? == Some(memtree::layers::USER)
+        && std::env::var_os("HOME").is_some_and(|h| !h.is_empty());
+    let report = if user_files {
+        let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+        memory.import_user_files(&home, dry_run)?
+    } else {
+        memory.import(&paths, dry_run)?
+    };
     for s in &report.skipped {
         warn(&format!("{}: skipped: {}", s.file, s.reason));
     }

@@ -396,11 +396,15 @@ pub fn curate(r: &memtree::memory::CurateReport, commit: &str) -> String {
             .as_deref()
             .map(|t| format!(" (replaces {t})"))
             .unwrap_or_default();
+        let id = if row.id.is_empty() {
+            "-".to_string()
+        } else {
+            memtree::layers::qualify(&row.layer, &row.id)
+        };
         let _ = writeln!(
             s,
-            "{:<10} {}{target}\n           {}: {}\n           {}",
+            "{:<10} {id}{target}\n           {}: {}\n           {}",
             row.op.to_uppercase(),
-            if row.id.is_empty() { "-" } else { &row.id },
             row.kind,
             row.text,
             row.reason
@@ -408,6 +412,9 @@ pub fn curate(r: &memtree::memory::CurateReport, commit: &str) -> String {
     }
     for n in &r.notes {
         let _ = writeln!(s, "note: {n}");
+    }
+    if let Some(c) = r.user_commit.as_ref().and_then(|c| c.id.as_deref()) {
+        let _ = writeln!(s, "user layer: [commit {}]", &c[..c.len().min(7)]);
     }
     let _ = writeln!(
         s,

@@ -13,6 +13,8 @@
 //! - a sentence that starts `we use / we always / we never / we prefer / we don't / we must /
 //!   we should not / we no longer / we switched …`, or `always …` / `never …` (a convention;
 //!   not `never mind`, and not a bare `we should`, which is a suggestion);
+//! - a sentence of the user's own (not the assistant's) that states a personal preference:
+//!   `I prefer / I like / I use / I always / I never / I want / I don't like …` (a preference);
 //! - a sentence that says a belief changed (`PR titles no longer need the prefix`, `Instead of
 //!   X, we now use Y`), outside a markdown heading's section, unless it narrates (`I`, `me`,
 //!   `let's`) or asks;
@@ -94,6 +96,29 @@ static RULE: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("valid regex")
 });
+/// A person stating a preference of their own (issue 23): `I prefer …`, `I always …`.
+static PERSONAL_RULE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^i\s+(?:always\s+|usually\s+|really\s+)?(?:prefer|like|use|want|hate|dislike|never|always|don't like|do not like|don't want|do not want)\b",
+    )
+    .expect("valid regex")
+});
+/// A statement about the person rather than the project: a preference of theirs (`I prefer`,
+/// `my editor`), or how to work with them (`always explain a diff to me`, `call me Sam`).
+static ABOUT_THE_PERSON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^i\s+(?:always\s+|usually\s+|really\s+)?(?:prefer|like|use|want|hate|dislike|never|always|don't|do not|am used to)\b|\b(?:to|for|with|ask|tell|show|call|remind|give|send)\s+me\b|\bmy\s+(?:preference|preferences|editor|shell|style|setup|machine|laptop|terminal)\b",
+    )
+    .expect("valid regex")
+});
+
+/// Whether a statement is about the person who said it rather than about the project (`I
+/// prefer pnpm`, `always explain a diff to me before applying it`): `curate` suggests the user
+/// layer for it ([`crate::layers`]).
+pub fn about_the_person(text: &str) -> bool {
+    ABOUT_THE_PERSON.is_match(text.trim())
+}
+
 /// Words that say a statement changes an earlier belief (issue 21): such a statement may
 /// supersede an entry, and is never "already known".
 static REPLACES: LazyLock<Regex> = LazyLock::new(|| {
@@ -448,12 +473,19 @@ fn of_text(text: &str, role: &str, markdown: bool) -> Vec<Candidate> {
             // "Never mind, …" is not a rule; "we should …" is a suggestion, "we should not" is.
             let chatter = s.to_lowercase().starts_with("never mind");
             if RULE.is_match(s) && !chatter && !s.ends_with('?') && (4..=80).contains(&words) {
-                out.push(candidate(
-                    "convention",
-                    "rule-sentence",
-                    s.to_string(),
-                    role,
-                ));
+                let kind = if about_the_person(s) {
+                    "preference"
+                } else {
+                    "convention"
+                };
+                out.push(candidate(kind, "rule-sentence", s.to_string(), role));
+                any = true;
+            } else if role != "assistant"
+                && PERSONAL_RULE.is_match(s)
+                && !s.ends_with('?')
+                && (3..=80).contains(&words)
+            {
+                out.push(candidate("preference", "preference", s.to_string(), role));
                 any = true;
             } else if heading.is_none() && change_sentence(s) {
                 let kind = if RULEISH.is_match(s) {

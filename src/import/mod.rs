@@ -107,6 +107,35 @@ pub fn is_source(rel: &str) -> bool {
         || (rel.starts_with(".brv/context-tree/") && rel.ends_with(".md"))
 }
 
+/// The agents' user-level files under `files`' root (the home folder), in a fixed order:
+/// `.claude/CLAUDE.md` (Claude Code's memory for every project), `.codex/AGENTS.md` (Codex
+/// CLI's), and `.cursor/rules/*.mdc`; what `import --layer user` reads (issue 23).
+pub fn discover_user(files: &ProjectFiles) -> (Vec<PathBuf>, Vec<Skipped>) {
+    let home = files.project().to_path_buf();
+    let mut out: Vec<PathBuf> = [".claude/CLAUDE.md", ".codex/AGENTS.md"]
+        .iter()
+        .map(|name| home.join(name))
+        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| !m.is_dir()))
+        .collect();
+    let mut skipped = Vec::new();
+    let rules = home.join(".cursor/rules");
+    if std::fs::symlink_metadata(&rules).is_ok() {
+        match files.check(&rules) {
+            Ok(_) => {
+                let mut found = Vec::new();
+                listed(&rules, ".mdc", false, &mut found);
+                found.sort();
+                out.extend(found);
+            }
+            Err(reason) => skipped.push(Skipped {
+                file: ".cursor/rules".into(),
+                reason,
+            }),
+        }
+    }
+    (out, skipped)
+}
+
 /// The source files of the formats above that exist in the project, in a fixed order, and the
 /// folders on the way that were refused (a link leading outside, an ignored folder). A file
 /// that is a link is listed, so that reading it names the refusal.

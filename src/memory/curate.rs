@@ -90,6 +90,15 @@ pub struct CurateRow {
     /// `add`: the existing entry nearest to it, written as a `see-also` relation of the draft.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub see_also: Option<String>,
+    /// Where the row is written: `project`, or `user` for a statement about the person
+    /// (`I prefer pnpm`, `always explain a diff to me`; [`crate::curate::about_the_person`]),
+    /// planned against and committed to the user layer ([`crate::layers`]).
+    #[serde(default = "project_layer")]
+    pub layer: String,
+}
+
+fn project_layer() -> String {
+    crate::layers::PROJECT.to_string()
 }
 
 /// The LLM's part in a plan.
@@ -146,6 +155,9 @@ pub struct CurateReport {
     pub applied: bool,
     /// The commit, or why there is none.
     pub commit: CommitReport,
+    /// The user layer's commit, when rows were written there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_commit: Option<CommitReport>,
 }
 
 /// Where a session comes from, for [`Memory::curate`].
@@ -220,6 +232,31 @@ fn round(x: f64) -> f64 {
 }
 
 /// The folder a kind's new entries go to when nothing related exists.
+/// Where a new entry about the person goes in the user layer when nothing there is near it.
+const PERSONAL_FOLDER: &str = "preferences/general";
+
+/// The user layer as `curate` plans against it: its tree and index (when it exists), and the
+/// ids taken and entries touched by the plan so far.
+struct UserPlanning {
+    tree: Option<(Memory, SearchIndex)>,
+    taken: HashSet<String>,
+    touched: HashSet<String>,
+}
+
+impl UserPlanning {
+    fn open(project: &Memory) -> UserPlanning {
+        let tree = project.layer(crate::layers::USER).ok().and_then(|m| {
+            let (index, _) = SearchIndex::open_synced(&m.tree, None, m.freshness()).ok()?;
+            Some((m, index))
+        });
+        UserPlanning {
+            tree,
+            taken: HashSet::new(),
+            touched: HashSet::new(),
+        }
+    }
+}
+
 fn default_folder(kind: &str) -> &'static str {
     match kind {
         "decision" => "decisions/general",
@@ -306,6 +343,7 @@ impl Memory {
             reason,
             similarity: sim.map(round),
             see_also: None,
+            layer: project_layer(),
         };
         let held = |n: &Near| {
             if statement.terms.is_empty() {
@@ -472,6 +510,7 @@ impl Memory {
         let mut taken = HashSet::new();
         let mut touched = HashSet::new();
         let mut cache = WordCache::new();
+        let mut user = UserPlanning::open(self);
         let bar = crate::progress::begin("curating", cands.len() as u64);
         for (i, c) in cands.iter().enumerate() {
             bar.advance(1);
@@ -496,7 +535,12 @@ impl Memory {
                     reason: why.0,
                     similarity: None,
                     see_also: None,
+                    layer: project_layer(),
                 });
+                continue;
+            }
+            if curate::about_the_person(&c.text) {
+                plan.push(self.plan_personal(&mut user, c, &mut cache));
                 continue;
             }
             plan.push(self.plan_candidate(&index, c, &mut taken, &mut touched, &mut cache));
@@ -505,6 +549,12 @@ impl Memory {
         let mut llm = self.curate_llm(input, &index, &cands, &plan);
         let planner = if let Some(rows) = llm.1.take() {
             plan = rows;
+            // A new entry about the person goes to the user layer, whoever planned it.
+            for row in &mut plan {
+                if row.op == "add" && curate::about_the_person(&row.text) {
+                    row.layer = crate::layers::USER.into();
+                }
+            }
             "llm"
         } else {
             "rules"
@@ -521,11 +571,109 @@ impl Memory {
             notes,
             applied: false,
             commit: CommitReport::skipped(crate::git::DRY_RUN),
+            user_commit: None,
         };
         if apply {
-            self.apply_curate(&lock, &mut report)?;
+            self.apply_layers(&lock, &mut report)?;
         }
         Ok(report)
+    }
+
+    /// Plans a statement about the person against the user layer (when it exists; else as a
+    /// new entry under `preferences/general`, the layer being created when the plan is
+    /// applied).
+    fn plan_personal(
+        &self,
+        user: &mut UserPlanning,
+        c: &Candidate,
+        cache: &mut WordCache,
+    ) -> CurateRow {
+        let mut row = match &user.tree {
+            Some((memory, index)) => {
+                let mut row =
+                    memory.plan_candidate(index, c, &mut user.taken, &mut user.touched, cache);
+                if row.op == "add" && row.id.starts_with(&format!("{}/", default_folder(c.kind))) {
+                    row.id = memory.new_id(PERSONAL_FOLDER, c, &mut user.taken);
+                    row.reason = row
+                        .reason
+                        .replacen(default_folder(c.kind), PERSONAL_FOLDER, 1);
+                }
+                row
+            }
+            None => {
+                let mut slug = crate::tree::slug(&c.title);
+                slug.truncate(48);
+                let mut id = format!("{PERSONAL_FOLDER}/{}", slug.trim_end_matches('-'));
+                let mut n = 2;
+                while !user.taken.insert(id.clone()) {
+                    id = format!("{PERSONAL_FOLDER}/{slug}-{n}");
+                    n += 1;
+                }
+                CurateRow {
+                    op: "add".into(),
+                    id,
+                    target: None,
+                    kind: c.kind.into(),
+                    title: c.title.clone(),
+                    text: c.text.clone(),
+                    reason: "new; about you: the user layer is created when the plan is applied"
+                        .into(),
+                    similarity: None,
+                    see_also: None,
+                    layer: project_layer(),
+                }
+            }
+        };
+        row.layer = crate::layers::USER.into();
+        if row.op == "add" && !row.reason.contains("about you") {
+            row.reason = format!("{}; about you: your user layer", row.reason);
+        }
+        row
+    }
+
+    /// Applies a plan's rows, each in its layer: the project's as one commit here, the user
+    /// layer's as one commit there (created on first use). A row for any other layer is
+    /// skipped.
+    fn apply_layers(&self, lock: &crate::tree::WriteLock, report: &mut CurateReport) -> Result<()> {
+        use crate::layers::{PROJECT, USER};
+        for row in &mut report.plan {
+            if row.layer != PROJECT && row.layer != USER && row.op != "skip" {
+                row.reason = format!(
+                    "curate writes to the project or the user layer, not `{}`",
+                    row.layer
+                );
+                row.op = "skip".into();
+            }
+        }
+        type Rows = Vec<(usize, CurateRow)>;
+        let (user_rows, project_rows): (Rows, Rows) = report
+            .plan
+            .iter()
+            .cloned()
+            .enumerate()
+            .partition(|(_, r)| r.layer == USER && r.op != "skip" && r.op != "noop");
+        if user_rows.is_empty() {
+            return self.apply_curate(lock, report);
+        }
+        let part = |rows: &[(usize, CurateRow)]| CurateReport {
+            plan: rows.iter().map(|(_, r)| r.clone()).collect(),
+            ..report.clone()
+        };
+        let mut project = part(&project_rows);
+        self.apply_curate(lock, &mut project)?;
+        let user_memory = self.layer_for_write(USER)?;
+        let user_lock = user_memory.lock()?;
+        let mut user = part(&user_rows);
+        user_memory.apply_curate(&user_lock, &mut user)?;
+        for (rows, done) in [(&project_rows, &project), (&user_rows, &user)] {
+            for ((i, _), row) in rows.iter().zip(&done.plan) {
+                report.plan[*i] = row.clone();
+            }
+        }
+        report.applied = true;
+        report.commit = project.commit;
+        report.user_commit = Some(user.commit);
+        Ok(())
     }
 
     /// Saves a plan for review as `.memory/.cache/curate/<session>.json` (what a session hook
@@ -569,9 +717,10 @@ impl Memory {
             notes: Vec::new(),
             applied: false,
             commit: CommitReport::skipped(crate::git::DRY_RUN),
+            user_commit: None,
         };
         if apply {
-            self.apply_curate(&lock, &mut report)?;
+            self.apply_layers(&lock, &mut report)?;
         } else {
             let mut seen = HashSet::new();
             for row in &mut report.plan {
@@ -870,6 +1019,7 @@ pub fn parse_plan(text: &str) -> std::result::Result<Vec<CurateRow>, String> {
                 .unwrap_or_else(|| "planned by the llm".into()),
             similarity: None,
             see_also: None,
+            layer: project_layer(),
         })
         .collect())
 }

@@ -91,7 +91,7 @@ impl Memory {
     pub fn import(&self, paths: &[PathBuf], dry_run: bool) -> Result<ImportReport> {
         let project = self.tree.project().to_path_buf();
         let sources = ProjectFiles::open(&project, self.tree.max_file_bytes);
-        let (mut queue, mut skipped) = if paths.is_empty() {
+        let (queue, skipped) = if paths.is_empty() {
             crate::import::discover(&sources)
         } else {
             let mut queue = Vec::new();
@@ -103,6 +103,29 @@ impl Memory {
             }
             (queue, skipped)
         };
+        self.import_sources(&sources, queue, skipped, dry_run)
+    }
+
+    /// `import --layer user`: the agents' user-level files in `home` (`~/.claude/CLAUDE.md`,
+    /// `~/.codex/AGENTS.md`, `~/.cursor/rules/*.mdc`; [`crate::import::discover_user`]) into
+    /// this tree, the user layer, as [`Memory::import`] does for a project's. Nothing outside
+    /// `home` is read.
+    ///
+    /// # Errors
+    /// As [`Memory::import`].
+    pub fn import_user_files(&self, home: &std::path::Path, dry_run: bool) -> Result<ImportReport> {
+        let sources = ProjectFiles::open(home, self.tree.max_file_bytes);
+        let (queue, skipped) = crate::import::discover_user(&sources);
+        self.import_sources(&sources, queue, skipped, dry_run)
+    }
+
+    fn import_sources(
+        &self,
+        sources: &ProjectFiles,
+        mut queue: Vec<PathBuf>,
+        mut skipped: Vec<Skipped>,
+        dry_run: bool,
+    ) -> Result<ImportReport> {
         let mut items: Vec<Item> = Vec::new();
         let mut read: Vec<String> = Vec::new();
         // Each file is a source once, whatever names it (a link, an `@import`, a second path).
@@ -123,7 +146,7 @@ impl Memory {
                 continue;
             }
             files.push(file.clone());
-            match crate::import::read(&sources, &f) {
+            match crate::import::read(sources, &f) {
                 Ok(found) => {
                     if let Ok(c) = canonical {
                         seen.insert(c, file);

@@ -688,10 +688,174 @@ fn mcp_tools_take_a_layer_and_qualified_ids() {
         .await;
         assert!(err);
         assert_eq!(v["kind"], "read_only", "{v}");
+
+        // Resources: every layer's entries, qualified outside the project.
+        let mut uris: Vec<String> = client
+            .list_all_resources()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.uri.clone())
+            .collect();
+        uris.sort();
+        assert_eq!(
+            uris,
+            [
+                "memory://decisions/storage/database",
+                "memory://platform:conventions/api/errors",
+                "memory://platform:conventions/logging/format",
+                "memory://user:prefs/tools/pnpm",
+            ]
+        );
+        let read = client
+            .read_resource(rmcp::model::ReadResourceRequestParams::new(
+                "memory://platform:conventions/api/errors",
+            ))
+            .await
+            .unwrap();
+        let text = serde_json::to_value(&read.contents[0]).unwrap();
+        assert_eq!(
+            text["text"],
+            std::fs::read_to_string(
+                dev.clone_of("platform")
+                    .join(".memory/conventions/api/errors.md")
+            )
+            .unwrap()
+        );
         client.cancel().await.unwrap();
     });
     assert_eq!(
         git(&dev.clone_of("platform"), &["status", "--porcelain"]),
         ""
+    );
+}
+
+/// `curate` plans a statement about the person for the user layer (against its entries), the
+/// rest for the project, shows the layer per row, and commits each part in its own repository.
+#[test]
+fn curate_puts_statements_about_the_person_in_the_user_layer() {
+    let (_team, dev, project) = world();
+    let p = project.root();
+    dev.ok(
+        p,
+        &[
+            "add",
+            "user:prefs/tools/pnpm",
+            "--title",
+            "I use pnpm",
+            "--kind",
+            "preference",
+            "--body",
+            "I use pnpm, never npm, in every project.",
+        ],
+    );
+    let notes = p.join("notes.md");
+    std::fs::write(
+        &notes,
+        "We always run cargo fmt before committing.\n\
+         Always explain a diff to me before applying it.\n\
+         I use pnpm, never npm, in every project.\n",
+    )
+    .unwrap();
+    let project_log = git(p, &["log", "--format=%s"]);
+    let plan = dev.json(p, &["curate", "notes.md", "--apply"]);
+    let rows: Vec<(&str, &str, &str)> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["op"].as_str().unwrap(),
+                r["layer"].as_str().unwrap(),
+                r["id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "add",
+                "project",
+                "conventions/general/we-always-run-cargo-fmt-before-committing"
+            ),
+            (
+                "add",
+                "user",
+                "preferences/general/always-explain-a-diff-to-me-before-applying-it"
+            ),
+            ("noop", "user", "prefs/tools/pnpm"),
+        ],
+        "{plan}"
+    );
+    assert_eq!(
+        git(p, &["log", "--format=%s"]),
+        format!("memtree: curate notes.md: 1 added, 0 updated, 0 superseded\n{project_log}")
+    );
+    assert_eq!(
+        git(&dev.user_repo(), &["log", "--format=%s"]),
+        "memtree: curate notes.md: 1 added, 0 updated, 0 superseded\n\
+         memtree: add prefs/tools/pnpm\nmemtree: init\n"
+    );
+    assert!(
+        dev.user_repo()
+            .join(".memory/preferences/general/always-explain-a-diff-to-me-before-applying-it.md")
+            .is_file()
+    );
+    assert!(!project.mem("preferences").exists());
+}
+
+/// `import --layer user` reads the agents' user-level files in the home folder into the user
+/// layer (one commit there), and nothing into the project.
+#[test]
+fn import_into_the_user_layer_reads_the_agents_user_files() {
+    let dev = Dev::new();
+    let project = TestEnv::repo(true);
+    let home = dev.home.path();
+    std::fs::create_dir_all(home.join(".claude")).unwrap();
+    std::fs::write(
+        home.join(".claude/CLAUDE.md"),
+        "# Style\n\nExplain a diff before applying it.\n\n# Tools\n\nUse pnpm, never npm.\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(home.join(".codex")).unwrap();
+    std::fs::write(
+        home.join(".codex/AGENTS.md"),
+        "# Commits\n\nWrite commit messages in English.\n",
+    )
+    .unwrap();
+    // A file beside them is not a source.
+    std::fs::write(home.join(".env"), "TOKEN=x\n").unwrap();
+    let project_log = git(project.root(), &["log", "--format=%s"]);
+    let r = dev.json(project.root(), &["import", "--layer", "user"]);
+    let mut ids: Vec<&str> = r["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "conventions/agents/commits",
+            "conventions/claude/style",
+            "conventions/claude/tools"
+        ],
+        "{r}"
+    );
+    assert_eq!(r["read"], json!([".claude/CLAUDE.md", ".codex/AGENTS.md"]));
+    assert_eq!(
+        std::fs::read_to_string(dev.user_repo().join(".memory/conventions/claude/tools.md"))
+            .unwrap(),
+        "---\ntitle: Tools\nkind: convention\ntags: [claude]\nsource:\n  by: import\n  file: .claude/CLAUDE.md\n  heading: Tools\ncreated: 2026-11-22T12:00:00Z\nupdated: 2026-11-22T12:00:00Z\n---\n\nUse pnpm, never npm.\n"
+    );
+    assert_eq!(git(project.root(), &["log", "--format=%s"]), project_log);
+    assert_eq!(
+        git(&dev.user_repo(), &["log", "--format=%s"])
+            .lines()
+            .count(),
+        2,
+        "init and the import"
     );
 }
