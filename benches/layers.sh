@@ -5,6 +5,8 @@
 #
 #   bash benches/layers.sh              # release build
 #   PROFILE=dist bash benches/layers.sh # the shipped binary
+#   BASELINE=/path/to/old/memtree bash benches/layers.sh
+#                                       # also: a project without layers, old binary vs this one
 #
 # The three layers are copies of the generated 10k tree (`examples/gen_tree`, fixed seed): the
 # project, a shared layer `platform` (a clone of a bare repository, so that `layers sync` has
@@ -65,3 +67,17 @@ clone="$L/home/.cache/memtree/layers/platform"
 hyperfine -N --warmup 2 --runs 15 --export-json "$OUT/layers-sync.json" \
   -n "git fetch" "git -C $clone fetch -q" \
   -n "memtree layers sync" "env HOME=$L/home $M --root $L/project layers sync platform"
+
+if [ -n "${BASELINE:-}" ]; then
+  echo "== a project without layers: $BASELINE vs this build"
+  # Each binary on its own copy (the index schemas may differ).
+  rm -rf "$L/base-project"
+  cp -r "$tree" "$L/base-project"
+  "$BASELINE" --root "$L/base-project" index >/dev/null
+  sleep 2.5
+  for q in entry-000001 "poloka daneka benelo"; do
+    hyperfine -N --warmup 5 --runs 40 --export-json "$OUT/layers-none-${q%% *}.json" \
+      -n "baseline" "env HOME=$L/alone-home $BASELINE --root $L/base-project query $q --llm never" \
+      -n "this build" "env HOME=$L/alone-home $M --root $L/project query $q --llm never"
+  done
+fi
