@@ -515,7 +515,13 @@ impl Memory {
                 let mut merged = merge(opened, &mut runs);
                 drop_fallbacks(&mut merged);
                 follow_cross_links(opened, ctxs, &mut merged, &self.config, now);
-                self.answer_across(query, opened, ctxs, &runs, &merged)
+                let confident = merged
+                    .first()
+                    .is_some_and(|(_, c, _)| c.tier != Tier::Dense)
+                    && retrieve::is_confident(merged.iter().map(|(_, c, s)| (c, *s)));
+                let (merged, escalation) =
+                    self.escalate_across(query, opened, ctxs, &runs, merged, confident);
+                self.answer_across(query, opened, ctxs, &runs, &merged, confident, escalation)
             })?;
         report.append(&mut result.layers);
         report.sort_by_key(|l| {
@@ -535,6 +541,7 @@ impl Memory {
     }
 
     /// The answer to a query over several layers from the merged list.
+    #[allow(clippy::too_many_arguments)]
     fn answer_across(
         &self,
         query: &Query,
@@ -542,12 +549,10 @@ impl Memory {
         ctxs: &[Ctx],
         runs: &[retrieve::Ranked],
         merged: &[(usize, Cand, f64)],
+        confident: bool,
+        escalation: Escalation,
     ) -> QueryResult {
         let k = query.k.unwrap_or(self.config.retrieval.k);
-        let confident = merged
-            .first()
-            .is_some_and(|(_, c, _)| c.tier != Tier::Dense)
-            && retrieve::is_confident(merged.iter().map(|(_, c, s)| (c, *s)));
         let main = opened
             .iter()
             .position(|o| o.layer.name == PROJECT)
@@ -596,7 +601,9 @@ impl Memory {
                 }
             }
         }
-        let escalation = self.escalation_across(query, confident);
+        if escalation.ran {
+            tiers_run.push("llm");
+        }
         let note = super::read::note_for(&hits, &terms, any_term_known, confident, covered);
         let (semantic, dense) = runs.get(main).map_or_else(
             || {
@@ -626,25 +633,100 @@ impl Memory {
         }
     }
 
-    /// Tier 5 does not run over several layers yet: says why, in the words a single-tree query
-    /// would use when it would not have run either.
-    fn escalation_across(&self, query: &Query, confident: bool) -> Escalation {
-        use retrieve::llm::LlmMode;
-        if self.config.llm.is_none() {
-            return Escalation::skipped(if self.trust.ignored.iter().any(|s| s == "llm") {
-                crate::trust::UNTRUSTED_REASON
+    /// Tier 5 over several layers: the prompt lists the merged candidates with qualified ids
+    /// and every layer's outline; the model's ids are found in their layers, and each phrasing
+    /// runs the alias and BM25 tiers in every layer. Otherwise as [`retrieve::llm::escalate`].
+    fn escalate_across(
+        &self,
+        query: &Query,
+        opened: &[Opened],
+        ctxs: &[Ctx],
+        runs: &[retrieve::Ranked],
+        merged: Vec<(usize, Cand, f64)>,
+        confident: bool,
+    ) -> (Vec<(usize, Cand, f64)>, Escalation) {
+        use retrieve::llm;
+        let call = match self.llm_call(query, confident) {
+            Ok(call) => call,
+            Err(why) => return (merged, Escalation::skipped(why)),
+        };
+        let lines: Vec<llm::Line> = merged
+            .iter()
+            .take(llm::MAX_CANDIDATES)
+            .map(|(i, c, _)| llm::Line {
+                id: layers::qualify(&opened[*i].layer.name, &c.meta.id),
+                title: c.meta.title.clone(),
+                about: llm::about(&ctxs[*i], c, &runs[*i].terms),
+            })
+            .collect();
+        let mut outline = String::new();
+        for (o, ctx) in opened.iter().zip(ctxs) {
+            for line in llm::outline(ctx).lines() {
+                let line = line.trim_start_matches("- ");
+                outline.push_str(&format!("- {}\n", layers::qualify(&o.layer.name, line)));
+            }
+        }
+        let text = llm::render_prompt(&self.config, &query.text, outline.trim_end(), &lines);
+        let (mut report, reply) = llm::ask(call.provider.as_ref(), &text, call.timeout, call.why);
+        let Some(reply) = reply else {
+            return (merged, report);
+        };
+        let best = merged.first().map_or(1.0, |(_, _, s)| *s);
+        let layer_of = |name: Option<&str>| {
+            opened
+                .iter()
+                .position(|o| o.layer.name == name.unwrap_or(PROJECT))
+        };
+        let mut seen: HashSet<(usize, String)> = HashSet::new();
+        let mut out = Vec::new();
+        // 1. The model's ids, in its order; those no layer holds are dropped.
+        for (rank, named) in reply.ids.iter().enumerate() {
+            let (layer, bare) = layers::split(named.trim());
+            let bare = crate::tree::normalize_id(bare);
+            let shown = layers::qualify(layer.unwrap_or(PROJECT), &bare);
+            let Some(i) = layer_of(layer) else {
+                report.dropped.push(shown);
+                continue;
+            };
+            if !seen.insert((i, bare.clone())) {
+                continue;
+            }
+            let why = format!("llm:chosen #{}", rank + 1);
+            if let Some((_, c, s)) = merged.iter().find(|(j, c, _)| *j == i && c.meta.id == bare) {
+                let mut c = c.clone();
+                c.matched.insert(0, why);
+                out.push((i, c, *s));
+            } else if let Some(m) = opened[i]
+                .index
+                .by_id(&ctxs[i].searcher, &bare)
+                .filter(|m| query.all || m.is_live())
+            {
+                let c = Cand::found(m, best, Tier::Llm, why);
+                out.push((i, c, best));
             } else {
-                "no llm configured"
-            });
+                seen.remove(&(i, bare));
+                report.dropped.push(shown);
+                continue;
+            }
+            report.chosen.push(shown);
         }
-        match query.llm {
-            LlmMode::Never => Escalation::skipped("--llm never"),
-            LlmMode::Auto if confident => Escalation::skipped("confident"),
-            _ => Escalation::skipped(
-                "tier 5 does not run across layers yet; `--layer project` asks the project's \
-                 tree alone",
-            ),
+        // 2. The merged tier 1–4 list.
+        for (i, c, s) in merged {
+            if seen.insert((i, c.meta.id.clone())) {
+                out.push((i, c, s));
+            }
         }
+        // 3. What the phrasings found in every layer, new entries only.
+        for phrasing in &reply.phrasings {
+            for (i, ctx) in ctxs.iter().enumerate() {
+                for (c, s) in llm::phrasing_hits(ctx, phrasing) {
+                    if seen.insert((i, c.meta.id.clone())) {
+                        out.push((i, c, s * opened[i].layer.weight));
+                    }
+                }
+            }
+        }
+        (out, report)
     }
 }
 
@@ -949,14 +1031,7 @@ fn follow_cross_links(
         let score = relevance
             * retrieve::rank::lifecycle_weight(&meta, config, now)
             * opened[j].layer.weight;
-        let cand = Cand {
-            meta,
-            relevance,
-            tier: Tier::Graph,
-            matched: vec![why],
-            coverage: None,
-            own_coverage: None,
-        };
+        let cand = Cand::found(meta, relevance, Tier::Graph, why);
         let at = merged
             .iter()
             .position(|(_, _, s)| *s < score)

@@ -156,28 +156,44 @@ impl Memory {
         ranked: retrieve::Ranked,
         confident: bool,
     ) -> (Vec<(retrieve::Cand, f64)>, Escalation) {
-        use retrieve::llm::{DEFAULT_TIMEOUT_S, LlmMode, escalate};
-        let skip = |why: &str| Escalation::skipped(why);
+        match self.llm_call(ctx.query, confident) {
+            Err(why) => (ranked.hits, Escalation::skipped(why)),
+            Ok(call) => {
+                retrieve::llm::escalate(ctx, ranked, call.provider.as_ref(), call.timeout, call.why)
+            }
+        }
+    }
+
+    /// Whether tier 5 runs for `query`: the call to make, or why not (no llm configured,
+    /// untrusted configuration, `--llm never`, confident, a misconfigured provider), as
+    /// `escalation.reason` says it.
+    pub(super) fn llm_call(
+        &self,
+        query: &Query,
+        confident: bool,
+    ) -> std::result::Result<LlmCall, String> {
+        use retrieve::llm::{DEFAULT_TIMEOUT_S, LlmMode};
         let Some(cfg) = &self.config.llm else {
-            let why = if self.trust.ignored.iter().any(|s| s == "llm") {
-                crate::trust::UNTRUSTED_REASON
+            return Err(if self.trust.ignored.iter().any(|s| s == "llm") {
+                crate::trust::UNTRUSTED_REASON.into()
             } else {
-                "no llm configured"
-            };
-            return (ranked.hits, skip(why));
+                "no llm configured".into()
+            });
         };
-        let why = match ctx.query.llm {
-            LlmMode::Never => return (ranked.hits, skip("--llm never")),
-            LlmMode::Auto if confident => return (ranked.hits, skip("confident")),
+        let why = match query.llm {
+            LlmMode::Never => return Err("--llm never".into()),
+            LlmMode::Auto if confident => return Err("confident".into()),
             LlmMode::Auto => "not confident",
             LlmMode::Always => "--llm always",
         };
-        let provider = match crate::llm::from_config(cfg) {
-            Ok(p) => p,
-            Err(e) => return (ranked.hits, skip(&format!("the llm is misconfigured: {e}"))),
-        };
+        let provider =
+            crate::llm::from_config(cfg).map_err(|e| format!("the llm is misconfigured: {e}"))?;
         let timeout = std::time::Duration::from_secs(cfg.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S));
-        escalate(ctx, ranked, provider.as_ref(), timeout, why)
+        Ok(LlmCall {
+            provider,
+            timeout,
+            why,
+        })
     }
 
     /// Builds the context bundle for a query (`--format context`), within `budget` tokens.
@@ -349,6 +365,16 @@ fn dir_size(dir: &Path) -> u64 {
             _ => e.metadata().map_or(0, |m| m.len()),
         })
         .sum()
+}
+
+/// A tier 5 call to make ([`Memory::llm_call`]).
+pub(super) struct LlmCall {
+    /// The provider.
+    pub(super) provider: Box<dyn crate::llm::Provider>,
+    /// How long it may take.
+    pub(super) timeout: std::time::Duration,
+    /// Why it runs (`not confident`, `--llm always`).
+    pub(super) why: &'static str,
 }
 
 /// The sentence for the user when an answer has no hits or is weak (`note` in `query --json`).

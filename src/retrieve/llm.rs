@@ -146,28 +146,61 @@ pub fn parse_reply(text: &str) -> Result<Reply, String> {
     })
 }
 
+/// One candidate as the prompt shows it.
+pub struct Line {
+    /// The id, as the model should name it (qualified outside the project).
+    pub id: String,
+    /// The title.
+    pub title: String,
+    /// Its summary, or the snippet of its body.
+    pub about: String,
+}
+
 /// The prompt for `ctx`'s question and the tier 1–4 candidates.
 pub fn prompt(ctx: &Ctx, ranked: &Ranked) -> String {
+    let lines: Vec<Line> = ranked
+        .hits
+        .iter()
+        .take(MAX_CANDIDATES)
+        .map(|(c, _)| Line {
+            id: c.meta.id.clone(),
+            title: c.meta.title.clone(),
+            about: about(ctx, c, &ranked.terms),
+        })
+        .collect();
+    render_prompt(ctx.config, &ctx.query.text, &outline(ctx), &lines)
+}
+
+/// What the prompt says a candidate holds: its summary, else the snippet of its body.
+pub(crate) fn about(ctx: &Ctx, c: &Cand, terms: &[String]) -> String {
+    c.meta
+        .summary
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| super::to_hit(ctx, c, 0.0, terms).snippet)
+}
+
+/// The prompt from its parts: the template (the tree's own only when trusted), the question,
+/// the outline and the candidate lines within [`CANDIDATE_TOKENS`].
+pub fn render_prompt(
+    config: &crate::config::Config,
+    question: &str,
+    outline: &str,
+    lines: &[Line],
+) -> String {
     // The tree's own template only when the project is trusted (an untrusted clone's file
     // would write what the user's model is told); see `crate::trust`.
-    let template = ctx
-        .config
+    let template = config
         .llm_prompt
         .clone()
         .unwrap_or_else(|| crate::templates::LLM_QUERY.to_string());
     let mut candidates = String::new();
     let mut used = 0;
-    for (c, _) in ranked.hits.iter().take(MAX_CANDIDATES) {
-        let m = &c.meta;
-        let about = m
-            .summary
-            .clone()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| super::to_hit(ctx, c, 0.0, &ranked.terms).snippet);
+    for l in lines.iter().take(MAX_CANDIDATES) {
         // What a reviewer sees, with anything a file would refuse to hold scrubbed: an entry
         // may carry a hidden comment or a secret written by hand.
         let shown = |t: &str| crate::secrets::scrub(&crate::secrets::visible(t).0);
-        let line = format!("- {} | {} | {}\n", m.id, shown(&m.title), shown(&about));
+        let line = format!("- {} | {} | {}\n", l.id, shown(&l.title), shown(&l.about));
         let tokens = line.chars().count().div_ceil(4);
         if used + tokens > CANDIDATE_TOKENS && !candidates.is_empty() {
             break;
@@ -179,18 +212,81 @@ pub fn prompt(ctx: &Ctx, ranked: &Ranked) -> String {
         candidates.push_str("(none: no entry shares a word with the question)\n");
     }
     template
-        .replace("{{question}}", &ctx.query.text)
-        .replace("{{outline}}", &outline(ctx))
+        .replace("{{question}}", question)
+        .replace("{{outline}}", outline)
         .replace("{{candidates}}", candidates.trim_end())
 }
 
 /// `domain/topic (N)` lines (see [`crate::index::SearchIndex::folder_counts`]).
-fn outline(ctx: &Ctx) -> String {
+pub(crate) fn outline(ctx: &Ctx) -> String {
     let mut out = String::new();
     for (f, n) in ctx.index.folder_counts(&ctx.searcher, 2).iter().take(200) {
         out.push_str(&format!("- {f} ({n})\n"));
     }
     out.trim_end().to_string()
+}
+
+/// Sends `text` to the provider and parses the reply: the report (latency, tokens, phrasings;
+/// on failure the reason, saying that tiers 1–4 answered) and the reply when it is usable.
+pub fn ask(
+    provider: &dyn Provider,
+    text: &str,
+    timeout: Duration,
+    why: &str,
+) -> (Escalation, Option<Reply>) {
+    let mut report = Escalation {
+        ran: true,
+        reason: why.to_string(),
+        provider: Some(provider.name().to_string()),
+        model: provider.model(),
+        ..Escalation::default()
+    };
+    let start = Instant::now();
+    let outcome = provider.complete(text, timeout);
+    report.latency_ms = Some((start.elapsed().as_secs_f64() * 1e6).round() / 1e3);
+    let completion = match outcome {
+        Ok(c) => c,
+        Err(e) => {
+            report.reason = format!("{why}; the call failed, so tiers 1–4 answered: {e}");
+            return (report, None);
+        }
+    };
+    report.tokens = completion.tokens;
+    match parse_reply(&completion.text) {
+        Ok(reply) => {
+            report.phrasings = reply.phrasings.clone();
+            (report, Some(reply))
+        }
+        Err(e) => {
+            report.reason = format!("{why}; the reply was not usable, so tiers 1–4 answered: {e}");
+            (report, None)
+        }
+    }
+}
+
+/// The hits a phrasing finds in `ctx`'s tree (alias and BM25 tiers, finalized), each marked
+/// `llm-phrasing:` and of tier [`Tier::Llm`].
+pub(crate) fn phrasing_hits(ctx: &Ctx, phrasing: &str) -> Vec<(Cand, f64)> {
+    let q = Query {
+        text: phrasing.to_string(),
+        ..ctx.query.clone()
+    };
+    let sub = Ctx {
+        query: &q,
+        searcher: ctx.searcher.clone(),
+        ..*ctx
+    };
+    let mut pool = Pool::default();
+    super::alias::run(&sub, &mut pool);
+    super::bm25::run(&sub, &mut pool, &[]);
+    super::finalize(&sub, pool)
+        .into_iter()
+        .map(|(mut c, s)| {
+            c.tier = Tier::Llm;
+            c.matched.insert(0, format!("llm-phrasing:{phrasing}"));
+            (c, s)
+        })
+        .collect()
 }
 
 /// Runs tier 5 for `ctx` on the tier 1–4 result `ranked` and returns the merged list and the
@@ -202,33 +298,10 @@ pub fn escalate(
     timeout: Duration,
     why: &str,
 ) -> (Vec<(Cand, f64)>, Escalation) {
-    let mut report = Escalation {
-        ran: true,
-        reason: why.to_string(),
-        provider: Some(provider.name().to_string()),
-        model: provider.model(),
-        ..Escalation::default()
+    let (mut report, reply) = ask(provider, &prompt(ctx, &ranked), timeout, why);
+    let Some(reply) = reply else {
+        return (ranked.hits, report);
     };
-    let text = prompt(ctx, &ranked);
-    let start = Instant::now();
-    let outcome = provider.complete(&text, timeout);
-    report.latency_ms = Some((start.elapsed().as_secs_f64() * 1e6).round() / 1e3);
-    let completion = match outcome {
-        Ok(c) => c,
-        Err(e) => {
-            report.reason = format!("{why}; the call failed, so tiers 1–4 answered: {e}");
-            return (ranked.hits, report);
-        }
-    };
-    report.tokens = completion.tokens;
-    let reply = match parse_reply(&completion.text) {
-        Ok(r) => r,
-        Err(e) => {
-            report.reason = format!("{why}; the reply was not usable, so tiers 1–4 answered: {e}");
-            return (ranked.hits, report);
-        }
-    };
-    report.phrasings = reply.phrasings.clone();
     let best = ranked.hits.first().map_or(1.0, |(_, s)| *s);
     let mut seen: HashSet<String> = HashSet::new();
     let mut out: Vec<(Cand, f64)> = Vec::new();
@@ -248,14 +321,7 @@ pub fn escalate(
             .by_id(&ctx.searcher, &id)
             .filter(|m| ctx.query.all || m.is_live())
         {
-            let c = Cand {
-                meta: m,
-                relevance: best,
-                tier: Tier::Llm,
-                matched: vec![why],
-                coverage: None,
-                own_coverage: None,
-            };
+            let c = Cand::found(m, best, Tier::Llm, why);
             out.push((c, best));
         } else {
             report.dropped.push(id);
@@ -272,22 +338,8 @@ pub fn escalate(
     }
     // 3. What the phrasings found (alias and BM25 tiers), new entries only.
     for phrasing in &reply.phrasings {
-        let q = Query {
-            text: phrasing.clone(),
-            ..ctx.query.clone()
-        };
-        let sub = Ctx {
-            query: &q,
-            searcher: ctx.index.searcher(),
-            ..*ctx
-        };
-        let mut pool = Pool::default();
-        super::alias::run(&sub, &mut pool);
-        super::bm25::run(&sub, &mut pool, &[]);
-        for (mut c, s) in super::finalize(&sub, pool) {
+        for (c, s) in phrasing_hits(ctx, phrasing) {
             if seen.insert(c.meta.id.clone()) {
-                c.tier = Tier::Llm;
-                c.matched.insert(0, format!("llm-phrasing:{phrasing}"));
                 out.push((c, s));
             }
         }

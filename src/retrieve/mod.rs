@@ -216,6 +216,20 @@ pub struct Cand {
     pub own_coverage: Option<f64>,
 }
 
+impl Cand {
+    /// A candidate one tier found alone, for `why`, with no BM25 coverage.
+    pub fn found(meta: StoredMeta, relevance: f64, tier: Tier, why: String) -> Cand {
+        Cand {
+            meta,
+            relevance,
+            tier,
+            matched: vec![why],
+            coverage: None,
+            own_coverage: None,
+        }
+    }
+}
+
 /// Candidates by file (not by id: two files may claim one id, `a/b/c.md` and
 /// `a/b/c/README.md`, and `check` reports that; neither may silently drop out of search).
 #[derive(Debug, Default, Clone)]
@@ -480,7 +494,7 @@ pub fn run(ctx: &Ctx) -> Ranked {
 
 /// Replaces superseded entries by their successors, hides archived ones, applies `--kind` and
 /// `--in`, and weights by lifecycle.
-fn finalize(ctx: &Ctx, mut pool: Pool) -> Vec<(Cand, f64)> {
+pub(crate) fn finalize(ctx: &Ctx, mut pool: Pool) -> Vec<(Cand, f64)> {
     let q = ctx.query;
     if !q.all {
         let dead: Vec<Cand> = pool

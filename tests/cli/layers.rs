@@ -168,6 +168,23 @@ fn ids(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The developer's preference in their user layer.
+fn add_pnpm(dev: &Dev, project: &Path, body: &str) {
+    dev.ok(
+        project,
+        &[
+            "add",
+            "user:prefs/tools/pnpm",
+            "--title",
+            "I use pnpm",
+            "--kind",
+            "preference",
+            "--body",
+            body,
+        ],
+    );
+}
+
 /// A project whose developer has the team's layer (read-only, cloned) and a user layer.
 fn world() -> (Team, Dev, TestEnv) {
     let team = Team::new();
@@ -736,19 +753,7 @@ fn mcp_tools_take_a_layer_and_qualified_ids() {
 fn curate_puts_statements_about_the_person_in_the_user_layer() {
     let (_team, dev, project) = world();
     let p = project.root();
-    dev.ok(
-        p,
-        &[
-            "add",
-            "user:prefs/tools/pnpm",
-            "--title",
-            "I use pnpm",
-            "--kind",
-            "preference",
-            "--body",
-            "I use pnpm, never npm, in every project.",
-        ],
-    );
+    add_pnpm(&dev, p, "I use pnpm, never npm, in every project.");
     let notes = p.join("notes.md");
     std::fs::write(
         &notes,
@@ -858,4 +863,41 @@ fn import_into_the_user_layer_reads_the_agents_user_files() {
         2,
         "init and the import"
     );
+}
+
+/// Tier 5 across layers, against a real HTTP server on 127.0.0.1: the prompt carries every
+/// layer's outline with qualified folders, the model's qualified ids are found in their layers
+/// (an unknown layer's are dropped), and a phrasing runs in every layer.
+#[test]
+fn tier_five_runs_across_layers() {
+    let (_team, dev, project) = world();
+    let p = project.root();
+    add_pnpm(&dev, p, "Use pnpm, never npm, in every project.");
+    let reply = r#"{"ids": ["user:prefs/tools/pnpm", "nowhere:a/b/c"], "phrasings": ["problem documents"]}"#;
+    let (url, requests) = crate::llm::server(crate::llm::Answer::Content(reply.into()));
+    std::fs::write(
+        dev.config(),
+        format!(
+            "{}llm: {{provider: openai, base_url: \"{url}\", model: tiny-test, timeout_s: 10}}\n",
+            std::fs::read_to_string(dev.config()).unwrap()
+        ),
+    )
+    .unwrap();
+    let v = dev.json(p, &["query", "which installer should scripts call"]);
+    let e = &v["escalation"];
+    assert_eq!(e["ran"], true, "{v}");
+    assert_eq!(e["chosen"], json!(["user:prefs/tools/pnpm"]));
+    assert_eq!(e["dropped"], json!(["nowhere:a/b/c"]));
+    let found = ids(&v);
+    assert_eq!(found[0], "user:prefs/tools/pnpm", "{v}");
+    assert_eq!(v["hits"][0]["matched"][0], "llm:chosen #1");
+    assert!(
+        found.contains(&"platform:conventions/api/errors".to_string()),
+        "the phrasing's find in the shared layer: {v}"
+    );
+    let sent = requests
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    assert!(sent.contains("- platform:conventions/api (1)"), "{sent}");
+    assert!(sent.contains("- user:prefs/tools (1)"), "{sent}");
 }
