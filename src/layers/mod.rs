@@ -366,15 +366,26 @@ pub fn resolve(
         git: None,
         unavailable,
     });
-    // A layer that is the project itself (a project opened inside the user layer's folder) is
-    // not searched twice.
-    let own = std::fs::canonicalize(&project.root).ok();
-    for l in out.iter_mut().skip(1) {
-        if l.unavailable.is_none()
-            && let Some(r) = &l.root
-            && std::fs::canonicalize(r).ok() == own
-        {
-            l.unavailable = Some("it is the project itself".into());
+    // A folder is searched once: a layer that is the project itself (a project opened inside
+    // the user layer's folder), or the same folder as a layer before it, is left out.
+    let mut seen: Vec<(PathBuf, String)> = Vec::new();
+    for l in &mut out {
+        let Some(canonical) = l
+            .root
+            .as_ref()
+            .filter(|_| l.unavailable.is_none())
+            .and_then(|r| std::fs::canonicalize(r).ok())
+        else {
+            continue;
+        };
+        match seen.iter().find(|(r, _)| *r == canonical) {
+            Some((_, first)) if first == PROJECT => {
+                l.unavailable = Some("it is the project itself".into());
+            }
+            Some((_, first)) => {
+                l.unavailable = Some(format!("it is the same folder as layer `{first}`"));
+            }
+            None => seen.push((canonical, l.name.clone())),
         }
     }
     out
@@ -665,6 +676,47 @@ mod tests {
         );
         assert_eq!(remove_from_config_text(block, "other").unwrap(), None);
         assert!(add_to_config_text("layers: {}\n", "x", &decl("/x", Access::ReadWrite)).is_err());
+    }
+
+    /// A folder is searched once, whatever names it twice.
+    #[test]
+    fn one_folder_is_one_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, shared) = (dir.path().join("p/.memory"), dir.path().join("s/.memory"));
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::create_dir_all(&shared).unwrap();
+        let decls = BTreeMap::from([
+            (
+                "alpha".to_string(),
+                decl(&shared.display().to_string(), Access::ReadOnly),
+            ),
+            (
+                "beta".to_string(),
+                decl(
+                    &dir.path().join("s").display().to_string(),
+                    Access::ReadOnly,
+                ),
+            ),
+            (
+                "gamma".to_string(),
+                decl(&project.display().to_string(), Access::ReadOnly),
+            ),
+        ]);
+        let layers = resolve(&Tree::new(project), &decls, &BTreeMap::new(), &[]);
+        let why: Vec<(&str, Option<&str>)> = layers
+            .iter()
+            .filter(|l| l.name != USER)
+            .map(|l| (l.name.as_str(), l.unavailable.as_deref()))
+            .collect();
+        assert_eq!(
+            why,
+            [
+                ("project", None),
+                ("alpha", None),
+                ("beta", Some("it is the same folder as layer `alpha`")),
+                ("gamma", Some("it is the project itself")),
+            ]
+        );
     }
 
     #[test]

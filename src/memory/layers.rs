@@ -184,9 +184,11 @@ impl Memory {
         }
         let (layer, known) = self.layer_named(name)?;
         let tree = layer.tree(&known)?;
-        Ok(Memory::open(tree, self.now)?
+        let mut memory = Memory::open(tree, self.now)?
             .commit_writes(self.commit)
-            .allow_secret(self.allow_secret))
+            .allow_secret(self.allow_secret);
+        memory.layer = name.to_string();
+        Ok(memory)
     }
 
     /// [`Memory::layer`] for a write: a read-only layer refuses, and the user layer is

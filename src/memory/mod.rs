@@ -68,6 +68,8 @@ pub struct Memory {
     now: jiff::Timestamp,
     allow_secret: bool,
     commit: bool,
+    /// The layer this tree is, as ids in its errors are shown ([`crate::layers`]).
+    layer: String,
 }
 
 fn timestamp(ts: jiff::Timestamp) -> String {
@@ -131,6 +133,7 @@ impl Memory {
             now,
             allow_secret: false,
             commit: true,
+            layer: crate::layers::PROJECT.into(),
         }
     }
 
@@ -454,7 +457,12 @@ impl Memory {
             return self.resolve(&found);
         }
         let suggestions = crate::text::closest(&id, ids.iter().map(String::as_str), 5);
-        Err(Error::NotFound { id, suggestions })
+        // In another layer, the ids are shown as they are typed: qualified.
+        let q = |id: &str| crate::layers::qualify(&self.layer, id);
+        Err(Error::NotFound {
+            id: q(&id),
+            suggestions: suggestions.iter().map(|s| q(s)).collect(),
+        })
     }
 
     /// Reads and parses an entry file; also returns its bytes' content hash (the base of a

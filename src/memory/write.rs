@@ -489,9 +489,18 @@ impl Memory {
     /// # Errors
     /// Unknown ids (with suggestions) or relation type.
     pub fn link(&self, from: &str, to: &str, kind: &str) -> Result<WriteReport> {
+        // (TO may be another layer's entry, qualified: `platform:conventions/api/errors`.)
         assign::check_relation_type(kind)?;
         let (from, path) = self.resolve(from)?;
-        let (to, _) = self.resolve(to)?;
+        // Another layer's entry (`platform:a/b/c`): it must exist there; the relation keeps
+        // the qualified id (an edge of the graph tier across layers).
+        let to = match crate::layers::split(to) {
+            (Some(layer), bare) => {
+                let (id, _) = self.layer(layer)?.resolve(bare)?;
+                crate::layers::qualify(layer, &id)
+            }
+            (None, bare) => self.resolve(bare)?.0,
+        };
         if from == to {
             return Err(Error::Refused("an entry cannot be linked to itself".into()));
         }

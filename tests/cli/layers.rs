@@ -339,6 +339,28 @@ fn three_layers_answer_one_query_and_name_their_layers() {
     assert_eq!(bundle["relevant"][0]["layer"], "platform");
     assert_eq!(bundle["pinned"][0]["id"], "user:prefs/tools/pnpm");
 
+    // A relation to another layer's entry keeps its qualified id; a missing one is named as
+    // typed, with suggestions from that layer.
+    dev.ok(
+        p,
+        &[
+            "link",
+            "decisions/storage/database",
+            "platform:conventions/logging/format",
+            "--type",
+            "depends-on",
+        ],
+    );
+    assert_eq!(
+        project.read("decisions/storage/database.md"),
+        "---\ntitle: Database choice\nkind: decision\nrelations:\n  - {type: depends-on, to: platform:conventions/logging/format}\ncreated: 2026-11-22T12:00:00Z\nupdated: 2026-11-22T12:00:00Z\n---\n\nWe use Postgres 16; its errors follow [[platform:conventions/api/errors]].\n"
+    );
+    let err = dev.fails(p, &["get", "platform:conventions/api/error"], 1);
+    assert_eq!(
+        err["error"],
+        "no entry `platform:conventions/api/error`; did you mean platform:conventions/api/errors, platform:conventions/logging/format?"
+    );
+
     let got = dev.json(p, &["get", "platform:conventions/api/errors"]);
     assert_eq!(got["id"], "platform:conventions/api/errors");
     assert_eq!(
