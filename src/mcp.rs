@@ -421,8 +421,13 @@ impl MemtreeServer {
         &self,
         Parameters(a): Parameters<LinkArgs>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
-        self.run(move |m| m.link(&a.from, &a.to, a.kind.as_deref().unwrap_or("see-also")))
-            .await
+        self.run(move |m| {
+            let (m, from, layer) = m.entry_layer(&a.from, None, true)?;
+            let mut r = m.link(&from, &a.to, a.kind.as_deref().unwrap_or("see-also"))?;
+            r.in_layer(&layer, &m.tree().root);
+            Ok(r)
+        })
+        .await
     }
 
     /// Supersession.
@@ -440,14 +445,18 @@ impl MemtreeServer {
         Parameters(a): Parameters<SupersedeArgs>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.run(move |m| {
+            // NEW decides the tree written to; OLD may be another layer's entry (an override).
+            let (m, new, layer) = m.entry_layer(&a.new, None, true)?;
             let create = a.title.map(|title| NewEntry {
-                id: a.new.clone(),
+                id: new.clone(),
                 title,
                 summary: a.summary,
                 body: a.body,
                 ..NewEntry::default()
             });
-            m.supersede(&a.old, &a.new, create.as_ref())
+            let mut r = m.supersede(&a.old, &new, create.as_ref())?;
+            r.in_layer(&layer, &m.tree().root);
+            Ok(r)
         })
         .await
     }
@@ -495,7 +504,9 @@ impl MemtreeServer {
         Parameters(a): Parameters<HistoryArgs>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.run(move |m| {
-            let mut r = m.history(&a.id)?;
+            let (m, id, layer) = m.entry_layer(&a.id, None, false)?;
+            let mut r = m.history(&id)?;
+            r.in_layer(&layer, &m.tree().root);
             if !a.diffs.unwrap_or(true) {
                 r.versions.iter_mut().for_each(|v| v.diff.clear());
             }

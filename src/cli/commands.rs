@@ -244,12 +244,7 @@ pub(super) fn cmd_supersede(cli: &Cli, a: &args::SupersedeArgs) -> Result<ExitCo
             reason: "--body creates NEW and needs --title too".into(),
         });
     }
-    // OLD in NEW's own layer is written bare.
-    let old = match memtree::layers::split(&a.old) {
-        (Some(l), bare) if l == layer => bare.to_string(),
-        _ => a.old.clone(),
-    };
-    let mut report = memory.supersede(&old, &new, create.as_ref())?;
+    let mut report = memory.supersede(&a.old, &new, create.as_ref())?;
     report.in_layer(&layer, &memory.tree().root);
     report.warnings.iter().for_each(|w| warn(w));
     emit(json, &report, |r| {

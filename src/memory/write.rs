@@ -689,9 +689,24 @@ impl Memory {
         new: &str,
         create: Option<&NewEntry>,
     ) -> Result<SupersedeReport> {
-        if let (Some(layer), bare) = crate::layers::split(old) {
-            return self.override_entry(layer, bare, new, create);
+        // OLD in another layer is an override; qualified with this tree's own layer, it is
+        // this tree's entry.
+        let other_layer = old.starts_with("project:") || crate::layers::split(old).0.is_some();
+        if other_layer
+            && self.layer != crate::layers::PROJECT
+            && crate::layers::split(old).0 != Some(self.layer.as_str())
+        {
+            return Err(Error::Refused(format!(
+                "only the project overrides another layer's entries; layer `{}` cannot \
+                 supersede `{old}`",
+                self.layer
+            )));
         }
+        let old = match crate::layers::split(old) {
+            (Some(layer), bare) if layer == self.layer => bare,
+            (Some(layer), bare) => return self.override_entry(layer, bare, new, create),
+            (None, _) => old,
+        };
         let (old, old_path) = self.resolve(old)?;
         let lock = self.lock()?;
         let mut changeset;

@@ -465,6 +465,27 @@ fn a_project_override_hides_the_shared_entry_only_in_that_project() {
     let v = dev.json(other.root(), &["query", "how are API errors returned"]);
     assert_eq!(ids(&v)[0], "platform:conventions/api/errors", "{v}");
 
+    // Only the project overrides: the user layer's entry cannot supersede a shared one.
+    add_pnpm(&dev, p, "Use pnpm.");
+    let err = dev.fails(
+        p,
+        &[
+            "supersede",
+            "platform:conventions/api/errors",
+            "user:prefs/tools/pnpm",
+        ],
+        1,
+    );
+    assert_eq!(
+        (err["kind"].as_str(), err["error"].as_str()),
+        (
+            Some("refused"),
+            Some(
+                "only the project overrides another layer's entries; layer `user` cannot supersede `platform:conventions/api/errors`"
+            )
+        )
+    );
+
     // `check` follows the qualified ids: the override and the link resolve, a missing entry
     // and an unconfigured layer are errors.
     let c = dev.json(p, &["check"]);
