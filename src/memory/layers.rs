@@ -151,12 +151,16 @@ impl Memory {
             .filter_map(|s| s.strip_prefix(crate::trust::LAYER_PREFIX))
             .map(str::to_string)
             .collect();
-        layers::resolve(
+        let mut all = layers::resolve(
             &self.tree,
             &self.config.user_layers,
             &self.config.layers,
             &untrusted,
-        )
+        );
+        if self.alone {
+            all.truncate(1);
+        }
+        all
     }
 
     fn layer_named(&self, name: &str) -> Result<(Layer, Vec<String>)> {

@@ -70,6 +70,9 @@ pub struct Memory {
     commit: bool,
     /// The layer this tree is, as ids in its errors are shown ([`crate::layers`]).
     layer: String,
+    /// Only this tree is read, whatever layers the configuration names (the evaluation
+    /// harnesses: a developer's user layer must not leak into a benchmark's answers).
+    alone: bool,
 }
 
 fn timestamp(ts: jiff::Timestamp) -> String {
@@ -102,7 +105,8 @@ impl Memory {
 
     /// Opens the tree with its `memtree.yaml` taken as it is, trusted: for callers that wrote
     /// the tree themselves (the evaluation harnesses), with the `MEMTREE_*` variables laid over
-    /// it as for any user. The CLI and the MCP server never use it.
+    /// it as for any user, and no other layer ([`crate::layers`]) read. The CLI and the MCP
+    /// server never use it.
     ///
     /// # Errors
     /// [`Error::Config`] for a bad `memtree.yaml`.
@@ -111,12 +115,9 @@ impl Memory {
         config.llm_prompt =
             crate::trust::project_prompt(&tree).and_then(|p| String::from_utf8(p).ok());
         crate::trust::apply_env(&mut config)?;
-        Ok(Memory::with(
-            tree,
-            config,
-            crate::trust::TrustState::default(),
-            now,
-        ))
+        let mut memory = Memory::with(tree, config, crate::trust::TrustState::default(), now);
+        memory.alone = true;
+        Ok(memory)
     }
 
     fn with(
@@ -134,6 +135,7 @@ impl Memory {
             allow_secret: false,
             commit: true,
             layer: crate::layers::PROJECT.into(),
+            alone: false,
         }
     }
 
