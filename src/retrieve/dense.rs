@@ -95,10 +95,43 @@ impl DenseReport {
 
 /// The model for `config`, or why there is none.
 fn model_for(config: &Config, project: &Path) -> Result<(PathBuf, Arc<DenseModel>), String> {
-    let folder = crate::semantic::dense_folder(config.semantic.dense_model.as_deref(), project)
+    model_in(config.semantic.dense_model.as_deref(), project)
+}
+
+/// The model `semantic.dense_model` names (relative to `project`), or the pulled one.
+fn model_in(named: Option<&str>, project: &Path) -> Result<(PathBuf, Arc<DenseModel>), String> {
+    let folder = crate::semantic::dense_folder(named, project)
         .ok_or_else(|| "no model (run memtree model pull)".to_string())?;
     let model = crate::semantic::dense_model(&folder)?;
     Ok((folder, model))
+}
+
+/// What an early encode gives: the model's folder, the model and the query's vector.
+type Encoded = Result<(PathBuf, Arc<DenseModel>, Vec<f32>), String>;
+
+/// A query encode started early, on a thread of its own, while tiers 1–4 run ([`speculate`]).
+pub struct Pending(std::thread::JoinHandle<Encoded>);
+
+/// Starts loading the model (once per process) and encoding the query on a thread of its own,
+/// so that both overlap the semantic and graph tiers instead of following them. The caller
+/// starts it only when the tier will run: after BM25, when the query's own words do not cover
+/// the first candidate (nothing after that makes an answer confident).
+pub fn speculate(ctx: &Ctx) -> Option<Pending> {
+    if !ctx.config.semantic.dense {
+        return None;
+    }
+    let named = ctx.config.semantic.dense_model.clone();
+    let project = ctx.tree.project().to_path_buf();
+    let text = ctx.query.text.clone();
+    std::thread::Builder::new()
+        .name("memtree-encode".into())
+        .spawn(move || {
+            let (folder, model) = model_in(named.as_deref(), &project)?;
+            let vector = model.encode(&text);
+            Ok((folder, model, vector))
+        })
+        .ok()
+        .map(Pending)
 }
 
 /// The vector store of `tree` for `model`, read once per process while the file is unchanged
@@ -139,16 +172,21 @@ fn store_for(tree: &Tree, model: &DenseModel) -> Arc<VectorStore> {
 
 /// Runs the tier on the final list `hits` (best first) when it is not confident; see the
 /// module doc.
-pub fn run(ctx: &Ctx, hits: &mut Vec<(Cand, f64)>) -> DenseReport {
+pub fn run(ctx: &Ctx, hits: &mut Vec<(Cand, f64)>, pending: Option<Pending>) -> DenseReport {
     if !ctx.config.semantic.dense {
         return DenseReport::skipped("disabled");
     }
     if super::is_confident(hits.iter().map(|(c, s)| (c, *s))) {
         return DenseReport::skipped("confident");
     }
-    let (folder, model) = match model_for(ctx.config, ctx.tree.project()) {
-        Ok(m) => m,
-        Err(e) => return DenseReport::skipped(&e),
+    let early = pending.and_then(|p| p.0.join().ok());
+    let (folder, model, mut vector) = match early {
+        Some(Ok((folder, model, v))) => (folder, model, Some(v)),
+        Some(Err(e)) => return DenseReport::skipped(&e),
+        None => match model_for(ctx.config, ctx.tree.project()) {
+            Ok((folder, model)) => (folder, model, None),
+            Err(e) => return DenseReport::skipped(&e),
+        },
     };
     let mut report = DenseReport {
         model: Some(folder.display().to_string()),
@@ -163,7 +201,10 @@ pub fn run(ctx: &Ctx, hits: &mut Vec<(Cand, f64)>) -> DenseReport {
     }
     report.ran = true;
     report.reason = "not confident".into();
-    let q = store::Query::new(&model.encode(&ctx.query.text));
+    let vector = vector
+        .take()
+        .unwrap_or_else(|| model.encode(&ctx.query.text));
+    let q = store::Query::new(&vector);
     let mut scored: Vec<(f32, DocAddress)> = Vec::new();
     let cosines = store.all_cosines(&q);
     for &(addr, key) in &keys {

@@ -436,6 +436,13 @@ pub fn run(ctx: &Ctx) -> Ranked {
     // The semantic tier re-runs BM25 from the pool as it stands now.
     let before_bm25 = ctx.config.semantic.enabled.then(|| pool.clone());
     let bm = bm25::run(ctx, &mut pool, &[]);
+    // Not covered by the query's own words: nothing later makes the answer confident, so the
+    // dense tier will run; its encode starts now, beside the semantic and graph tiers.
+    let encoding = if pool.ranked().first().is_some_and(|c| words_cover(c)) {
+        None
+    } else {
+        dense::speculate(ctx)
+    };
     let semantic = match before_bm25 {
         None => semantic::SemanticReport::skipped("disabled"),
         Some(_) if pool.ranked().first().is_some_and(|c| words_cover(c)) => {
@@ -478,7 +485,7 @@ pub fn run(ctx: &Ctx) -> Ranked {
     if ctx.config.retrieval.rescore && !is_confident(hits.iter().map(|(c, s)| (c, *s))) {
         rescore::apply(ctx, &mut hits, &bm.terms);
     }
-    let dense = dense::run(ctx, &mut hits);
+    let dense = dense::run(ctx, &mut hits, encoding);
     if dense.ran {
         tiers_run.push("dense");
     }
