@@ -484,12 +484,12 @@ pub(super) fn cmd_layers(cli: &Cli, action: &args::LayersAction) -> Result<ExitC
         } => {
             let cwd = std::env::current_dir()
                 .map_err(|e| Error::io("cannot read the current directory", ".", e))?;
-            let mut decl = memtree::layers::decl_for(source, &cwd)?;
-            if *read_only {
-                decl.access = memtree::layers::Access::ReadOnly;
-            }
-            decl.weight = *weight;
-            let file = memtree::layers::add_to_user_config(name, &decl)?;
+            let access = if *read_only {
+                memtree::layers::Access::ReadOnly
+            } else {
+                memtree::layers::Access::ReadWrite
+            };
+            let (file, decl) = memtree::layers::add(name, source, &cwd, access, *weight)?;
             let doc = serde_json::json!({
                 "schema": "memtree.layers-add/v1",
                 "name": name,

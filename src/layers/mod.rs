@@ -544,6 +544,31 @@ pub fn decl_for(source: &str, cwd: &Path) -> Result<LayerDecl> {
     )))
 }
 
+/// `layers add NAME SOURCE`: checks the name, reads what SOURCE is ([`decl_for`], relative to
+/// `cwd`), sets `access` and `weight`, and adds the declaration to the user's configuration
+/// ([`add_to_user_config`]). Returns the file and the declaration.
+///
+/// # Errors
+/// As [`decl_for`] and [`add_to_user_config`]; a bad name before anything is read.
+pub fn add(
+    name: &str,
+    source: &str,
+    cwd: &Path,
+    access: Access,
+    weight: Option<f64>,
+) -> Result<(PathBuf, LayerDecl)> {
+    if !valid_name(name) {
+        return Err(Error::Refused(format!(
+            "`{name}` cannot name a layer: 1-32 characters of a-z, 0-9 and -, starting with a letter"
+        )));
+    }
+    let mut decl = decl_for(source, cwd)?;
+    decl.access = access;
+    decl.weight = weight;
+    let file = add_to_user_config(name, &decl)?;
+    Ok((file, decl))
+}
+
 /// Adds `layers.NAME` to the user's configuration file (created when missing), editing it as
 /// text ([`add_to_config_text`]); returns the file.
 ///

@@ -679,6 +679,27 @@ fn layers_remove_keeps_the_rest_of_the_users_file() {
     let (_team, dev, project) = world();
     let before = std::fs::read_to_string(dev.config()).unwrap();
     std::fs::write(dev.config(), format!("# mine\n{before}# end\n")).unwrap();
+    // A bad name or weight is refused before anything is read or written.
+    for (args, error) in [
+        (
+            vec!["layers", "add", "Bad Name", "/nowhere"],
+            "`Bad Name` cannot name a layer: 1-32 characters of a-z, 0-9 and -, starting with a letter",
+        ),
+        (
+            vec![
+                "layers",
+                "add",
+                "heavy",
+                project.root().to_str().unwrap(),
+                "--weight",
+                "50",
+            ],
+            "layers.heavy.weight must be between 0 and 10, found 50",
+        ),
+    ] {
+        let err = dev.fails(project.root(), &args, 1);
+        assert_eq!(err["error"], error, "{args:?}");
+    }
     dev.ok(project.root(), &["layers", "remove", "platform"]);
     assert_eq!(
         std::fs::read_to_string(dev.config()).unwrap(),
