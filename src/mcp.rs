@@ -97,6 +97,9 @@ pub struct GetArgs {
 pub struct ListArgs {
     /// Only entries under this folder id (e.g. `architecture`); all when absent.
     pub prefix: Option<String>,
+    /// The layer to list (`project` by default, `user`, or a shared layer's name); its ids
+    /// are qualified.
+    pub layer: Option<String>,
 }
 
 /// Arguments of `memory_write`.
@@ -332,7 +335,11 @@ impl MemtreeServer {
         Parameters(a): Parameters<ListArgs>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.run(move |m| {
-            let entries = m.ls(a.prefix.as_deref().unwrap_or(""))?;
+            let layer = a.layer.unwrap_or_else(|| crate::layers::PROJECT.into());
+            let mut entries = m.layer(&layer)?.ls(a.prefix.as_deref().unwrap_or(""))?;
+            for e in &mut entries {
+                e.id = crate::layers::qualify(&layer, &e.id);
+            }
             Ok(serde_json::json!({"schema": "memtree.ls/v1", "entries": entries}))
         })
         .await

@@ -752,6 +752,22 @@ fn mcp_tools_take_a_layer_and_qualified_ids() {
         assert!(!err, "{v}");
         assert_eq!(ids(&v), ["user:prefs/tools/pnpm"]);
 
+        let (err, v) = mcp_call(&client, "memory_list", json!({"layer": "platform"})).await;
+        assert!(!err, "{v}");
+        let listed: Vec<&str> = v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                "platform:conventions/api/errors",
+                "platform:conventions/logging/format"
+            ]
+        );
+
         let (err, v) = mcp_call(
             &client,
             "memory_get",
