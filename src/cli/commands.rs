@@ -536,6 +536,10 @@ pub(super) fn cmd_layers(cli: &Cli, action: &args::LayersAction) -> Result<ExitC
                 .into_iter()
                 .filter(|l| l.name != memtree::layers::PROJECT)
                 .filter(|l| name.as_ref().is_none_or(|n| *n == l.name))
+                // A user layer not created yet has nothing to sync (unless named).
+                .filter(|l| {
+                    name.is_some() || l.name != memtree::layers::USER || l.unavailable.is_none()
+                })
                 .collect();
             if let Some(n) = name
                 && layers.is_empty()

@@ -522,7 +522,15 @@ fn layers_sync_pulls_merges_through_the_driver_and_pushes() {
     let project = TestEnv::repo(true);
     let p = project.root();
     dev.ok(p, &["layers", "add", "platform", &team.url()]);
-    dev.ok(p, &["layers", "sync"]);
+    // Every layer that can be synced: the user layer does not exist yet, so it is not listed.
+    let s = dev.json(p, &["layers", "sync"]);
+    let rows: Vec<(&str, &str)> = s["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rows, [("platform", "cloned")]);
     let clone = dev.clone_of("platform");
     assert_eq!(
         std::fs::read_to_string(clone.join(".git/info/attributes")).unwrap(),
