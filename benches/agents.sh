@@ -10,16 +10,9 @@
 # target/bench/agents-*.json and stdout.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-PROFILE="${PROFILE:-dist}"
-cargo build --profile "$PROFILE" --quiet --bin memtree
-cargo build --profile eval --quiet --example gen_tree
-M="$PWD/target/$PROFILE/memtree"
-GEN="$PWD/target/eval/examples/gen_tree"
+source "$(dirname "$0")/support/prelude.sh"
 T="$PWD/tests/fixtures/curate/claude-session.jsonl"
-OUT="$PWD/target/bench"
 DIR="${BENCH_DIR:-/tmp/memtree-bench-agents}"
-echo "profile: $PROFILE ($M)"
 rm -rf "$DIR" && mkdir -p "$OUT" "$DIR"
 export GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@x GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@x
 

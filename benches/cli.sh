@@ -12,14 +12,7 @@
 # Medians of back-to-back runs on a warm page cache, one run per size, side by side.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-PROFILE="${PROFILE:-dist}"
-cargo build --profile "$PROFILE" --quiet --bin memtree
-cargo build --profile eval --quiet --example gen_tree
-M="$PWD/target/$PROFILE/memtree"
-GEN="$PWD/target/eval/examples/gen_tree"
-echo "profile: $PROFILE ($M)"
-OUT="$PWD/target/bench"
+source "$(dirname "$0")/support/prelude.sh"
 DIR="${BENCH_DIR:-/tmp/memtree-bench}"
 mkdir -p "$OUT" "$DIR"
 

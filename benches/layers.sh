@@ -14,13 +14,8 @@
 # ${BENCH_DIR:-/tmp/memtree-bench}; hyperfine's JSON to target/bench/layers-*.json.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
 PROFILE="${PROFILE:-release}"
-cargo build --profile "$PROFILE" --quiet --bin memtree
-cargo build --profile eval --quiet --example gen_tree
-M="$PWD/target/$PROFILE/memtree"
-GEN="$PWD/target/eval/examples/gen_tree"
-OUT="$PWD/target/bench"
+source "$(dirname "$0")/support/prelude.sh"
 DIR="${BENCH_DIR:-/tmp/memtree-bench}"
 mkdir -p "$OUT" "$DIR"
 tree="$DIR/t10000"

@@ -255,17 +255,8 @@ impl Pool {
                 }
             }
             None => {
-                self.map.insert(
-                    meta.rel.clone(),
-                    Cand {
-                        meta,
-                        relevance,
-                        tier,
-                        matched: vec![why],
-                        coverage: None,
-                        own_coverage: None,
-                    },
-                );
+                self.map
+                    .insert(meta.rel.clone(), Cand::found(meta, relevance, tier, why));
             }
         }
     }

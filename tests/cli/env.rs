@@ -100,30 +100,12 @@ impl TestEnv {
 
     /// Runs memtree with `args`, asserts success, returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).write_stdin("").output().unwrap();
-        assert!(
-            out.status.success(),
-            "memtree {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        run_ok(self.cmd(), args)
     }
 
     /// Runs memtree with `args`, asserts exit code `code`, returns (stdout, stderr).
     pub fn fails(&self, args: &[&str], code: i32) -> (String, String) {
-        let out = self.cmd().args(args).write_stdin("").output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "memtree {args:?}: stdout {} stderr {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
+        run_fails(self.cmd(), args, code)
     }
 
     /// Runs memtree `args` as an agent's hook does (`stdin` its JSON): asserts exit 0 (a hook
@@ -158,13 +140,7 @@ impl TestEnv {
     pub fn hits(&self, args: &[&str]) -> Vec<String> {
         let mut all = vec!["query"];
         all.extend_from_slice(args);
-        let v = self.json(&all);
-        v["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h["id"].as_str().unwrap().to_string())
-            .collect()
+        hit_ids(&self.json(&all))
     }
 
     /// Turns the semantic tier off, for tests of what the lexical index holds (a related
@@ -203,6 +179,45 @@ impl TestEnv {
 }
 
 /// Asserts that a finished process succeeded, showing its stderr when it did not.
+/// The ids of the hits of a `memtree.query/v1` document, in order.
+pub fn hit_ids(v: &Value) -> Vec<String> {
+    v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Runs `cmd` (a prepared memtree command) with `args` and empty stdin, asserts success,
+/// returns stdout.
+pub fn run_ok(mut cmd: Command, args: &[&str]) -> String {
+    let out = cmd.args(args).write_stdin("").output().unwrap();
+    assert!(
+        out.status.success(),
+        "memtree {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `cmd` with `args` and empty stdin, asserts exit code `code`, returns (stdout, stderr).
+pub fn run_fails(mut cmd: Command, args: &[&str], code: i32) -> (String, String) {
+    let out = cmd.args(args).write_stdin("").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "memtree {args:?}: stdout {} stderr {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
 pub fn assert_ok(out: &std::process::Output) {
     assert!(
         out.status.success(),

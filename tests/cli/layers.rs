@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::env::{GIT_ENV, NOW, TestEnv, mcp_call, mcp_client_at, runtime};
+use crate::env::{
+    GIT_ENV, NOW, TestEnv, hit_ids, mcp_call, mcp_client_at, run_fails, run_ok, runtime,
+};
 
 /// A developer: a home folder of their own (user configuration, user layer, clones of git
 /// layers).
@@ -38,14 +40,7 @@ impl Dev {
     }
 
     fn ok(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.cmd(dir).args(args).write_stdin("").output().unwrap();
-        assert!(
-            out.status.success(),
-            "memtree {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        run_ok(self.cmd(dir), args)
     }
 
     fn json(&self, dir: &Path, args: &[&str]) -> Value {
@@ -58,14 +53,7 @@ impl Dev {
     fn fails(&self, dir: &Path, args: &[&str], code: i32) -> Value {
         let mut all = args.to_vec();
         all.push("--json");
-        let out = self.cmd(dir).args(&all).write_stdin("").output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "memtree {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_str(&run_fails(self.cmd(dir), &all, code).0).unwrap()
     }
 
     fn config(&self) -> PathBuf {
@@ -159,15 +147,6 @@ impl Team {
     }
 }
 
-fn ids(v: &Value) -> Vec<String> {
-    v["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// The developer's preference in their user layer.
 fn add_pnpm(dev: &Dev, project: &Path, body: &str) {
     dev.ok(
@@ -258,7 +237,7 @@ fn three_layers_answer_one_query_and_name_their_layers() {
     assert_eq!(git(p, &["status", "--porcelain"]), "");
 
     let v = dev.json(p, &["query", "how are API errors returned"]);
-    assert_eq!(ids(&v)[0], "platform:conventions/api/errors", "{v}");
+    assert_eq!(hit_ids(&v)[0], "platform:conventions/api/errors", "{v}");
     let first = &v["hits"][0];
     assert_eq!(first["layer"], "platform");
     assert_eq!(
@@ -285,13 +264,13 @@ fn three_layers_answer_one_query_and_name_their_layers() {
     );
 
     let v = dev.json(p, &["query", "pnpm"]);
-    assert_eq!(ids(&v), ["user:prefs/tools/pnpm"]);
+    assert_eq!(hit_ids(&v), ["user:prefs/tools/pnpm"]);
     assert_eq!(v["hits"][0]["layer"], "user");
 
     // The project's entry links into the shared layer: the graph tier follows it.
     let v = dev.json(p, &["query", "database choice"]);
     assert_eq!(
-        ids(&v)[..2],
+        hit_ids(&v)[..2],
         [
             "decisions/storage/database",
             "platform:conventions/api/errors"
@@ -305,7 +284,7 @@ fn three_layers_answer_one_query_and_name_their_layers() {
     );
 
     // --layer narrows; an unknown layer is an error that lists the layers.
-    let narrowed = ids(&dev.json(p, &["query", "pnpm", "--layer", "project"]));
+    let narrowed = hit_ids(&dev.json(p, &["query", "pnpm", "--layer", "project"]));
     assert!(narrowed.iter().all(|id| !id.contains(':')), "{narrowed:?}");
     let err = dev.fails(p, &["query", "pnpm", "--layer", "payments"], 1);
     assert_eq!(err["kind"], "unknown_layer");
@@ -443,9 +422,9 @@ fn a_project_override_hides_the_shared_entry_only_in_that_project() {
     assert_eq!(git(&clone, &["status", "--porcelain"]), "");
 
     let v = dev.json(p, &["query", "how are API errors returned"]);
-    assert_eq!(ids(&v)[0], "conventions/api/errors", "{v}");
+    assert_eq!(hit_ids(&v)[0], "conventions/api/errors", "{v}");
     assert!(
-        !ids(&v).contains(&"platform:conventions/api/errors".to_string()),
+        !hit_ids(&v).contains(&"platform:conventions/api/errors".to_string()),
         "{v}"
     );
     let matched = v["hits"][0]["matched"].as_array().unwrap();
@@ -456,14 +435,14 @@ fn a_project_override_hides_the_shared_entry_only_in_that_project() {
         "{v}"
     );
     // --all shows both, as for supersession inside one tree.
-    let all = ids(&dev.json(p, &["query", "how are API errors returned", "--all"]));
+    let all = hit_ids(&dev.json(p, &["query", "how are API errors returned", "--all"]));
     assert!(
         all.contains(&"platform:conventions/api/errors".to_string()),
         "{all:?}"
     );
 
     let v = dev.json(other.root(), &["query", "how are API errors returned"]);
-    assert_eq!(ids(&v)[0], "platform:conventions/api/errors", "{v}");
+    assert_eq!(hit_ids(&v)[0], "platform:conventions/api/errors", "{v}");
 
     // Only the project overrides: the user layer's entry cannot supersede a shared one.
     add_pnpm(&dev, p, "Use pnpm.");
@@ -585,7 +564,7 @@ fn layers_sync_pulls_merges_through_the_driver_and_pushes() {
     );
     assert_eq!(git(&clone, &["status", "--porcelain"]), "");
     assert_eq!(
-        ids(&dev.json(p, &["query", "how are API versions named"]))[0],
+        hit_ids(&dev.json(p, &["query", "how are API versions named"]))[0],
         "platform:conventions/api/versioning"
     );
     // The teammate gets the developer's alias and the merge.
@@ -652,7 +631,7 @@ fn an_untrusted_project_layer_is_ignored_until_trusted() {
         ),
     );
     let v = dev.json(p, &["query", "how are API errors returned"]);
-    assert_eq!(ids(&v), Vec::<String>::new());
+    assert_eq!(hit_ids(&v), Vec::<String>::new());
     assert_eq!(
         v["layers"],
         json!([
@@ -669,7 +648,7 @@ fn an_untrusted_project_layer_is_ignored_until_trusted() {
 
     dev.ok(p, &["trust"]);
     let v = dev.json(p, &["query", "how are API errors returned"]);
-    assert_eq!(ids(&v)[0], "platform:conventions/api/errors", "{v}");
+    assert_eq!(hit_ids(&v)[0], "platform:conventions/api/errors", "{v}");
     let list = dev.json(p, &["layers", "list"]);
     assert_eq!(
         (
@@ -715,7 +694,7 @@ fn layers_remove_keeps_the_rest_of_the_users_file() {
     );
     assert!(dev.clone_of("platform").join(".memory").is_dir());
     let v = dev.json(project.root(), &["query", "how are API errors returned"]);
-    assert_eq!(ids(&v), ["decisions/storage/database"], "{v}");
+    assert_eq!(hit_ids(&v), ["decisions/storage/database"], "{v}");
     // Only the project is left: the answer is a single tree's, without a `layers` report.
     assert_eq!(v.get("layers"), None);
 }
@@ -758,7 +737,7 @@ fn mcp_tools_take_a_layer_and_qualified_ids() {
         )
         .await;
         assert!(!err, "{v}");
-        assert_eq!(ids(&v), ["user:prefs/tools/pnpm"]);
+        assert_eq!(hit_ids(&v), ["user:prefs/tools/pnpm"]);
 
         let (err, v) = mcp_call(&client, "memory_list", json!({"layer": "platform"})).await;
         assert!(!err, "{v}");
@@ -976,7 +955,7 @@ fn tier_five_runs_across_layers() {
     assert_eq!(e["ran"], true, "{v}");
     assert_eq!(e["chosen"], json!(["user:prefs/tools/pnpm"]));
     assert_eq!(e["dropped"], json!(["nowhere:a/b/c"]));
-    let found = ids(&v);
+    let found = hit_ids(&v);
     assert_eq!(found[0], "user:prefs/tools/pnpm", "{v}");
     assert_eq!(v["hits"][0]["matched"][0], "llm:chosen #1");
     assert!(
