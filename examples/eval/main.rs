@@ -40,9 +40,13 @@ struct Args {
     #[arg(long, global = true)]
     out: Option<PathBuf>,
     /// Re-scorer weights to evaluate instead of the shipped ones (a JSON model file), or
-    /// `none` for no re-scoring.
+    /// `none` for no re-scoring (neither model).
     #[arg(long, global = true)]
     rescorer: Option<String>,
+    /// Weights of the re-scorer with the dense tier's features instead of the shipped ones, or
+    /// `none` (answers the dense tier encoded are then re-scored by the other model).
+    #[arg(long, global = true)]
+    rescorer_dense: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +97,10 @@ enum Bench {
         /// Features left out (their weight stays 0).
         #[arg(long, value_delimiter = ',')]
         drop: Vec<String>,
+        /// Fit the model with the dense tier's features (needs `MEMTREE_DENSE_MODEL`; its
+        /// shipped weights are src/retrieve/rescore-dense.json); without it they are left out.
+        #[arg(long)]
+        dense: bool,
         /// Where the model goes (the shipped one is src/retrieve/rescore.json).
         #[arg(long = "model", default_value = "src/retrieve/rescore.json")]
         model_out: PathBuf,
@@ -115,16 +123,21 @@ fn main() {
     let args = Args::parse();
     // `--rescorer FILE` evaluates with other weights (a LoCoMo-fitted comparison model), `none`
     // without the re-scorer.
-    if let Some(w) = &args.rescorer {
-        memtree::retrieve::rescore::set_model(if w == "none" {
-            None
-        } else {
+    use memtree::retrieve::rescore::{Variant, parse, set_model};
+    let load = |w: &str| {
+        (w != "none").then(|| {
             let text = std::fs::read_to_string(w).expect("read the re-scorer model");
-            let m: memtree::retrieve::rescore::Model =
-                serde_json::from_str(&text).expect("a re-scorer model");
-            m.validate().expect("a model for this build");
-            Some(m)
-        });
+            parse(&text).expect("a re-scorer model for this build")
+        })
+    };
+    if let Some(w) = &args.rescorer {
+        set_model(Variant::Static, load(w));
+        if w == "none" {
+            set_model(Variant::Dense, None);
+        }
+    }
+    if let Some(w) = &args.rescorer_dense {
+        set_model(Variant::Dense, load(w));
     }
     let (value, name) = match &args.bench {
         Bench::Locomo {
@@ -161,9 +174,10 @@ fn main() {
             sets,
             l2,
             drop,
+            dense,
             model_out,
         } => (
-            rescorer::run_fit(sets, *l2, drop, model_out),
+            rescorer::run_fit(sets, *l2, drop, *dense, model_out),
             "fit".to_string(),
         ),
         Bench::Pmb { data } => (pmb::run(data), "precisionmembench".to_string()),

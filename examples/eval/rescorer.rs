@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use memtree::retrieve::rescore::{FEATURES, Model, N};
+use memtree::retrieve::rescore::{DENSE, FEATURES, Model, N};
 use memtree::{Memory, Query, Tree};
 use serde_json::{Value, json};
 
@@ -31,8 +31,12 @@ pub struct Row {
     pub x: [f64; N],
 }
 
+/// Whether rows carry the dense tier's features (`fit --dense`).
+static WITH_DENSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn ask(memory: &Memory, group: &str, q: Query, wanted: &HashSet<String>, out: &mut Vec<Row>) {
-    let Ok(rows) = memory.rescorer_rows(&q) else {
+    let dense = WITH_DENSE.load(std::sync::atomic::Ordering::Relaxed);
+    let Ok(rows) = memory.rescorer_rows(&q, dense) else {
         return;
     };
     if let Ok(want) = std::env::var("RESCORER_DEBUG")
@@ -288,10 +292,16 @@ pub fn fit(rows: &[Row], l2: f64, drop: &[String], fitted_on: String) -> Model {
 }
 
 /// `eval -- fit`: rows of `sets`, fitted, written to `out`; returns a summary.
-pub fn run_fit(sets: &[String], l2: f64, drop: &[String], out: &Path) -> Value {
+pub fn run_fit(sets: &[String], l2: f64, drop: &[String], dense: bool, out: &Path) -> Value {
     for d in drop {
         assert!(FEATURES.contains(&d.as_str()), "unknown feature {d:?}");
     }
+    WITH_DENSE.store(dense, std::sync::atomic::Ordering::Relaxed);
+    let mut drop = drop.to_vec();
+    if !dense {
+        drop.extend(FEATURES[N - DENSE..].iter().map(|f| (*f).to_string()));
+    }
+    let drop = &drop[..];
     let mut rows = Vec::new();
     for s in sets {
         let before = rows.len();

@@ -250,6 +250,14 @@ impl SearchIndex {
         out
     }
 
+    /// The dense key of the document at `addr` ([`super::Fields::dense_key`]), read from the
+    /// fast field.
+    pub fn dense_key_at(&self, searcher: &Searcher, addr: DocAddress) -> Option<u64> {
+        let reader = searcher.segment_readers().get(addr.segment_ord as usize)?;
+        let column = reader.fast_fields().u64(super::schema::DENSE_KEY).ok()?;
+        column.first(addr.doc_id)
+    }
+
     /// Stored metadata of every live document (for `ls`, `stats`, `check`).
     pub fn all(&self) -> Vec<StoredMeta> {
         let searcher = self.searcher();

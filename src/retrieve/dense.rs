@@ -170,44 +170,89 @@ fn store_for(tree: &Tree, model: &DenseModel) -> Arc<VectorStore> {
     s
 }
 
-/// Runs the tier on the final list `hits` (best first) when it is not confident; see the
-/// module doc.
-pub fn run(ctx: &Ctx, hits: &mut Vec<(Cand, f64)>, pending: Option<Pending>) -> DenseReport {
-    if !ctx.config.semantic.dense {
-        return DenseReport::skipped("disabled");
+/// The tier made ready for an answer that is not confident: the model's folder, the query's
+/// cosine with every entry vector, and the entries with their keys. The re-scorer reads its
+/// candidates' cosines here ([`Prepared::cosine`]) before [`run`] appends and promotes.
+pub struct Prepared {
+    folder: PathBuf,
+    keys: Vec<(DocAddress, u64)>,
+    cosines: store::Cosines,
+}
+
+impl Prepared {
+    /// The query's cosine with the entry whose `field` (the index's `rel` or `id` field) is
+    /// `value`, when it has a vector.
+    pub fn cosine(&self, ctx: &Ctx, field: tantivy::schema::Field, value: &str) -> Option<f32> {
+        let addr = *ctx.index.lookup(&ctx.searcher, field, value).first()?;
+        self.cosines
+            .get(ctx.index.dense_key_at(&ctx.searcher, addr)?)
     }
-    if super::is_confident(hits.iter().map(|(c, s)| (c, *s))) {
-        return DenseReport::skipped("confident");
+}
+
+/// Loads the model (or takes the one [`speculate`] loaded), encodes the query and takes its
+/// cosine with every cached entry vector. Call it only for an answer that is not confident.
+///
+/// # Errors
+/// The tier's report saying why it does not run: disabled, no model, a model that does not
+/// load, or no entry vectors yet.
+pub fn prepare(ctx: &Ctx, pending: Option<Pending>) -> Result<Prepared, Box<DenseReport>> {
+    if !ctx.config.semantic.dense {
+        return Err(Box::new(DenseReport::skipped("disabled")));
     }
     let early = pending.and_then(|p| p.0.join().ok());
-    let (folder, model, mut vector) = match early {
+    let (folder, model, vector) = match early {
         Some(Ok((folder, model, v))) => (folder, model, Some(v)),
-        Some(Err(e)) => return DenseReport::skipped(&e),
-        None => match model_for(ctx.config, ctx.tree.project()) {
-            Ok((folder, model)) => (folder, model, None),
-            Err(e) => return DenseReport::skipped(&e),
-        },
-    };
-    let mut report = DenseReport {
-        model: Some(folder.display().to_string()),
-        ..DenseReport::default()
+        Some(Err(e)) => return Err(Box::new(DenseReport::skipped(&e))),
+        None => model_for(ctx.config, ctx.tree.project())
+            .map(|(folder, model)| (folder, model, None))
+            .map_err(|e| Box::new(DenseReport::skipped(&e)))?,
     };
     let store = store_for(ctx.tree, &model);
     let keys = ctx.index.dense_keys(&ctx.searcher);
     if store.is_empty() {
-        report.missing = keys.len();
-        report.reason = "no entry vectors yet (run memtree index)".into();
-        return report;
+        return Err(Box::new(DenseReport {
+            model: Some(folder.display().to_string()),
+            missing: keys.len(),
+            reason: "no entry vectors yet (run memtree index)".into(),
+            ..DenseReport::default()
+        }));
     }
-    report.ran = true;
-    report.reason = "not confident".into();
-    let vector = vector
-        .take()
-        .unwrap_or_else(|| model.encode(&ctx.query.text));
-    let q = store::Query::new(&vector);
+    let vector = vector.unwrap_or_else(|| model.encode(&ctx.query.text));
+    let cosines = store.all_cosines(&store::Query::new(&vector));
+    Ok(Prepared {
+        folder,
+        keys,
+        cosines,
+    })
+}
+
+/// Runs the tier on the final list `hits` (best first) of an answer that is not confident,
+/// with what [`prepare`] made ready (or the report of why it could not); see the module doc.
+/// `between` runs after the dense hits are appended and before the best one may be promoted,
+/// with the prepared cosines when there are some: the re-scorer, which orders memtree's and
+/// the dense tier's candidates together.
+pub fn run(
+    ctx: &Ctx,
+    hits: &mut Vec<(Cand, f64)>,
+    prepared: Result<Prepared, Box<DenseReport>>,
+    between: impl FnOnce(&mut Vec<(Cand, f64)>, Option<&Prepared>),
+) -> DenseReport {
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(report) => {
+            between(hits, None);
+            return *report;
+        }
+    };
+    let (keys, cosines) = (&prepared.keys, &prepared.cosines);
+    let mut report = DenseReport {
+        model: Some(prepared.folder.display().to_string()),
+        ran: true,
+        reason: "not confident".into(),
+        ..DenseReport::default()
+    };
     let mut scored: Vec<(f32, DocAddress)> = Vec::new();
-    let cosines = store.all_cosines(&q);
-    for &(addr, key) in &keys {
+    for &(addr, key) in keys {
         match cosines.get(key) {
             Some(c) => {
                 report.vectors += 1;
@@ -237,18 +282,12 @@ pub fn run(ctx: &Ctx, hits: &mut Vec<(Cand, f64)>, pending: Option<Pending>) -> 
             found.push((c, meta));
         }
     }
-    // memtree's own first hit, and how close it is to the query.
-    let first_cosine = hits.first().and_then(|(c, _)| {
-        let addr = *ctx
-            .index
-            .lookup(&ctx.searcher, ctx.index.fields.rel, &c.meta.rel)
-            .first()?;
-        let key = keys.iter().find(|(a, _)| *a == addr)?.1;
-        cosines.get(key)
-    });
-    report.first_cosine = first_cosine.map(round2);
     report.best = found.first().map(|(c, m)| (m.id.clone(), round2(*c)));
     report.runner_up = found.get(1).map(|(c, _)| round2(*c));
+    // memtree's own first hit (before re-scoring), and how close it is to the query.
+    let first_cosine = hits
+        .first()
+        .and_then(|(c, _)| prepared.cosine(ctx, ctx.index.fields.rel, &c.meta.rel));
     let appended_from = hits.len();
     for (c, meta) in &found {
         let why = format!("dense:{c:.2}");
@@ -271,6 +310,8 @@ pub fn run(ctx: &Ctx, hits: &mut Vec<(Cand, f64)>, pending: Option<Pending>) -> 
             }
         }
     }
+    report.first_cosine = first_cosine.map(round2);
+    between(hits, Some(&prepared));
     // Guarded promotion of the best dense hit.
     if let Some((best, meta)) = found.first() {
         let guard = Guard {

@@ -413,8 +413,26 @@ pub fn words_cover(best: &Cand) -> bool {
     is_structural(best) || best.own_coverage.is_some_and(|cov| cov >= 0.6)
 }
 
-/// Runs tiers 1–4 and returns every admitted candidate (not truncated to k).
+/// Runs tiers 1–4, the re-scorer and the dense tier, and returns every admitted candidate (not
+/// truncated to k).
 pub fn run(ctx: &Ctx) -> Ranked {
+    run_with(ctx, false, |ctx, hits, terms, confident, prepared| {
+        if ctx.config.retrieval.rescore && !confident {
+            rescore::apply(ctx, hits, terms, prepared);
+        }
+    })
+}
+
+/// [`run`] with `between` in the re-scorer's place: it gets the context, the candidates (best
+/// first, the dense tier's appended), the query's analyzed terms, whether the answer is
+/// confident, and the dense tier's cosines when it encoded the query. With `always_dense`
+/// the dense tier runs for a confident answer too. The evaluation harness reads the
+/// re-scorer's features there.
+pub fn run_with(
+    ctx: &Ctx,
+    always_dense: bool,
+    between: impl FnOnce(&Ctx, &mut Vec<(Cand, f64)>, &[String], bool, Option<&dense::Prepared>),
+) -> Ranked {
     let mut pool = Pool::default();
     let mut tiers_run = vec!["path", "alias"];
     path::run(ctx, &mut pool);
@@ -473,10 +491,17 @@ pub fn run(ctx: &Ctx) -> Ranked {
         graph::run(ctx, &mut pool);
     }
     let mut hits = finalize(ctx, pool);
-    if ctx.config.retrieval.rescore && !is_confident(hits.iter().map(|(c, s)| (c, *s))) {
-        rescore::apply(ctx, &mut hits, &bm.terms);
-    }
-    let dense = dense::run(ctx, &mut hits, encoding);
+    let confident = is_confident(hits.iter().map(|(c, s)| (c, *s)));
+    let prepared = if !ctx.config.semantic.dense {
+        Err(Box::new(dense::DenseReport::skipped("disabled")))
+    } else if confident && !always_dense {
+        Err(Box::new(dense::DenseReport::skipped("confident")))
+    } else {
+        dense::prepare(ctx, encoding)
+    };
+    let dense = dense::run(ctx, &mut hits, prepared, |hits, prepared| {
+        between(ctx, hits, &bm.terms, confident, prepared);
+    });
     if dense.ran {
         tiers_run.push("dense");
     }

@@ -23,13 +23,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
+use super::dense::Prepared;
 use super::{Cand, Ctx, Tier};
 
 /// How many of the first candidates are re-scored.
 pub const TOP: usize = 50;
 
-/// The features, in the order of a feature vector.
-pub const FEATURES: [&str; 27] = [
+/// The features, in the order of a feature vector. The last [`DENSE`] are the dense tier's
+/// (MiniLM) cosines: set only when the tier has encoded the query, 0 otherwise.
+pub const FEATURES: [&str; 32] = [
     "score",
     "score_share",
     "log_rank",
@@ -57,7 +59,15 @@ pub const FEATURES: [&str; 27] = [
     "why_log_rank",
     "how_log_rank",
     "which_log_rank",
+    "dense_cosine",
+    "dense_log_rank",
+    "dense_gap",
+    "dense_blend",
+    "tier_dense",
 ];
+
+/// How many of the last [`FEATURES`] are the dense tier's.
+pub const DENSE: usize = 5;
 
 /// Number of features.
 pub const N: usize = FEATURES.len();
@@ -91,6 +101,26 @@ impl Model {
                 .sum::<f64>()
     }
 
+    /// The model with the features a model fitted before them lacks (the dense tier's, at the
+    /// end of [`FEATURES`]) added with weight 0: the same logits.
+    #[must_use]
+    pub fn completed(mut self) -> Model {
+        let n = self.features.len();
+        if n < N
+            && self
+                .features
+                .iter()
+                .map(String::as_str)
+                .eq(FEATURES[..n].iter().copied())
+        {
+            self.features = FEATURES.iter().map(|f| (*f).to_string()).collect();
+            self.mean.resize(N, 0.0);
+            self.std.resize(N, 1.0);
+            self.weights.resize(N, 0.0);
+        }
+        self
+    }
+
     /// Checks the model fits this build's features.
     ///
     /// # Errors
@@ -114,30 +144,54 @@ impl Model {
     }
 }
 
-/// The weights built into the binary.
+/// The weights built into the binary, for answers without the dense tier.
 pub const SHIPPED: &str = include_str!("rescore.json");
 
-/// The model in use: the shipped one, unless [`set_model`] replaced it.
-pub fn model() -> Option<Arc<Model>> {
-    let slot = slot().lock().ok()?;
+/// The weights built into the binary for answers the dense tier has encoded the query of: the
+/// same features and the dense tier's cosines.
+pub const SHIPPED_DENSE: &str = include_str!("rescore-dense.json");
+
+/// Which of the two models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// Without the dense tier's features ([`SHIPPED`]).
+    Static,
+    /// With them ([`SHIPPED_DENSE`]).
+    Dense,
+}
+
+/// The model in use for `variant`: the shipped one, unless [`set_model`] replaced it.
+pub fn model(variant: Variant) -> Option<Arc<Model>> {
+    let slot = slot(variant).lock().ok()?;
     slot.clone()
 }
 
-fn slot() -> &'static Mutex<Option<Arc<Model>>> {
-    static MODEL: OnceLock<Mutex<Option<Arc<Model>>>> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        let shipped = serde_json::from_str::<Model>(SHIPPED)
-            .ok()
-            .filter(|m| m.validate().is_ok())
-            .map(Arc::new);
-        Mutex::new(shipped)
-    })
+fn slot(variant: Variant) -> &'static Mutex<Option<Arc<Model>>> {
+    static MODELS: [OnceLock<Mutex<Option<Arc<Model>>>>; 2] = [OnceLock::new(), OnceLock::new()];
+    let (cell, text) = match variant {
+        Variant::Static => (&MODELS[0], SHIPPED),
+        Variant::Dense => (&MODELS[1], SHIPPED_DENSE),
+    };
+    cell.get_or_init(|| Mutex::new(parse(text).ok().map(Arc::new)))
 }
 
-/// Replaces the model for the rest of the process (`None`: no re-scoring). For the evaluation
-/// harness, which compares weights fitted on other data; memtree itself never calls it.
-pub fn set_model(model: Option<Model>) {
-    if let Ok(mut slot) = slot().lock() {
+/// A model from its JSON, completed ([`Model::completed`]) and validated.
+///
+/// # Errors
+/// A sentence saying what is wrong.
+pub fn parse(json: &str) -> Result<Model, String> {
+    let m = serde_json::from_str::<Model>(json)
+        .map_err(|e| format!("not a re-scorer model: {e}"))?
+        .completed();
+    m.validate()?;
+    Ok(m)
+}
+
+/// Replaces the model for `variant` for the rest of the process (`None`: no re-scoring). For
+/// the evaluation harness, which compares weights fitted on other data; memtree itself never
+/// calls it.
+pub fn set_model(variant: Variant, model: Option<Model>) {
+    if let Ok(mut slot) = slot(variant).lock() {
         *slot = model.map(Arc::new);
     }
 }
@@ -155,12 +209,14 @@ fn question_word(words: &[String]) -> Option<usize> {
 }
 
 /// The feature vectors of the candidates `slots` of `hits` (best first), for the query of `ctx`
-/// whose analyzed terms are `terms`.
+/// whose analyzed terms are `terms`; the dense tier's features are set when `dense` holds the
+/// query's MiniLM cosines.
 pub fn features(
     ctx: &Ctx,
     hits: &[(Cand, f64)],
     slots: &[usize],
     terms: &[String],
+    dense: Option<&Prepared>,
 ) -> Vec<[f64; N]> {
     let words: Vec<String> = ctx
         .query
@@ -202,6 +258,7 @@ pub fn features(
         })
         .collect();
     let best_cos = cosines.iter().map(|c| c.0).fold(f64::MIN, f64::max);
+    let dense_cosines = dense.map(|d| dense_features(ctx, d, hits, slots));
     let term_set: std::collections::HashSet<&str> = terms.iter().map(String::as_str).collect();
     let has = |text: &str| {
         ctx.index
@@ -263,28 +320,78 @@ pub fn features(
             if let Some(q) = qword {
                 x[20 + q] = x[2];
             }
+            if let Some(d) = &dense_cosines {
+                x[N - DENSE..].copy_from_slice(&d[rank]);
+            }
             x
         })
         .collect()
 }
 
-/// Which of the first [`TOP`] of `hits` are re-scored: the non-structural ones, by position.
+/// The dense tier's features of the candidates `slots` of `hits`: the MiniLM cosine (0 without
+/// a vector), the log of its rank among them, its gap to the best, and the cosine blended
+/// with the `follows` neighbours' as the static one is (+0.5 previous, +0.25 next).
+fn dense_features(
+    ctx: &Ctx,
+    dense: &Prepared,
+    hits: &[(Cand, f64)],
+    slots: &[usize],
+) -> Vec<[f64; DENSE]> {
+    let fields = &ctx.index.fields;
+    let cosines: Vec<(f64, f64)> = slots
+        .iter()
+        .map(|&i| {
+            let m = &hits[i].0.meta;
+            let own = dense.cosine(ctx, fields.rel, &m.rel).map_or(0.0, f64::from);
+            let previous = super::super::index::expand::previous_of(&m.id, &m.edges)
+                .and_then(|p| dense.cosine(ctx, fields.id, &p))
+                .map_or(0.0, f64::from);
+            // The entry that follows this one.
+            let next = dense
+                .cosine(ctx, fields.follows, &m.id)
+                .map_or(0.0, f64::from);
+            (own, 0.5 * previous + 0.25 * next)
+        })
+        .collect();
+    let best = cosines.iter().map(|c| c.0).fold(f64::MIN, f64::max);
+    cosines
+        .iter()
+        .zip(slots)
+        .map(|(&(own, neighbours), &i)| {
+            let rank = cosines.iter().filter(|o| o.0 > own).count();
+            [
+                own,
+                (1.0 + rank as f64).ln(),
+                best - own,
+                own + neighbours,
+                f64::from(u8::from(hits[i].0.tier == Tier::Dense)),
+            ]
+        })
+        .collect()
+}
+
+/// Which of `hits` are re-scored, by position: the non-structural ones among the first
+/// [`TOP`], and the dense tier's hits after them.
 pub fn slots(hits: &[(Cand, f64)]) -> Vec<usize> {
     hits.iter()
-        .take(TOP)
         .enumerate()
-        .filter(|(_, (c, _))| !is_structural(c))
+        .filter(|(i, (c, _))| (*i < TOP && !is_structural(c)) || c.tier == Tier::Dense)
         .map(|(i, _)| i)
         .collect()
 }
 
 /// Re-orders the non-structural candidates among the first [`TOP`] of `hits` by the model's
 /// logit (ties keep memtree's order); structural candidates and the rest keep their places.
-/// Does nothing without a model, in a build without the built-in static table (the cosine
-/// features would all be missing), or with fewer than two such candidates.
-pub fn apply(ctx: &Ctx, hits: &mut [(Cand, f64)], terms: &[String]) {
-    let Some(model) = model() else {
-        return;
+/// With `dense` (the dense tier encoded the query) the model with the dense tier's features
+/// orders them. Does nothing without a model, in a build without the built-in static table
+/// (the cosine features would all be missing), or with fewer than two such candidates.
+pub fn apply(ctx: &Ctx, hits: &mut [(Cand, f64)], terms: &[String], dense: Option<&Prepared>) {
+    let (model, dense) = match dense.and_then(|d| Some((model(Variant::Dense)?, d))) {
+        Some((m, d)) => (m, Some(d)),
+        None => match model(Variant::Static) {
+            Some(m) => (m, None),
+            None => return,
+        },
     };
     if !cfg!(feature = "semantic") {
         return;
@@ -293,7 +400,7 @@ pub fn apply(ctx: &Ctx, hits: &mut [(Cand, f64)], terms: &[String]) {
     if slots.len() < 2 {
         return;
     }
-    let xs = features(ctx, hits, &slots, terms);
+    let xs = features(ctx, hits, &slots, terms, dense);
     let mut order: Vec<(usize, f64)> = slots
         .iter()
         .zip(&xs)
@@ -312,21 +419,25 @@ mod tests {
 
     #[test]
     fn the_shipped_weights_fit_this_builds_features() {
-        let m: Model = serde_json::from_str(SHIPPED).expect("rescore.json parses");
-        assert_eq!(m.validate(), Ok(()));
-        assert!(
-            !m.fitted_on.to_lowercase().contains("locomo"),
-            "{}",
-            m.fitted_on
-        );
+        for (name, json) in [
+            ("rescore.json", SHIPPED),
+            ("rescore-dense.json", SHIPPED_DENSE),
+        ] {
+            let m = parse(json).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                !m.fitted_on.to_lowercase().contains("locomo"),
+                "{name}: {}",
+                m.fitted_on
+            );
+        }
+        // The static model gives the dense tier's features no weight.
+        let m = parse(SHIPPED).unwrap();
+        assert_eq!(m.weights[N - DENSE..], [0.0; DENSE]);
     }
 
-    /// The index stores each entry's vectors, and the features see them: a question about
-    /// an entry's topic has a higher cosine with it than with an unrelated one, and an entry
-    /// with a `follows` neighbour gets the neighbour's share in its blended cosine.
-    #[cfg(feature = "semantic")]
-    #[test]
-    fn features_see_the_vectors_the_index_stores() {
+    /// A chat of three turns (t3 follows t1; t2 follows a turn that does not exist) and, in
+    /// another session, a turn that shares no word with [`CHAT_QUESTION`].
+    fn chat() -> (tempfile::TempDir, crate::Memory) {
         let dir = tempfile::tempdir().unwrap();
         let memory = dir.path().join(".memory");
         let write = |id: &str, front: &str, body: &str| {
@@ -349,19 +460,45 @@ mod tests {
             "title: Theo (D1:3)\nrelations:\n  - {type: follows, to: chat/s1/t1}\n",
             "The database migration finished overnight without errors.",
         );
+        write(
+            "chat/s2/t1",
+            "title: Ines (D2:1)\n",
+            "A kitten spilled espresso all over my laptop.",
+        );
         let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
         let m = crate::Memory::open_trusting(crate::Tree::at(dir.path()).unwrap(), now).unwrap();
-        let rows = m
-            .rescorer_rows(&crate::Query {
-                text: "what did the cat do to the keyboard and the migration".into(),
+        (dir, m)
+    }
+
+    const CHAT_QUESTION: &str = "what did the cat do to the keyboard and the migration";
+
+    fn ask(m: &crate::Memory, dense: bool) -> Vec<(String, [f64; N])> {
+        m.rescorer_rows(
+            &crate::Query {
+                text: CHAT_QUESTION.into(),
                 k: Some(10),
                 ..crate::Query::default()
-            })
-            .unwrap();
+            },
+            dense,
+        )
+        .unwrap()
+    }
+
+    fn at(name: &str) -> usize {
+        FEATURES.iter().position(|f| *f == name).unwrap()
+    }
+
+    /// The index stores each entry's vectors, and the features see them: a question about
+    /// an entry's topic has a higher cosine with it than with an unrelated one, and an entry
+    /// with a `follows` neighbour gets the neighbour's share in its blended cosine.
+    #[cfg(feature = "semantic")]
+    #[test]
+    fn features_see_the_vectors_the_index_stores() {
+        let (_dir, m) = chat();
+        let rows = ask(&m, false);
         let x = |id: &str| rows.iter().find(|(i, _)| i == id).map(|(_, x)| *x).unwrap();
         let (cat, migration) = (x("chat/s1/t1"), x("chat/s1/t3"));
-        let cosine = FEATURES.iter().position(|f| *f == "cosine").unwrap();
-        let blend = FEATURES.iter().position(|f| *f == "cosine_blend").unwrap();
+        let (cosine, blend) = (at("cosine"), at("cosine_blend"));
         assert!(
             cat[cosine] > 0.2 && migration[cosine] > 0.2,
             "{cat:?} {migration:?}"
@@ -372,6 +509,95 @@ mod tests {
             (cat[blend] - cat[cosine]).abs() > 0.0,
             "t1 has t3 as its next turn"
         );
+        // Without the dense tier its features are 0.
+        for (id, x) in &rows {
+            assert_eq!(x[N - DENSE..], [0.0; DENSE], "{id}");
+        }
+    }
+
+    /// With the real MiniLM weights (`MEMTREE_DENSE_MODEL`, as `.ci/run` sets it): once
+    /// `index` has encoded the entries, the dense tier's features are the query's cosines with
+    /// each candidate, their ranks and gaps, and the blend with the `follows` neighbours; the
+    /// turn that shares no word with the question is a candidate too, found by the dense tier.
+    #[cfg(feature = "semantic")]
+    #[test]
+    fn the_dense_features_are_the_dense_tiers_cosines() {
+        if std::env::var_os("MEMTREE_DENSE_MODEL").is_none() {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("SKIPPED: MEMTREE_DENSE_MODEL is not set (see .ci/run)");
+            }
+            return;
+        }
+        let (_dir, m) = chat();
+        // No entry vectors yet: no dense features.
+        assert!(
+            ask(&m, true)
+                .iter()
+                .all(|(_, x)| x[N - DENSE..] == [0.0; DENSE])
+        );
+        m.index(true).unwrap();
+        let plain: Vec<String> = ask(&m, false).into_iter().map(|(id, _)| id).collect();
+        let rows = ask(&m, true);
+        let x = |id: &str| rows.iter().find(|(i, _)| i == id).map(|(_, x)| *x).unwrap();
+        let (cos, rank, gap, blend, tier) = (
+            at("dense_cosine"),
+            at("dense_log_rank"),
+            at("dense_gap"),
+            at("dense_blend"),
+            at("tier_dense"),
+        );
+        // memtree's own candidates keep their order; the dense tier's hit comes after them.
+        let ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(
+            ids[..plain.len()],
+            plain.iter().map(String::as_str).collect::<Vec<_>>()[..]
+        );
+        let kitten = x("chat/s2/t1");
+        assert!(
+            kitten[cos] >= f64::from(crate::retrieve::dense::MIN_COSINE),
+            "{kitten:?}"
+        );
+        assert_eq!(
+            kitten[tier],
+            f64::from(u8::from(!plain.iter().any(|p| p == "chat/s2/t1")))
+        );
+        let best = rows.iter().map(|(_, x)| x[cos]).fold(f64::MIN, f64::max);
+        for (id, r) in &rows {
+            assert!(r[cos] != 0.0 && r[cos].abs() < 1.0, "{id}: {r:?}");
+            assert_eq!(r[gap], best - r[cos], "{id}");
+            let above = rows.iter().filter(|(_, o)| o[cos] > r[cos]).count();
+            assert_eq!(r[rank], (1.0 + above as f64).ln(), "{id}");
+        }
+        let (t1, t2, t3) = (x("chat/s1/t1"), x("chat/s1/t2"), x("chat/s1/t3"));
+        // t3 follows t1: +0.5 of t1's cosine; t1 is followed by t3: +0.25 of t3's; t2 follows
+        // a turn that does not exist and is followed by none.
+        assert_eq!(t3[blend], t3[cos] + (0.5 * t1[cos] + 0.25 * 0.0));
+        assert_eq!(t1[blend], t1[cos] + (0.5 * 0.0 + 0.25 * t3[cos]));
+        assert_eq!(t2[blend], t2[cos]);
+    }
+
+    /// A model fitted before the dense tier's features (27 of them) gets them with weight 0:
+    /// its logits do not change, whatever their values. A model with other features is
+    /// refused.
+    #[test]
+    fn a_model_without_the_dense_features_is_completed_not_changed() {
+        let mut old: Model = serde_json::from_str(SHIPPED).unwrap();
+        old.features.truncate(N - DENSE);
+        old.mean.truncate(N - DENSE);
+        old.std.truncate(N - DENSE);
+        old.weights.truncate(N - DENSE);
+        assert!(old.validate().is_err());
+        let json = serde_json::to_string(&old).unwrap();
+        let m = parse(&json).unwrap();
+        let mut x = [0.5; N];
+        let base = m.logit(&x);
+        x[N - DENSE..].copy_from_slice(&[0.9, 2.0, 0.1, 1.3, 1.0]);
+        assert_eq!(m.logit(&x), base);
+        let mut other = old.clone();
+        other.features[0] = "bm25".into();
+        let err = parse(&serde_json::to_string(&other).unwrap()).unwrap_err();
+        assert!(err.starts_with("the re-scorer's features"), "{err}");
     }
 
     #[test]
