@@ -2,14 +2,17 @@
 //! Gurevych, EMNLP 2019) for questions that share no word with their answer, which BM25 and
 //! the word expansion of [`super::semantic`] cannot find.
 //!
-//! It runs after tiers 1–4 and the re-scorer, and only when the answer is not confident. It
-//! encodes the query (about 12 ms warm on 2 cores; the model is loaded once per process) and
-//! takes its cosine with the cached vector of every live entry ([`crate::semantic::store`];
-//! superseded and archived entries are left out unless `--all`). Entries with a cosine of at
+//! It runs after tiers 1–4, and only when the answer is not confident. It encodes the query
+//! (about 12 ms warm on 2 cores; the model is loaded once per process) and takes its cosine
+//! with the cached vector of every live entry ([`crate::semantic::store`]; superseded and
+//! archived entries are left out unless `--all`) in [`prepare`]. Entries with a cosine of at
 //! least [`MIN_COSINE`] (τ) are added after memtree's own hits as tier `dense`, with the cosine
-//! in `matched`; an entry memtree found already only gains the reason.
+//! in `matched`; an entry memtree found already only gains the reason. The re-scorer then
+//! orders memtree's candidates and these together, with the cosines among its features
+//! ([`super::rescore`]).
 //!
-//! The best dense hit is put first only when memtree's own first hit is off-topic (its cosine
+//! The best dense hit is put first only when memtree's own first hit (before re-scoring: the
+//! re-scorer reads the cosines, so its first hit is rarely off-topic) is off-topic (its cosine
 //! with the query below [`OFF_TOPIC`], κ) and the dense hit's cosine beats it by at least
 //! [`MARGIN`] (δ), or when memtree found nothing; and only when it stands out from the
 //! second-best dense hit by [`STANDS_OUT`] (γ). Without the off-topic guard, promotion fired
@@ -180,6 +183,11 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The query's cosine with the entry `meta`, when it has a vector.
+    pub fn cosine_of(&self, ctx: &Ctx, meta: &StoredMeta) -> Option<f32> {
+        self.cosine(ctx, ctx.index.fields.rel, &meta.rel)
+    }
+
     /// The query's cosine with the entry whose `field` (the index's `rel` or `id` field) is
     /// `value`, when it has a vector.
     pub fn cosine(&self, ctx: &Ctx, field: tantivy::schema::Field, value: &str) -> Option<f32> {
@@ -287,7 +295,7 @@ pub fn run(
     // memtree's own first hit (before re-scoring), and how close it is to the query.
     let first_cosine = hits
         .first()
-        .and_then(|(c, _)| prepared.cosine(ctx, ctx.index.fields.rel, &c.meta.rel));
+        .and_then(|(c, _)| prepared.cosine_of(ctx, &c.meta));
     let appended_from = hits.len();
     for (c, meta) in &found {
         let why = format!("dense:{c:.2}");
