@@ -149,7 +149,7 @@ impl Memory {
         };
         let mut rows = Vec::new();
         retrieve::run_with(&ctx, dense, |ctx, hits, terms, _, prepared| {
-            let slots = retrieve::rescore::slots(hits);
+            let slots = retrieve::rescore::slots(hits, prepared.is_some());
             let xs = retrieve::rescore::features(ctx, hits, &slots, terms, prepared);
             rows = slots
                 .iter()

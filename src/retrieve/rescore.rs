@@ -218,13 +218,25 @@ fn question_word(words: &[String]) -> Option<usize> {
 
 /// The feature vectors of the candidates `slots` of `hits` (best first), for the query of `ctx`
 /// whose analyzed terms are `terms`; the dense tier's features are set when `dense` holds the
-/// query's MiniLM cosines.
+/// query's MiniLM cosines and every candidate memtree found has a vector (0 otherwise).
 pub fn features(
     ctx: &Ctx,
     hits: &[(Cand, f64)],
     slots: &[usize],
     terms: &[String],
     dense: Option<&Prepared>,
+) -> Vec<[f64; N]> {
+    let dense = dense.and_then(|d| dense_features(ctx, d, hits, slots));
+    features_with(ctx, hits, slots, terms, dense.as_deref())
+}
+
+/// [`features`] with the dense tier's features of each slot given (or none).
+fn features_with(
+    ctx: &Ctx,
+    hits: &[(Cand, f64)],
+    slots: &[usize],
+    terms: &[String],
+    dense_cosines: Option<&[[f64; DENSE]]>,
 ) -> Vec<[f64; N]> {
     let words: Vec<String> = ctx
         .query
@@ -266,7 +278,6 @@ pub fn features(
         })
         .collect();
     let best_cos = cosines.iter().map(|c| c.0).fold(f64::MIN, f64::max);
-    let dense_cosines = dense.map(|d| dense_features(ctx, d, hits, slots));
     let term_set: std::collections::HashSet<&str> = terms.iter().map(String::as_str).collect();
     let has = |text: &str| {
         ctx.index
@@ -328,7 +339,7 @@ pub fn features(
             if let Some(q) = qword {
                 x[20 + q] = x[2];
             }
-            if let Some(d) = &dense_cosines {
+            if let Some(d) = dense_cosines {
                 x[N - DENSE..].copy_from_slice(&d[rank]);
             }
             x
@@ -336,15 +347,18 @@ pub fn features(
         .collect()
 }
 
-/// The dense tier's features of the candidates `slots` of `hits`: the MiniLM cosine (0 without
-/// a vector), the log of its rank among them, its gap to the best, and the cosine blended
-/// with the `follows` neighbours' as the static one is (+0.5 previous, +0.25 next).
+/// The dense tier's features of the candidates `slots` of `hits`: the MiniLM cosine, the log
+/// of its rank among them, its gap to the best, the cosine blended with the `follows`
+/// neighbours' as the static one is (+0.5 previous, +0.25 next), and whether only the dense
+/// tier found the entry. `None` when a candidate has no vector yet (written since the last
+/// `index`): the model was fitted on trees whose every entry had one, and a missing cosine
+/// would read as an off-topic entry.
 fn dense_features(
     ctx: &Ctx,
     dense: &Prepared,
     hits: &[(Cand, f64)],
     slots: &[usize],
-) -> Vec<[f64; DENSE]> {
+) -> Option<Vec<[f64; DENSE]>> {
     let fields = &ctx.index.fields;
     let previous_of =
         |m: &crate::record::StoredMeta| super::super::index::expand::previous_of(&m.id, &m.edges);
@@ -359,6 +373,9 @@ fn dense_features(
             )
         })
         .collect();
+    if own.values().any(Option::is_none) {
+        return None;
+    }
     let mut followed_by: HashMap<String, &str> = HashMap::new();
     for &i in slots {
         if let Some(p) = previous_of(&hits[i].0.meta) {
@@ -400,15 +417,19 @@ fn dense_features(
                 f64::from(u8::from(hits[i].0.tier == Tier::Dense)),
             ]
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// Which of `hits` are re-scored, by position: the non-structural ones among the first
-/// [`TOP`], and the dense tier's hits after them.
-pub fn slots(hits: &[(Cand, f64)]) -> Vec<usize> {
+/// [`TOP`], and, `with_dense`, the dense tier's hits after them.
+pub fn slots(hits: &[(Cand, f64)], with_dense: bool) -> Vec<usize> {
     hits.iter()
         .enumerate()
-        .filter(|(i, (c, _))| (*i < TOP && !is_structural(c)) || c.tier == Tier::Dense)
+        .filter(|(i, (c, _))| {
+            (*i < TOP && !is_structural(c) && c.tier != Tier::Dense)
+                || (with_dense && c.tier == Tier::Dense)
+        })
         .map(|(i, _)| i)
         .collect()
 }
@@ -419,24 +440,35 @@ pub fn slots(hits: &[(Cand, f64)]) -> Vec<usize> {
 /// orders them. Does nothing without a model, in a build without the built-in static table
 /// (the cosine features would all be missing), or with fewer than two such candidates.
 pub fn apply(ctx: &Ctx, hits: &mut [(Cand, f64)], terms: &[String], dense: Option<&Prepared>) {
-    let (model, dense) = match dense.and_then(|d| Some((model(Variant::Dense)?, d))) {
-        Some((m, d)) => (m, Some(d)),
-        None => match model(Variant::Static) {
-            Some(m) => (m, None),
-            None => return,
-        },
-    };
     if !cfg!(feature = "semantic") {
         return;
     }
-    let slots = slots(hits);
+    // With the dense tier's features when every candidate has a vector.
+    if let Some((model, dense)) = dense.and_then(|d| Some((model(Variant::Dense)?, d))) {
+        let slots = slots(hits, true);
+        if let Some(dx) = dense_features(ctx, dense, hits, &slots) {
+            let xs = features_with(ctx, hits, &slots, terms, Some(&dx));
+            reorder(hits, &slots, &xs, &model);
+            return;
+        }
+    }
+    let Some(model) = model(Variant::Static) else {
+        return;
+    };
+    let slots = slots(hits, false);
+    let xs = features_with(ctx, hits, &slots, terms, None);
+    reorder(hits, &slots, &xs, &model);
+}
+
+/// Puts the candidates `slots` of `hits` in the order of `model`'s logit of their features
+/// `xs` (ties keep memtree's order); fewer than two are left as they are.
+fn reorder(hits: &mut [(Cand, f64)], slots: &[usize], xs: &[[f64; N]], model: &Model) {
     if slots.len() < 2 {
         return;
     }
-    let xs = features(ctx, hits, &slots, terms, dense);
     let mut order: Vec<(usize, f64)> = slots
         .iter()
-        .zip(&xs)
+        .zip(xs)
         .map(|(&i, x)| (i, model.logit(x)))
         .collect();
     order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -608,6 +640,19 @@ mod tests {
         assert_eq!(t3[blend], t3[cos] + (0.5 * t1[cos] + 0.25 * 0.0));
         assert_eq!(t1[blend], t1[cos] + (0.5 * 0.0 + 0.25 * t3[cos]));
         assert_eq!(t2[blend], t2[cos]);
+
+        // An entry written since `index` has no vector: no candidate gets the dense tier's
+        // features (the model with them was fitted on trees whose every entry had one).
+        std::fs::write(
+            m.tree().project().join(".memory/chat/s1/t4.md"),
+            "---\ntitle: Maya (D1:4)\n---\n\nThe cat sat on the keyboard during the migration.\n",
+        )
+        .unwrap();
+        let rows = ask(&m, true);
+        assert!(rows.iter().any(|(id, _)| id == "chat/s1/t4"), "{rows:?}");
+        for (id, r) in &rows {
+            assert_eq!(r[N - DENSE..], [0.0; DENSE], "{id}");
+        }
     }
 
     /// A model fitted before the dense tier's features (27 of them) gets them with weight 0:
