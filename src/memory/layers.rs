@@ -419,6 +419,7 @@ impl Memory {
         let probe = Across {
             searchers: searchers.iter().collect(),
             bm25_best: 0.0,
+            encodes: Default::default(),
         };
         let best = opened
             .iter()
@@ -428,6 +429,7 @@ impl Memory {
         let across = Across {
             searchers: searchers.iter().collect(),
             bm25_best: best,
+            encodes: Default::default(),
         };
         let ctxs: Vec<Ctx> = opened
             .iter()

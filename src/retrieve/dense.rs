@@ -109,6 +109,29 @@ fn model_in(named: Option<&str>, project: &Path) -> Result<(PathBuf, Arc<DenseMo
     Ok((folder, model))
 }
 
+/// The query's vector by model folder, shared by the layers searched together
+/// ([`super::Across::encodes`]): each layer asks for it on a thread of its own, the first one
+/// encodes and the others wait for it.
+pub type SharedEncodes = Arc<Mutex<HashMap<PathBuf, Arc<OnceLock<Vec<f32>>>>>>;
+
+/// The vector of `text` by `model` (whose folder is `folder`): encoded once per `shared` (one
+/// query across layers), or anew without it.
+fn encode_once(
+    shared: Option<&SharedEncodes>,
+    folder: &Path,
+    model: &DenseModel,
+    text: &str,
+) -> Vec<f32> {
+    let cell = shared.and_then(|s| {
+        let mut cells = s.lock().ok()?;
+        Some(cells.entry(folder.to_path_buf()).or_default().clone())
+    });
+    match cell {
+        Some(cell) => cell.get_or_init(|| model.encode(text)).clone(),
+        None => model.encode(text),
+    }
+}
+
 /// What an early encode gives: the model's folder, the model and the query's vector.
 type Encoded = Result<(PathBuf, Arc<DenseModel>, Vec<f32>), String>;
 
@@ -126,11 +149,12 @@ pub fn speculate(ctx: &Ctx) -> Option<Pending> {
     let named = ctx.config.semantic.dense_model.clone();
     let project = ctx.tree.project().to_path_buf();
     let text = ctx.query.text.clone();
+    let shared = ctx.across.map(|a| a.encodes.clone());
     std::thread::Builder::new()
         .name("memtree-encode".into())
         .spawn(move || {
             let (folder, model) = model_in(named.as_deref(), &project)?;
-            let vector = model.encode(&text);
+            let vector = encode_once(shared.as_ref(), &folder, &model, &text);
             Ok((folder, model, vector))
         })
         .ok()
@@ -225,7 +249,14 @@ pub fn prepare(ctx: &Ctx, pending: Option<Pending>) -> Result<Prepared, Box<Dens
             ..DenseReport::default()
         }));
     }
-    let vector = vector.unwrap_or_else(|| model.encode(&ctx.query.text));
+    let vector = vector.unwrap_or_else(|| {
+        encode_once(
+            ctx.across.map(|a| &a.encodes),
+            &folder,
+            &model,
+            &ctx.query.text,
+        )
+    });
     let cosines = store.all_cosines(&store::Query::new(&vector));
     Ok(Prepared {
         folder,
@@ -547,6 +578,35 @@ pub fn fill(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The layers of one query ask for its vector on threads of their own at once: one forward
+    /// pass serves them all and gives what `encode` gives; without the shared cells (one layer)
+    /// each call encodes.
+    #[test]
+    fn the_layers_of_one_query_share_one_encode() {
+        let Some(dir) = std::env::var_os("MEMTREE_DENSE_MODEL").map(PathBuf::from) else {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("SKIPPED: MEMTREE_DENSE_MODEL is not set (see .ci/run)");
+            }
+            return;
+        };
+        let model = DenseModel::load(&dir).expect("the model loads");
+        let text = "which datastore is authoritative for purchases?";
+        let shared = SharedEncodes::default();
+        let vectors: Vec<Vec<f32>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| encode_once(Some(&shared), &dir, &model, text)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(model.passes(), 1);
+        let direct = encode_once(None, &dir, &model, text);
+        assert_eq!(model.passes(), 2);
+        assert!(vectors.iter().all(|v| *v == direct));
+        encode_once(None, &dir, &model, text);
+        assert_eq!(model.passes(), 3);
+    }
 
     #[test]
     fn promotion_needs_an_off_topic_first_hit_and_a_dense_hit_that_stands_out() {

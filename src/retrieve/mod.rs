@@ -301,6 +301,8 @@ pub struct Across<'a> {
     pub searchers: Vec<&'a Searcher>,
     /// The best raw BM25 score of the query's own words in any layer (0 before it is known).
     pub bm25_best: f64,
+    /// The query's dense vector, encoded once for every layer ([`dense::SharedEncodes`]).
+    pub encodes: dense::SharedEncodes,
 }
 
 impl tantivy::query::Bm25StatisticsProvider for Across<'_> {

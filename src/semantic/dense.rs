@@ -44,6 +44,9 @@ pub struct DenseModel {
     vocab: HashMap<String, u32>,
     special: Special,
     fingerprint: u64,
+    /// Forward passes run (for the tests).
+    #[cfg(test)]
+    passes: std::sync::atomic::AtomicUsize,
 }
 
 struct Special {
@@ -151,6 +154,8 @@ impl DenseModel {
             vocab,
             special,
             fingerprint,
+            #[cfg(test)]
+            passes: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -213,6 +218,12 @@ impl DenseModel {
         self.encode_ids(&self.tokenize(text))
     }
 
+    /// Forward passes run so far (for the tests).
+    #[cfg(test)]
+    pub(crate) fn passes(&self) -> usize {
+        self.passes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The unit sentence vector of the first `max_tokens` tokens of `text` (`[CLS]` and
     /// `[SEP]` included; at least 2).
     pub fn encode_at_most(&self, text: &str, max_tokens: usize) -> Vec<f32> {
@@ -229,6 +240,9 @@ impl DenseModel {
     /// vocabulary count as `[UNK]`).
     pub fn encode_ids(&self, ids: &[u32]) -> Vec<f32> {
         let ids = &ids[..ids.len().min(MAX_TOKENS)];
+        #[cfg(test)]
+        self.passes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         memtree_bert::encode(&|name: &str| self.raw(name), ids, self.special.unk)
     }
 }
@@ -411,6 +425,36 @@ mod tests {
             basic_words("IndexWriter::wait()"),
             ["indexwriter", ":", ":", "wait", "(", ")"]
         );
+    }
+
+    /// The real model's folder (`MEMTREE_DENSE_MODEL`), or `None` after saying the test skips.
+    fn real_model() -> Option<std::path::PathBuf> {
+        let dir = std::env::var_os("MEMTREE_DENSE_MODEL").map(std::path::PathBuf::from);
+        if dir.is_none() {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("SKIPPED: MEMTREE_DENSE_MODEL is not set (see .ci/run)");
+            }
+        }
+        dir
+    }
+
+    /// A folder without a model is an error that is not kept: once the files are there, the
+    /// next query loads them (an MCP server that is running finds a model pulled meanwhile).
+    #[test]
+    fn a_model_that_failed_to_load_is_tried_again() {
+        let Some(dir) = real_model() else { return };
+        let tmp = tempfile::tempdir().unwrap();
+        let err = crate::semantic::dense_model(tmp.path()).unwrap_err();
+        assert!(!err.is_empty());
+        for f in ["model.safetensors", "vocab.txt", "config.json"] {
+            std::fs::hard_link(dir.join(f), tmp.path().join(f))
+                .or_else(|_| std::fs::copy(dir.join(f), tmp.path().join(f)).map(|_| ()))
+                .unwrap();
+        }
+        let a = crate::semantic::dense_model(tmp.path()).expect("loads once the files are there");
+        let b = crate::semantic::dense_model(tmp.path()).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&a, &b), "loaded once per folder");
     }
 
     /// The encoder gives the reference implementation's token ids and vectors

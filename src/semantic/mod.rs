@@ -96,17 +96,27 @@ pub fn dense_folder(folder: Option<&str>, project: &Path) -> Option<PathBuf> {
 /// # Errors
 /// What [`dense::DenseModel::load`] reports.
 pub fn dense_model(folder: &Path) -> Result<Arc<dense::DenseModel>, String> {
-    type Loaded = Mutex<HashMap<PathBuf, Arc<dense::DenseModel>>>;
-    static LOADED: OnceLock<Loaded> = OnceLock::new();
-    let cache = LOADED.get_or_init(Default::default);
-    if let Some(m) = cache.lock().ok().and_then(|c| c.get(folder).cloned()) {
-        return Ok(m);
+    // One cell per folder, filled by the first thread that asks while the others wait: the
+    // layers of one query ask at once, and each load maps the weights and reads the vocabulary.
+    type Cell = Arc<OnceLock<Result<Arc<dense::DenseModel>, String>>>;
+    static LOADED: OnceLock<Mutex<HashMap<PathBuf, Cell>>> = OnceLock::new();
+    let cell = match LOADED.get_or_init(Default::default).lock() {
+        Ok(mut cells) => cells.entry(folder.to_path_buf()).or_default().clone(),
+        Err(_) => return dense::DenseModel::load(folder).map(Arc::new),
+    };
+    match cell.get_or_init(|| dense::DenseModel::load(folder).map(Arc::new)) {
+        Ok(m) => Ok(m.clone()),
+        Err(e) => {
+            // A failure is not kept: the next query tries again (after `memtree model pull`,
+            // an MCP server that is running finds the model).
+            if let Ok(mut cells) = LOADED.get_or_init(Default::default).lock()
+                && cells.get(folder).is_some_and(|c| Arc::ptr_eq(c, &cell))
+            {
+                cells.remove(folder);
+            }
+            Err(e.clone())
+        }
     }
-    let m = Arc::new(dense::DenseModel::load(folder)?);
-    if let Ok(mut c) = cache.lock() {
-        c.insert(folder.to_path_buf(), m.clone());
-    }
-    Ok(m)
 }
 
 #[cfg(feature = "semantic")]
