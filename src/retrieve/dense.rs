@@ -50,8 +50,8 @@ pub const MARGIN: f32 = 0.1;
 /// out-of-domain promotion and the one promotion that displaced a right first hit, for one
 /// right promotion lost (issue 22 note).
 pub const STANDS_OUT: f32 = 0.03;
-/// The most dense hits added (fewer when the query asks for fewer than this many hits; at
-/// least two, so the best one can be compared with the second).
+/// The most dense hits added, whatever `k` asks for: the re-scorer orders them with memtree's
+/// candidates (its weights were fitted with this many), and the answer keeps the first `k`.
 pub const MAX_HITS: usize = 10;
 /// A dense hit's relevance is its cosine times this (at most 0.5, the cap of a hit only the
 /// semantic tier's added words found): meaning without shared words is weak evidence.
@@ -304,12 +304,8 @@ pub fn run(
     }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut found: Vec<(f32, StoredMeta)> = Vec::new();
-    // Loading a document costs tens of microseconds: no more than the answer can show.
-    let want = ctx
-        .query
-        .k
-        .unwrap_or(ctx.config.retrieval.k)
-        .clamp(2, MAX_HITS);
+    // Loading a document costs tens of microseconds.
+    let want = MAX_HITS;
     for (c, addr) in scored {
         if found.len() >= want {
             break;
