@@ -609,10 +609,6 @@ impl Memory {
                 }
             }
         }
-        if escalation.ran {
-            tiers_run.push("llm");
-        }
-        let note = super::read::note_for(&hits, &terms, any_term_known, confident, covered);
         let (semantic, dense) = runs.get(main).map_or_else(
             || {
                 (
@@ -622,22 +618,20 @@ impl Memory {
             },
             |r| (r.semantic.clone(), r.dense.clone()),
         );
-        QueryResult {
-            schema: "memtree.query/v1",
-            query: query.text.clone(),
+        let why = super::read::Why {
+            terms: &terms,
+            any_term_known,
             confident,
+            covered,
             tiers_run,
-            hits,
-            semantic,
-            dense,
-            escalation,
-            note,
+        };
+        QueryResult {
             index: opened
                 .get(main)
                 .map(|o| retrieve::IndexState::from_sync(&o.sync))
                 .unwrap_or_default(),
             layers: report,
-            elapsed_ms: 0.0,
+            ..super::read::answer(query, hits, why, (semantic, dense, escalation))
         }
     }
 

@@ -93,30 +93,23 @@ impl Memory {
             .take(k)
             .map(|(c, score)| retrieve::to_hit(&ctx, c, *score, &terms))
             .collect();
-        let note = note_for(&hits, &terms, any_term_known, confident, covered);
         // Usage signals go to `.cache` only (never to a tracked file).
         crate::usage::record(
             &self.tree,
             hits.iter().map(|h| h.id.as_str()),
             self.now.as_second(),
         );
-        let mut tiers_run = tiers_run;
-        if escalation.ran {
-            tiers_run.push("llm");
-        }
-        Ok(QueryResult {
-            schema: "memtree.query/v1",
-            query: query.text.clone(),
+        let why = Why {
+            terms: &terms,
+            any_term_known,
             confident,
+            covered,
             tiers_run,
-            hits,
-            semantic,
-            dense,
-            escalation,
-            note,
+        };
+        Ok(QueryResult {
             index: IndexState::from_sync(&sync),
-            layers: Vec::new(),
             elapsed_ms: ms(start),
+            ..answer(query, hits, why, (semantic, dense, escalation))
         })
     }
 
@@ -388,8 +381,63 @@ pub(super) struct LlmCall {
     pub(super) why: &'static str,
 }
 
+/// What an answer's `tiers_run` and `note` come from, on one tree or across layers.
+pub(super) struct Why<'a> {
+    /// The query's analyzed terms.
+    pub(super) terms: &'a [String],
+    /// Whether any of them occurs in the tree (in any layer).
+    pub(super) any_term_known: bool,
+    /// Whether the answer is confident.
+    pub(super) confident: bool,
+    /// Whether the query's own words found the first hit ([`retrieve::words_cover`]).
+    pub(super) covered: bool,
+    /// The tiers 1–4, re-scorer and dense tier that ran, in order.
+    pub(super) tiers_run: Vec<&'static str>,
+}
+
+/// The answer to `query` with `hits` (best first, at most k) and the reports of the semantic
+/// tier, the dense tier and tier 5: `tiers_run` gains `llm` when tier 5 ran, and `note` says
+/// why a weak answer is weak. The index state, the layers and the time are the caller's to set
+/// (default, none and 0 here).
+pub(super) fn answer(
+    query: &Query,
+    hits: Vec<retrieve::Hit>,
+    why: Why<'_>,
+    (semantic, dense, escalation): (
+        retrieve::semantic::SemanticReport,
+        retrieve::dense::DenseReport,
+        Escalation,
+    ),
+) -> QueryResult {
+    let mut tiers_run = why.tiers_run;
+    if escalation.ran {
+        tiers_run.push("llm");
+    }
+    let note = note_for(
+        &hits,
+        why.terms,
+        why.any_term_known,
+        why.confident,
+        why.covered,
+    );
+    QueryResult {
+        schema: "memtree.query/v1",
+        query: query.text.clone(),
+        confident: why.confident,
+        tiers_run,
+        hits,
+        semantic,
+        dense,
+        escalation,
+        note,
+        index: IndexState::default(),
+        layers: Vec::new(),
+        elapsed_ms: 0.0,
+    }
+}
+
 /// The sentence for the user when an answer has no hits or is weak (`note` in `query --json`).
-pub(super) fn note_for(
+fn note_for(
     hits: &[retrieve::Hit],
     terms: &[String],
     any_term_known: bool,

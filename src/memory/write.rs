@@ -717,14 +717,7 @@ impl Memory {
                 (new, path, false)
             }
             Some(entry) => {
-                let mut entry = entry.clone();
-                entry.id = new.to_string();
-                entry.supersedes = vec![old.clone()];
-                if entry.kind.is_none() {
-                    entry.kind = self.read_record(&old_path)?.0.meta.kind;
-                }
-                let (id, text) = self.render_new(&entry)?;
-                let path = self.new_path(&id)?;
+                let (id, text, path) = self.successor(entry, new, &old, self, &old_path)?;
                 changeset = Changeset::new(format!("supersede {old} -> {id}"));
                 changeset.write(path.clone(), text, Base::Absent);
                 (id, path, true)
@@ -789,16 +782,7 @@ impl Memory {
             changeset.write(old_path.clone(), edit.text, Base::Content(edit.base));
         }
         if !created {
-            let old_for_new = old.clone();
-            if let Some(edit) = self.plan_edit(&new_path, true, |meta, _| {
-                if !meta.supersedes.contains(&old_for_new) {
-                    meta.supersedes.push(old_for_new);
-                }
-                Ok(vec!["supersedes".into()])
-            })? {
-                changed.extend(edit.changed.iter().map(|k| format!("{new}: {k}")));
-                changeset.write(new_path.clone(), edit.text, Base::Content(edit.base));
-            }
+            self.plan_supersedes(&new, &new_path, &old, &mut changed, &mut changeset)?;
         } else {
             changed.push(format!("{new}: created"));
         }
@@ -817,6 +801,57 @@ impl Memory {
             warnings,
             commit,
         })
+    }
+
+    /// Plans adding `old` to the `supersedes` of the existing entry `id` (file `path`) into
+    /// `changeset`, and names the changed field in `changed`; nothing when it is there already.
+    ///
+    /// # Errors
+    /// The file cannot be read or its front matter edited.
+    fn plan_supersedes(
+        &self,
+        id: &str,
+        path: &crate::tree::SafePath,
+        old: &str,
+        changed: &mut Vec<String>,
+        changeset: &mut Changeset,
+    ) -> Result<()> {
+        if let Some(edit) = self.plan_edit(path, true, |meta, _| {
+            if !meta.supersedes.iter().any(|s| s == old) {
+                meta.supersedes.push(old.to_string());
+            }
+            Ok(vec!["supersedes".into()])
+        })? {
+            changed.extend(edit.changed.iter().map(|k| format!("{id}: {k}")));
+            changeset.write(path.clone(), edit.text, Base::Content(edit.base));
+        }
+        Ok(())
+    }
+
+    /// The entry `new` that `supersede` creates from `template` in this tree: it supersedes
+    /// `old` (qualified when it is another layer's), and takes the kind of OLD's file
+    /// `old_path` (read by `old_tree`, the memory OLD lives in) when the template has none.
+    /// Returns its id, its text and the path it goes to.
+    ///
+    /// # Errors
+    /// OLD's file cannot be read; the entry cannot be rendered; the path is taken or unsafe.
+    fn successor(
+        &self,
+        template: &NewEntry,
+        new: &str,
+        old: &str,
+        old_tree: &Memory,
+        old_path: &crate::tree::SafePath,
+    ) -> Result<(String, String, crate::tree::SafePath)> {
+        let mut entry = template.clone();
+        entry.id = new.to_string();
+        entry.supersedes = vec![old.to_string()];
+        if entry.kind.is_none() {
+            entry.kind = old_tree.read_record(old_path)?.0.meta.kind;
+        }
+        let (id, text) = self.render_new(&entry)?;
+        let path = self.new_path(&id)?;
+        Ok((id, text, path))
     }
 
     /// `supersede LAYER:OLD NEW`: an override. NEW (created from `create`, else existing) gets
@@ -840,30 +875,14 @@ impl Memory {
         let mut changeset = Changeset::new(format!("supersede {qualified} -> {new}"));
         let (new, created) = match create {
             Some(entry) => {
-                let mut entry = entry.clone();
-                entry.id = new.to_string();
-                entry.supersedes = vec![qualified.clone()];
-                if entry.kind.is_none() {
-                    entry.kind = other.read_record(&old_path)?.0.meta.kind;
-                }
-                let (id, text) = self.render_new(&entry)?;
-                let path = self.new_path(&id)?;
+                let (id, text, path) = self.successor(entry, new, &qualified, &other, &old_path)?;
                 changeset.write(path, text, Base::Absent);
                 changed.push(format!("{id}: created"));
                 (id, true)
             }
             None => {
                 let (id, path) = self.resolve(new)?;
-                let q = qualified.clone();
-                if let Some(edit) = self.plan_edit(&path, true, |meta, _| {
-                    if !meta.supersedes.contains(&q) {
-                        meta.supersedes.push(q);
-                    }
-                    Ok(vec!["supersedes".into()])
-                })? {
-                    changed.extend(edit.changed.iter().map(|k| format!("{id}: {k}")));
-                    changeset.write(path, edit.text, Base::Content(edit.base));
-                }
+                self.plan_supersedes(&id, &path, &qualified, &mut changed, &mut changeset)?;
                 (id, false)
             }
         };
