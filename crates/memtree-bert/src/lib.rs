@@ -170,15 +170,17 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// `x W^T + b` for `n` rows of `x`; `W` is `[out, in]` as PyTorch stores a linear layer, given
 /// as its little-endian bytes.
 ///
-/// The product is matrixmultiply's sgemm (through ndarray's safe `general_mat_mul`), which
-/// picks AVX and FMA at run time when the processor has them: a 51-token text encodes in 27 ms
-/// instead of 51 ms with the eight-lane loop ([`linear_le`]), which stays for weights that
-/// cannot be viewed as `f32` in place (misaligned, or a big-endian machine). Short queries gain
-/// little: they are bound by reading the 88 MB of weights once per encode. Large products are
-/// split over two threads (11 tokens: 10.0 → 9.3 ms).
+/// Below [`SGEMM_TOKENS`] tokens (queries) the product is [`Product`], compiled by pulp for
+/// AVX-512, AVX2+FMA and plain code and picked at run time; from there (long entries at index
+/// time) it is matrixmultiply's sgemm through ndarray's safe `general_mat_mul`, which picks
+/// AVX2+FMA at run time ([`sgemm`]). [`linear_le`] stays for weights that cannot be viewed as
+/// `f32` in place (misaligned, or a big-endian machine). Products of at least
+/// [`PARALLEL_MACS`] are split over two threads: a scoped thread blocks in `join` (no
+/// spinning; matrixmultiply's own thread pool took a query from 33 to 350 ms when other
+/// processes kept both cores busy).
 fn linear(x: &[f32], n: usize, w: &[u8], b: &[f32]) -> Vec<f32> {
     let out = b.len();
-    let inn = w.len() / 4 / out;
+    let inn = w.len() / 4 / out.max(1);
     let weights: Option<&[f32]> = if cfg!(target_endian = "little") {
         bytemuck::try_cast_slice(w).ok()
     } else {
@@ -187,20 +189,62 @@ fn linear(x: &[f32], n: usize, w: &[u8], b: &[f32]) -> Vec<f32> {
     let Some(weights) = weights else {
         return linear_le(x, n, w, b);
     };
-    let (Ok(xv), Ok(wv)) = (
-        ndarray::ArrayView2::from_shape((n, inn), &x[..n * inn]),
-        ndarray::ArrayView2::from_shape((out, inn), weights),
-    ) else {
+    if n == 0 || inn == 0 {
         return linear_le(x, n, w, b);
+    }
+    let x = &x[..n * inn];
+    if n >= SGEMM_TOKENS {
+        return sgemm(x, n, inn, weights, b).unwrap_or_else(|| linear_le(x, n, w, b));
+    }
+    let arch = pulp::Arch::new();
+    let prefetch = Prefetch::new();
+    let product = |w: &[f32], yt: &mut [f32]| {
+        arch.dispatch(Product {
+            x,
+            n,
+            inn,
+            w,
+            yt,
+            prefetch,
+        });
     };
+    // y^T, one row of W's outputs after another.
+    let mut yt = vec![0.0f32; out * n];
+    if n * out * inn >= PARALLEL_MACS && cores() >= 2 {
+        let half = out / 2;
+        let (w1, w2) = weights.split_at(half * inn);
+        let (y1, y2) = yt.split_at_mut(half * n);
+        std::thread::scope(|scope| {
+            scope.spawn(|| product(w2, y2));
+            product(w1, y1);
+        });
+    } else {
+        product(weights, &mut yt);
+    }
+    let mut y = vec![0.0f32; n * out];
+    for (j, (col, bias)) in yt.chunks_exact(n).zip(b).enumerate() {
+        for (t, v) in col.iter().enumerate() {
+            y[t * out + j] = v + bias;
+        }
+    }
+    y
+}
+
+/// Tokens from which [`linear`] uses matrixmultiply's sgemm, which packs W once per product and
+/// is faster on long texts (dense_probe, side by side: 154 tokens 67 ms against 78 ms with
+/// [`Product`]; at 78 tokens both take 30 ms; 6 tokens 2.5 against 6.8 ms).
+const SGEMM_TOKENS: usize = 64;
+
+/// `x W^T + b` by matrixmultiply (see [`linear`]); `None` if the shapes do not fit.
+fn sgemm(x: &[f32], n: usize, inn: usize, weights: &[f32], b: &[f32]) -> Option<Vec<f32>> {
+    let out = b.len();
+    let xv = ndarray::ArrayView2::from_shape((n, inn), x).ok()?;
+    let wv = ndarray::ArrayView2::from_shape((out, inn), weights).ok()?;
     // y^T = W x^T, written into y's memory through a transposed view.
     let mut y = ndarray::Array2::from_shape_fn((n, out), |(_, j)| b[j]);
     let mut yt = y.view_mut().reversed_axes();
     let xt = xv.t();
     if n * out * inn >= PARALLEL_MACS && cores() >= 2 {
-        // Half of W's rows on a second thread. A scoped thread blocks in `join` (no spinning):
-        // matrixmultiply's own thread pool took a query from 33 to 350 ms when other processes
-        // kept both cores busy.
         let half = out / 2;
         let (w1, w2) = wv.split_at(ndarray::Axis(0), half);
         let (mut y1, mut y2) = yt.view_mut().split_at(ndarray::Axis(0), half);
@@ -211,12 +255,128 @@ fn linear(x: &[f32], n: usize, w: &[u8], b: &[f32]) -> Vec<f32> {
     } else {
         ndarray::linalg::general_mat_mul(1.0, &wv, &xt, 1.0, &mut yt);
     }
-    y.into_raw_vec_and_offset().0
+    Some(y.into_raw_vec_and_offset().0)
+}
+
+/// `yt = W x^T` for the rows of `w` (`[rows, inn]`) and the `n` rows of `x` (`[n, inn]`):
+/// `yt[j * n + t] = w_j · x_t`.
+///
+/// Register-blocked as in GotoBLAS (Goto & van de Geijn 2008), without packing: four rows of
+/// `W` and [`Product::tokens`] tokens at a time, their sums in SIMD registers. Each block of `W`
+/// is read from memory once, by the first tokens, while the next block is prefetched; the
+/// other tokens find it in cache. A query's few tokens are bound by reading `W` (42 MB per
+/// encode), which matrixmultiply's packing read twice.
+struct Product<'a> {
+    x: &'a [f32],
+    n: usize,
+    inn: usize,
+    w: &'a [f32],
+    yt: &'a mut [f32],
+    prefetch: Prefetch,
+}
+
+impl Product<'_> {
+    /// Tokens per block for `S`: with 16-float registers (AVX-512, 32 of them), 6 (24 sums); with
+    /// narrower ones (AVX2 has 16 registers), 2, so that the sums, four rows and a token fit.
+    #[inline(always)]
+    fn tokens<S: pulp::Simd>() -> usize {
+        if size_of::<S::f32s>() >= 64 { 6 } else { 2 }
+    }
+
+    /// The product with blocks of `R` rows and `T` tokens.
+    #[inline(always)]
+    fn run<S: pulp::Simd, const R: usize, const T: usize>(self, simd: S) {
+        let Product {
+            x,
+            n,
+            inn,
+            w,
+            yt,
+            prefetch,
+        } = self;
+        let rows = w.len() / inn;
+        let lanes = size_of::<S::f32s>() / size_of::<f32>();
+        for j0 in (0..rows).step_by(R) {
+            let r = R.min(rows - j0);
+            // A short last block repeats its last row (the extra sums are not stored).
+            let wr: [(&[S::f32s], &[f32]); R] =
+                std::array::from_fn(|i| S::as_simd_f32s(&w[(j0 + i.min(r - 1)) * inn..][..inn]));
+            let next = (j0 + R) * inn;
+            let ahead = next + R * inn <= w.len();
+            for t0 in (0..n).step_by(T) {
+                let tn = T.min(n - t0);
+                let xr: [(&[S::f32s], &[f32]); T] = std::array::from_fn(|i| {
+                    S::as_simd_f32s(&x[(t0 + i.min(tn - 1)) * inn..][..inn])
+                });
+                let mut acc = [[simd.splat_f32s(0.0); T]; R];
+                let fetch = ahead && t0 == 0;
+                for k in 0..wr[0].0.len() {
+                    if fetch {
+                        for i in 0..R {
+                            prefetch.line(&w[next + i * inn + k * lanes..]);
+                        }
+                    }
+                    let wv: [S::f32s; R] = std::array::from_fn(|i| wr[i].0[k]);
+                    for tt in 0..T {
+                        let xv = xr[tt].0[k];
+                        for rr in 0..R {
+                            acc[rr][tt] = simd.mul_add_f32s(wv[rr], xv, acc[rr][tt]);
+                        }
+                    }
+                }
+                for rr in 0..r {
+                    for tt in 0..tn {
+                        let tail: f32 = wr[rr].1.iter().zip(xr[tt].1).map(|(a, b)| a * b).sum();
+                        yt[(j0 + rr) * n + t0 + tt] = simd.reduce_sum_f32s(acc[rr][tt]) + tail;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl pulp::WithSimd for Product<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
+        if Self::tokens::<S>() == 6 {
+            self.run::<S, 4, 6>(simd);
+        } else {
+            self.run::<S, 4, 2>(simd);
+        }
+    }
+}
+
+/// Asks the processor to fetch a cache line it will read soon (x86's `prefetcht0`; nothing
+/// elsewhere).
+#[derive(Clone, Copy)]
+struct Prefetch(#[cfg(target_arch = "x86_64")] Option<pulp::core_arch::x86::Sse>);
+
+impl Prefetch {
+    fn new() -> Self {
+        Prefetch(
+            #[cfg(target_arch = "x86_64")]
+            pulp::core_arch::x86::Sse::try_new(),
+        )
+    }
+
+    /// Prefetches the line holding `at[0]`.
+    #[inline(always)]
+    fn line(self, at: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(sse) = self.0 {
+            sse._mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.as_ptr().cast());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = at;
+    }
 }
 
 /// Multiply-adds from which a product is split over two threads (below this a thread costs more
-/// than it saves).
-const PARALLEL_MACS: usize = 1 << 20;
+/// than it saves): a 6-token query encodes in 2.5 ms on one thread and 3.2 ms split at 2^20;
+/// at 2^22 its products stay on one thread and a 21-token query's large ones are split.
+const PARALLEL_MACS: usize = 1 << 22;
 
 /// The cores this process may use (asked once).
 fn cores() -> usize {
@@ -324,9 +484,61 @@ mod tests {
         let mut shifted = vec![0u8];
         shifted.extend_from_slice(&bytes);
         assert_eq!(linear(&x, 5, &shifted[1..], &b), slow);
-        // A product large enough to be split over two threads gives the same answer.
-        const _: () = assert!(8 * 384 * 384 >= PARALLEL_MACS);
-        both_products(8, 384, 384, 50.0);
+        // A product large enough to be split over two threads gives the same answer, and so
+        // does one long enough for sgemm.
+        const _: () = assert!(13 * 1536 * 384 >= PARALLEL_MACS && 13 < SGEMM_TOKENS);
+        both_products(13, 384, 1536, 50.0);
+        both_products(SGEMM_TOKENS, 384, 384, 50.0);
+    }
+
+    /// The product on one SIMD level, without bias.
+    fn product_on<S: pulp::Simd>(simd: S, x: &[f32], n: usize, w: &[f32], inn: usize) -> Vec<f32> {
+        let mut yt = vec![f32::NAN; w.len() / inn * n];
+        simd.vectorize(Product {
+            x,
+            n,
+            inn,
+            w,
+            yt: &mut yt,
+            prefetch: Prefetch::new(),
+        });
+        yt
+    }
+
+    #[test]
+    fn every_simd_level_gives_the_byte_loops_product() {
+        // Shapes with a short last block of rows and of tokens, and lengths that are not a
+        // multiple of 8 or 16 lanes.
+        for (n, inn, out) in [
+            (1, 3, 1),
+            (5, 24, 7),
+            (7, 40, 9),
+            (13, 384, 6),
+            (2, 1536, 5),
+        ] {
+            let x: Vec<f32> = (0..n * inn).map(|i| (i * 7 % 13) as f32 - 6.0).collect();
+            let w: Vec<f32> = (0..out * inn).map(|i| (i * 5 % 11) as f32 - 5.0).collect();
+            let bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let slow = linear_le(&x, n, &bytes, &vec![0.0; out]);
+            let mut levels = vec![("scalar", product_on(pulp::Scalar::new(), &x, n, &w, inn))];
+            #[cfg(target_arch = "x86_64")]
+            {
+                if let Some(v3) = pulp::x86::V3::try_new() {
+                    levels.push(("avx2", product_on(v3, &x, n, &w, inn)));
+                }
+                if let Some(v4) = pulp::x86::V4::try_new() {
+                    levels.push(("avx512", product_on(v4, &x, n, &w, inn)));
+                }
+            }
+            for (level, yt) in levels {
+                for j in 0..out {
+                    for t in 0..n {
+                        // Small integers: every sum is exact in f32, whatever the order.
+                        assert_eq!(yt[j * n + t], slow[t * out + j], "{level} {n}x{inn}x{out}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
