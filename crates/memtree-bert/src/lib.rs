@@ -232,7 +232,7 @@ fn linear(x: &[f32], n: usize, w: &[u8], b: &[f32]) -> Vec<f32> {
 
 /// Tokens from which [`linear`] uses matrixmultiply's sgemm, which packs W once per product and
 /// is faster on long texts (dense_probe, side by side: 154 tokens 67 ms against 78 ms with
-/// [`Product`]; at 78 tokens both take 30 ms; 6 tokens 2.5 against 6.8 ms).
+/// [`Product`]; at 78 tokens both take 30 ms; 6 tokens 2.5 against 7.6 ms).
 const SGEMM_TOKENS: usize = 64;
 
 /// `x W^T + b` by matrixmultiply (see [`linear`]); `None` if the shapes do not fit.
