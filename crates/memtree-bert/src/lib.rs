@@ -530,6 +530,10 @@ mod tests {
                     levels.push(("avx512", product_on(v4, &x, n, &w, inn)));
                 }
             }
+            #[cfg(target_arch = "aarch64")]
+            if let Some(neon) = pulp::aarch64::Neon::try_new() {
+                levels.push(("neon", product_on(neon, &x, n, &w, inn)));
+            }
             for (level, yt) in levels {
                 for j in 0..out {
                     for t in 0..n {
