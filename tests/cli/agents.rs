@@ -1,6 +1,6 @@
 //! The agent side (issue 9): `prime`, the session-start bundle.
 
-use crate::env::TestEnv;
+use crate::env::{TestEnv, field_pairs};
 
 /// prime: pinned core entries, open questions, what changed since a revision, the outline, all
 /// within the budget, which names what it left out.
@@ -36,12 +36,7 @@ fn prime_gives_the_session_start_bundle() {
     assert_eq!(v["schema"], "memtree.prime/v1");
     assert_eq!(v["pinned"][0]["id"], "db/engine/choice", "{v}");
     assert_eq!(v["open_questions"][0]["id"], "db/engine/sharding", "{v}");
-    let changed: Vec<(&str, &str)> = v["changes"]["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
-        .collect();
+    let changed = field_pairs(&v["changes"]["entries"], "id", "status");
     assert_eq!(
         changed,
         [

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::env::{TestEnv, memory_files};
+use crate::env::{TestEnv, field_pairs, memory_files};
 use crate::llm::{Answer, server, trusted_config};
 
 fn fixture(name: &str) -> PathBuf {
@@ -276,12 +276,7 @@ fn codex_rollouts_and_markdown_on_stdin_are_curated_too() {
         .output()
         .unwrap();
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let got: Vec<(&str, &str)> = plan["plan"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["op"].as_str().unwrap(), r["reason"].as_str().unwrap()))
-        .collect();
+    let got = field_pairs(&plan["plan"], "op", "reason");
     assert_eq!(
         got,
         [

@@ -178,7 +178,6 @@ impl TestEnv {
     }
 }
 
-/// Asserts that a finished process succeeded, showing its stderr when it did not.
 /// The ids of the hits of a `memtree.query/v1` document, in order.
 pub fn hit_ids(v: &Value) -> Vec<String> {
     v["hits"]
@@ -186,6 +185,16 @@ pub fn hit_ids(v: &Value) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|h| h["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The string fields `a` and `b` of each object in the JSON array `rows`, in order (panics
+/// when `rows` is not an array or a field is not a string: the test then fails there).
+pub fn field_pairs<'v>(rows: &'v Value, a: &str, b: &str) -> Vec<(&'v str, &'v str)> {
+    rows.as_array()
+        .unwrap_or_else(|| panic!("not an array: {rows}"))
+        .iter()
+        .map(|r| (r[a].as_str().unwrap(), r[b].as_str().unwrap()))
         .collect()
 }
 

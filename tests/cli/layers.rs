@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::env::{
-    GIT_ENV, NOW, TestEnv, hit_ids, mcp_call, mcp_client_at, run_fails, run_ok, runtime,
+    GIT_ENV, NOW, TestEnv, field_pairs, hit_ids, mcp_call, mcp_client_at, run_fails, run_ok,
+    runtime,
 };
 
 /// A developer: a home folder of their own (user configuration, user layer, clones of git
@@ -296,12 +297,7 @@ fn three_layers_answer_one_query_and_name_their_layers() {
     // One session bundle and one context bundle over every layer, each item naming its layer.
     dev.ok(p, &["set", "user:prefs/tools/pnpm", "maturity=core"]);
     let prime = dev.json(p, &["prime"]);
-    let pinned: Vec<(&str, &str)> = prime["pinned"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| (i["id"].as_str().unwrap(), i["layer"].as_str().unwrap()))
-        .collect();
+    let pinned = field_pairs(&prime["pinned"], "id", "layer");
     assert_eq!(pinned, [("user:prefs/tools/pnpm", "user")]);
     assert!(
         prime["markdown"]
@@ -503,12 +499,7 @@ fn layers_sync_pulls_merges_through_the_driver_and_pushes() {
     dev.ok(p, &["layers", "add", "platform", &team.url()]);
     // Every layer that can be synced: the user layer does not exist yet, so it is not listed.
     let s = dev.json(p, &["layers", "sync"]);
-    let rows: Vec<(&str, &str)> = s["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["name"].as_str().unwrap(), r["action"].as_str().unwrap()))
-        .collect();
+    let rows = field_pairs(&s["layers"], "name", "action");
     assert_eq!(rows, [("platform", "cloned")]);
     let clone = dev.clone_of("platform");
     assert_eq!(

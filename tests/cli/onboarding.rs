@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::env::{TestEnv, memory_files};
+use crate::env::{TestEnv, field_pairs, memory_files};
 
 const FRONT: &str = "---\ntitle: Deploys run migrations first\nkind: procedure\n# keep this comment\naliases: [deploy order]\ncreated: 2026-11-01T00:00:00Z\nupdated: 2026-11-01T00:00:00Z\n---\n";
 
@@ -343,12 +343,7 @@ fn import_reads_every_format_and_is_idempotent() {
     assert!(!env.mem("conventions").exists(), "a dry run wrote");
     let v = env.json(&["import"]);
     assert_eq!(v["plan"], dry["plan"]);
-    let ids: Vec<(&str, &str)> = v["plan"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["action"].as_str().unwrap(), r["id"].as_str().unwrap()))
-        .collect();
+    let ids = field_pairs(&v["plan"], "action", "id");
     assert_eq!(
         ids,
         [

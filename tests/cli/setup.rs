@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::env::TestEnv;
+use crate::env::{TestEnv, field_pairs};
 
 fn write(env: &TestEnv, rel: &str, text: &str) {
     let path = env.root().join(rel);
@@ -56,12 +56,7 @@ fn claude_setup_merges_into_existing_files_and_remove_restores_them() {
     write(&env, ".claude/settings.json", SETTINGS_BEFORE);
     let report = env.json(&["setup", "claude"]);
     assert_eq!(report["schema"], "memtree.setup/v1");
-    let actions: Vec<(&str, &str)> = report["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| (f["file"].as_str().unwrap(), f["action"].as_str().unwrap()))
-        .collect();
+    let actions = field_pairs(&report["files"], "file", "action");
     assert_eq!(
         actions,
         [(".mcp.json", "update"), (".claude/settings.json", "update")]
