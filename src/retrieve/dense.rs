@@ -302,21 +302,7 @@ pub fn run(
             None => report.missing += 1,
         }
     }
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut found: Vec<(f32, StoredMeta)> = Vec::new();
-    // Loading a document costs tens of microseconds.
-    let want = MAX_HITS;
-    for (c, addr) in scored {
-        if found.len() >= want {
-            break;
-        }
-        let Some(meta) = ctx.index.stored(&ctx.searcher, addr) else {
-            continue;
-        };
-        if super::admitted(ctx, &meta) {
-            found.push((c, meta));
-        }
-    }
+    let found = best_admitted(ctx, &mut scored, MAX_HITS);
     report.best = found.first().map(|(c, m)| (m.id.clone(), round2(*c)));
     report.runner_up = found.get(1).map(|(c, _)| round2(*c));
     // memtree's own first hit (before re-scoring), and how close it is to the query.
@@ -371,6 +357,41 @@ pub fn run(
         }
     }
     report
+}
+
+/// The first `want` entries of `scored` (cosine, document) in order of cosine (ties by
+/// document) that the query admits, with their stored fields. Sorts only as far as it reads:
+/// a chunk of the best at a time (sorting every cosine at 10k entries took 0.5 ms).
+fn best_admitted(
+    ctx: &Ctx,
+    scored: &mut [(f32, DocAddress)],
+    want: usize,
+) -> Vec<(f32, StoredMeta)> {
+    let order =
+        |a: &(f32, DocAddress), b: &(f32, DocAddress)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    let mut found = Vec::new();
+    let mut rest = scored;
+    while found.len() < want && !rest.is_empty() {
+        let take = (4 * want).clamp(1, rest.len());
+        if take < rest.len() {
+            rest.select_nth_unstable_by(take - 1, order);
+        }
+        let (chunk, tail) = rest.split_at_mut(take);
+        chunk.sort_by(order);
+        // Loading a document costs tens of microseconds.
+        for &(c, addr) in chunk.iter() {
+            if found.len() >= want {
+                break;
+            }
+            if let Some(meta) = ctx.index.stored(&ctx.searcher, addr)
+                && super::admitted(ctx, &meta)
+            {
+                found.push((c, meta));
+            }
+        }
+        rest = tail;
+    }
+    found
 }
 
 /// The text [`fill`] encodes for the document at `addr`: read from its file now.

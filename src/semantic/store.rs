@@ -212,20 +212,43 @@ impl VectorStore {
     }
 
     fn cosine_at(&self, slot: usize, q: &Query) -> f32 {
-        let d = dot_i8(&self.values[slot * DIMS..(slot + 1) * DIMS], &q.values);
-        d as f32 * self.scales[slot] * q.scale
+        q.cosine(
+            &self.values[slot * DIMS..(slot + 1) * DIMS],
+            self.scales[slot],
+        )
     }
 
     /// The cosine of `q` with every vector, looked up by key: the vectors are read once in
     /// their order in memory (0.4 MB per 1k entries), not in the order a caller asks for keys,
-    /// which at 10k entries cost 1.5 ms of cache misses instead of about 0.4 ms.
+    /// which at 10k entries cost 1.5 ms of cache misses instead of about 0.4 ms. The loop is
+    /// compiled by pulp for the widest SIMD level this processor has (the default target is
+    /// SSE2): at 10k entries 1.1 ms became 0.2 ms on AVX-512.
     pub fn all_cosines(self: &Arc<Self>, q: &Query) -> Cosines {
         Cosines {
-            values: (0..self.scales.len())
-                .map(|s| self.cosine_at(s, q))
-                .collect(),
+            values: pulp::Arch::new().dispatch(AllCosines { store: self, q }),
             store: Arc::clone(self),
         }
+    }
+}
+
+/// [`VectorStore::all_cosines`]'s loop, for pulp to compile once per SIMD level.
+struct AllCosines<'a> {
+    store: &'a VectorStore,
+    q: &'a Query,
+}
+
+impl pulp::WithSimd for AllCosines<'_> {
+    type Output = Vec<f32>;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Vec<f32> {
+        let (store, q) = (self.store, self.q);
+        let mut values = Vec::with_capacity(store.scales.len());
+        // A plain loop: an iterator's fold is a function of its own, compiled for SSE2.
+        for (v, scale) in store.values.chunks_exact(DIMS).zip(&store.scales) {
+            values.push(q.cosine(v, *scale));
+        }
+        values
     }
 }
 
@@ -251,6 +274,12 @@ pub struct Query {
 }
 
 impl Query {
+    /// The cosine with the stored vector `values` quantized with `scale`.
+    #[inline(always)]
+    fn cosine(&self, values: &[i8], scale: f32) -> f32 {
+        dot_i8(values, &self.values) as f32 * scale * self.scale
+    }
+
     /// Quantizes the unit vector `v` ([`DIMS`] values).
     pub fn new(v: &[f32]) -> Query {
         let q = Quantized::new(&v[..DIMS.min(v.len())]);
@@ -264,6 +293,7 @@ impl Query {
 }
 
 /// `a · b` of two i8 vectors, in sixteen i32 lanes (vectorised by the compiler).
+#[inline(always)]
 fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     let mut acc = [0i32; 16];
     for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
@@ -316,5 +346,30 @@ mod tests {
         pruned.retain(|k| k == 2);
         assert_eq!(pruned.len(), 1);
         assert_eq!(pruned.cosine(2, &q), back.cosine(2, &q));
+    }
+
+    #[test]
+    fn all_cosines_at_the_widest_simd_level_equal_each_cosine() {
+        let mut s = VectorStore::new(7);
+        for key in 0..40u64 {
+            s.insert(key, &unit(key as usize));
+        }
+        let s = Arc::new(s);
+        let q = Query::new(&unit(99));
+        let all = s.all_cosines(&q);
+        for key in 0..40u64 {
+            let slot = s.keys[&key];
+            let v = &s.values[slot * DIMS..(slot + 1) * DIMS];
+            // The integer dot product, one product at a time.
+            let exact: i32 = v
+                .iter()
+                .zip(&q.values)
+                .map(|(&a, &b)| i32::from(a) * i32::from(b))
+                .sum();
+            let want = exact as f32 * s.scales[slot] * q.scale;
+            assert_eq!(all.get(key), Some(want), "key {key}");
+            assert_eq!(s.cosine(key, &q), Some(want), "key {key}");
+        }
+        assert_eq!(all.get(40), None);
     }
 }

@@ -51,8 +51,14 @@ pub fn encode<'w>(tensor: &dyn Fn(&str) -> &'w [u8], ids: &[u32], unk: u32) -> V
         &floats(tensor, "embeddings.LayerNorm.weight"),
         &floats(tensor, "embeddings.LayerNorm.bias"),
     );
+    let arch = pulp::Arch::new();
     for l in 0..LAYERS {
-        layer(tensor, l, &mut x, n);
+        arch.dispatch(Layer {
+            tensor,
+            l,
+            x: &mut x,
+            n,
+        });
     }
     let mut mean = vec![0.0f32; d];
     for row in x.chunks_exact(d) {
@@ -67,27 +73,43 @@ pub fn encode<'w>(tensor: &dyn Fn(&str) -> &'w [u8], ids: &[u32], unk: u32) -> V
     mean
 }
 
+/// Layer `l` of the encoder applied to the `n` token vectors in `x`, compiled by pulp for the
+/// widest SIMD this processor has, so that the loops around the products (attention, layer
+/// norm, GELU) vectorise to it (the default target is SSE2).
+struct Layer<'a, 'w> {
+    tensor: &'a dyn Fn(&str) -> &'w [u8],
+    l: usize,
+    x: &'a mut [f32],
+    n: usize,
+}
+
+impl pulp::WithSimd for Layer<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        layer(self.tensor, self.l, self.x, self.n);
+    }
+}
+
+#[inline(always)]
 fn layer<'w>(tensor: &dyn Fn(&str) -> &'w [u8], l: usize, x: &mut [f32], n: usize) {
     let d = DIMS;
     let w = |s: &str| tensor(&format!("encoder.layer.{l}.{s}"));
     let f = |s: &str| floats(tensor, &format!("encoder.layer.{l}.{s}"));
-    let q = linear(
-        x,
-        n,
-        w("attention.self.query.weight"),
-        &f("attention.self.query.bias"),
+    let (bq, bk, bv) = (
+        f("attention.self.query.bias"),
+        f("attention.self.key.bias"),
+        f("attention.self.value.bias"),
     );
-    let k = linear(
+    let [q, k, v] = linears(
         x,
         n,
-        w("attention.self.key.weight"),
-        &f("attention.self.key.bias"),
-    );
-    let v = linear(
-        x,
-        n,
-        w("attention.self.value.weight"),
-        &f("attention.self.value.bias"),
+        [
+            (w("attention.self.query.weight"), &bq),
+            (w("attention.self.key.weight"), &bk),
+            (w("attention.self.value.weight"), &bv),
+        ],
     );
     let hd = d / HEADS;
     let scale = 1.0 / (hd as f32).sqrt();
@@ -103,7 +125,7 @@ fn layer<'w>(tensor: &dyn Fn(&str) -> &'w [u8], l: usize, x: &mut [f32], n: usiz
             let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let mut sum = 0.0;
             for s in scores.iter_mut() {
-                *s = (*s - max).exp();
+                *s = exp(*s - max);
                 sum += *s;
             }
             let out = &mut ctx[t * d..][head.clone()];
@@ -150,6 +172,7 @@ fn floats<'w>(tensor: &dyn Fn(&str) -> &'w [u8], name: &str) -> Vec<f32> {
 
 /// `a · b` in eight independent sums (the compiler vectorises them; one running sum would
 /// be summed in order and not).
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -179,55 +202,99 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// spinning; matrixmultiply's own thread pool took a query from 33 to 350 ms when other
 /// processes kept both cores busy).
 fn linear(x: &[f32], n: usize, w: &[u8], b: &[f32]) -> Vec<f32> {
-    let out = b.len();
-    let inn = w.len() / 4 / out.max(1);
-    let weights: Option<&[f32]> = if cfg!(target_endian = "little") {
-        bytemuck::try_cast_slice(w).ok()
-    } else {
-        None
-    };
-    let Some(weights) = weights else {
-        return linear_le(x, n, w, b);
-    };
-    if n == 0 || inn == 0 {
-        return linear_le(x, n, w, b);
+    let [y] = linears(x, n, [(w, b)]);
+    y
+}
+
+/// [`linear`] for `M` layers `(W, b)` that read the same `x` (attention's query, key and value)
+/// and have as many inputs: their rows, laid end to end, are split over two threads together,
+/// so that products each too small to be worth a thread share one (at 26 tokens the three
+/// attention products are 3.8 M multiply-adds each).
+fn linears<const M: usize>(x: &[f32], n: usize, layers: [(&[u8], &[f32]); M]) -> [Vec<f32>; M] {
+    let inn = layers
+        .first()
+        .map_or(0, |(w, b)| w.len() / 4 / b.len().max(1));
+    let weights: [Option<&[f32]>; M] = layers.map(|(w, b)| {
+        let whole = !b.is_empty() && w.len() == 4 * inn * b.len();
+        if cfg!(target_endian = "little") && whole {
+            bytemuck::try_cast_slice(w).ok()
+        } else {
+            None
+        }
+    });
+    if n == 0 || inn == 0 || weights.iter().any(Option::is_none) {
+        return layers.map(|(w, b)| linear_le(x, n, w, b));
     }
+    let weights = weights.map(Option::unwrap_or_default);
     let x = &x[..n * inn];
     if n >= SGEMM_TOKENS {
-        return sgemm(x, n, inn, weights, b).unwrap_or_else(|| linear_le(x, n, w, b));
+        return std::array::from_fn(|i| {
+            let (w, b) = layers[i];
+            sgemm(x, n, inn, weights[i], b).unwrap_or_else(|| linear_le(x, n, w, b))
+        });
     }
     let arch = pulp::Arch::new();
     let prefetch = Prefetch::new();
-    let product = |w: &[f32], yt: &mut [f32]| {
-        arch.dispatch(Product {
-            x,
-            n,
-            inn,
-            w,
-            yt,
-            prefetch,
-        });
+    // Rows `from..to` of the layers laid end to end: per layer, a token-major `n × rows` part.
+    let part = |from: usize, to: usize| -> [Vec<f32>; M] {
+        let mut start = 0;
+        std::array::from_fn(|i| {
+            let b = layers[i].1;
+            let rows = |at: usize| at.clamp(start, start + b.len()) - start;
+            let (r0, r1) = (rows(from), rows(to));
+            start += b.len();
+            let mut y = vec![0.0f32; n * (r1 - r0)];
+            if r1 > r0 {
+                arch.dispatch(Product {
+                    x,
+                    n,
+                    inn,
+                    w: &weights[i][r0 * inn..r1 * inn],
+                    b: &b[r0..r1],
+                    y: &mut y,
+                    prefetch,
+                });
+            }
+            y
+        })
     };
-    // y^T, one row of W's outputs after another.
-    let mut yt = vec![0.0f32; out * n];
-    if n * out * inn >= PARALLEL_MACS && cores() >= 2 {
-        let half = out / 2;
-        let (w1, w2) = weights.split_at(half * inn);
-        let (y1, y2) = yt.split_at_mut(half * n);
-        std::thread::scope(|scope| {
-            scope.spawn(|| product(w2, y2));
-            product(w1, y1);
-        });
-    } else {
-        product(weights, &mut yt);
+    let total: usize = layers.iter().map(|(_, b)| b.len()).sum();
+    if n * total * inn < PARALLEL_MACS || total < 2 || cores() < 2 {
+        return part(0, total);
     }
-    let mut y = vec![0.0f32; n * out];
-    for (j, (col, bias)) in yt.chunks_exact(n).zip(b).enumerate() {
-        for (t, v) in col.iter().enumerate() {
-            y[t * out + j] = v + bias;
+    // Each thread takes half of the rows into parts of its own; the parts are then copied
+    // into each y token by token (whole rows, not a scatter).
+    let half = total / 2;
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| part(half, total));
+        let first = part(0, half);
+        let second = second
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (first, second)
+    });
+    let mut first = first.into_iter();
+    let mut second = second.into_iter();
+    std::array::from_fn(|i| {
+        let (p1, p2) = (
+            first.next().unwrap_or_default(),
+            second.next().unwrap_or_default(),
+        );
+        let out = layers[i].1.len();
+        let (l1, l2) = (p1.len() / n, p2.len() / n);
+        if l2 == 0 {
+            return p1;
         }
-    }
-    y
+        if l1 == 0 {
+            return p2;
+        }
+        let mut y = vec![0.0f32; n * out];
+        for (t, row) in y.chunks_exact_mut(out).enumerate() {
+            row[..l1].copy_from_slice(&p1[t * l1..(t + 1) * l1]);
+            row[l1..].copy_from_slice(&p2[t * l2..(t + 1) * l2]);
+        }
+        y
+    })
 }
 
 /// Tokens from which [`linear`] uses matrixmultiply's sgemm, which packs W once per product and
@@ -258,20 +325,21 @@ fn sgemm(x: &[f32], n: usize, inn: usize, weights: &[f32], b: &[f32]) -> Option<
     Some(y.into_raw_vec_and_offset().0)
 }
 
-/// `yt = W x^T` for the rows of `w` (`[rows, inn]`) and the `n` rows of `x` (`[n, inn]`):
-/// `yt[j * n + t] = w_j · x_t`.
+/// `y = x W^T + b` for the rows of `w` (`[rows, inn]`) and the `n` rows of `x` (`[n, inn]`),
+/// written token-major: `y[t * rows + j] = w_j · x_t + b_j`.
 ///
 /// Register-blocked as in GotoBLAS (Goto & van de Geijn 2008), without packing: four rows of
-/// `W` and [`Product::tokens`] tokens at a time, their sums in SIMD registers. Each block of `W`
-/// is read from memory once, by the first tokens, while the next block is prefetched; the
-/// other tokens find it in cache. A query's few tokens are bound by reading `W` (42 MB per
-/// encode), which matrixmultiply's packing read twice.
+/// `W` and [`Product::tokens`] tokens at a time, their sums in SIMD registers; a last group of
+/// fewer tokens goes two at a time. Each block of `W` is read from memory once, by the first
+/// tokens, while the next block is prefetched; the other tokens find it in cache. A query's few
+/// tokens are bound by reading `W` (42 MB per encode), which matrixmultiply's packing read twice.
 struct Product<'a> {
     x: &'a [f32],
     n: usize,
     inn: usize,
     w: &'a [f32],
-    yt: &'a mut [f32],
+    b: &'a [f32],
+    y: &'a mut [f32],
     prefetch: Prefetch,
 }
 
@@ -283,7 +351,7 @@ impl Product<'_> {
         if size_of::<S::f32s>() >= 64 { 6 } else { 2 }
     }
 
-    /// The product with blocks of `R` rows and `T` tokens.
+    /// The product with blocks of `R` rows and `T` tokens, the last tokens two at a time.
     #[inline(always)]
     fn run<S: pulp::Simd, const R: usize, const T: usize>(self, simd: S) {
         let Product {
@@ -291,48 +359,127 @@ impl Product<'_> {
             n,
             inn,
             w,
-            yt,
+            b,
+            y,
             prefetch,
         } = self;
         let rows = w.len() / inn;
-        let lanes = size_of::<S::f32s>() / size_of::<f32>();
         for j0 in (0..rows).step_by(R) {
             let r = R.min(rows - j0);
             // A short last block repeats its last row (the extra sums are not stored).
             let wr: [(&[S::f32s], &[f32]); R] =
                 std::array::from_fn(|i| S::as_simd_f32s(&w[(j0 + i.min(r - 1)) * inn..][..inn]));
-            let next = (j0 + R) * inn;
-            let ahead = next + R * inn <= w.len();
-            for t0 in (0..n).step_by(T) {
-                let tn = T.min(n - t0);
-                let xr: [(&[S::f32s], &[f32]); T] = std::array::from_fn(|i| {
-                    S::as_simd_f32s(&x[(t0 + i.min(tn - 1)) * inn..][..inn])
-                });
-                let mut acc = [[simd.splat_f32s(0.0); T]; R];
-                let fetch = ahead && t0 == 0;
-                for k in 0..wr[0].0.len() {
-                    if fetch {
-                        for i in 0..R {
-                            prefetch.line(&w[next + i * inn + k * lanes..]);
-                        }
-                    }
-                    let wv: [S::f32s; R] = std::array::from_fn(|i| wr[i].0[k]);
-                    for tt in 0..T {
-                        let xv = xr[tt].0[k];
-                        for rr in 0..R {
-                            acc[rr][tt] = simd.mul_add_f32s(wv[rr], xv, acc[rr][tt]);
-                        }
-                    }
-                }
-                for rr in 0..r {
-                    for tt in 0..tn {
-                        let tail: f32 = wr[rr].1.iter().zip(xr[tt].1).map(|(a, b)| a * b).sum();
-                        yt[(j0 + rr) * n + t0 + tt] = simd.reduce_sum_f32s(acc[rr][tt]) + tail;
-                    }
+            let next = w.get((j0 + R) * inn..(j0 + 2 * R) * inn);
+            let mut t0 = 0;
+            while t0 < n {
+                let fetch = next.filter(|_| t0 == 0);
+                let at = Block { j0, r, t0, rows };
+                if n - t0 >= T {
+                    let acc = sums::<S, R, T>(simd, &wr, x, inn, t0, T, fetch, prefetch);
+                    at.store(simd, &wr, x, inn, T, &acc, b, y);
+                    t0 += T;
+                } else {
+                    let tn = 2.min(n - t0);
+                    let acc = sums::<S, R, 2>(simd, &wr, x, inn, t0, tn, fetch, prefetch);
+                    at.store(simd, &wr, x, inn, tn, &acc, b, y);
+                    t0 += tn;
                 }
             }
         }
     }
+}
+
+/// Where a block of sums goes: rows `j0..j0 + r` of `rows`, tokens from `t0`.
+#[derive(Clone, Copy)]
+struct Block {
+    j0: usize,
+    r: usize,
+    t0: usize,
+    rows: usize,
+}
+
+impl Block {
+    /// Stores the first `tn` tokens' sums of `acc`, each plus its row's scalar tail (the
+    /// elements past the last whole vector) and bias.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn store<S: pulp::Simd, const R: usize, const T: usize>(
+        self,
+        simd: S,
+        wr: &[(&[S::f32s], &[f32]); R],
+        x: &[f32],
+        inn: usize,
+        tn: usize,
+        acc: &[[S::f32s; T]; R],
+        b: &[f32],
+        y: &mut [f32],
+    ) {
+        for tt in 0..tn {
+            let xt = S::as_simd_f32s(&x[(self.t0 + tt) * inn..][..inn]).1;
+            let out = &mut y[(self.t0 + tt) * self.rows + self.j0..][..self.r];
+            for (rr, o) in out.iter_mut().enumerate() {
+                let tail: f32 = wr[rr].1.iter().zip(xt).map(|(a, b)| a * b).sum();
+                *o = simd.reduce_sum_f32s(acc[rr][tt]) + tail + b[self.j0 + rr];
+            }
+        }
+    }
+}
+
+/// The SIMD sums of `R` rows of W with `T` tokens of `x` from `t0` (a group of `tn` < `T`
+/// repeats its last token), prefetching the block `fetch` meanwhile.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn sums<S: pulp::Simd, const R: usize, const T: usize>(
+    simd: S,
+    wr: &[(&[S::f32s], &[f32]); R],
+    x: &[f32],
+    inn: usize,
+    t0: usize,
+    tn: usize,
+    fetch: Option<&[f32]>,
+    prefetch: Prefetch,
+) -> [[S::f32s; T]; R] {
+    let len = wr[0].0.len();
+    // Slices of one known length: the loop below indexes them without bounds checks.
+    let w: [&[S::f32s]; R] = std::array::from_fn(|i| &wr[i].0[..len]);
+    let xr: [&[S::f32s]; T] =
+        std::array::from_fn(|i| &S::as_simd_f32s(&x[(t0 + i.min(tn - 1)) * inn..][..inn]).0[..len]);
+    match fetch {
+        Some(next) => sums_loop::<S, R, T, true>(simd, &w, &xr, next, inn, prefetch),
+        None => sums_loop::<S, R, T, false>(simd, &w, &xr, &[], inn, prefetch),
+    }
+}
+
+/// The inner loop of [`sums`]; `FETCH` is a constant so that the loop without prefetches has
+/// no branch (with one, the sums spilled to the stack on every step).
+#[inline(always)]
+fn sums_loop<S: pulp::Simd, const R: usize, const T: usize, const FETCH: bool>(
+    simd: S,
+    w: &[&[S::f32s]; R],
+    x: &[&[S::f32s]; T],
+    next: &[f32],
+    inn: usize,
+    prefetch: Prefetch,
+) -> [[S::f32s; T]; R] {
+    let lanes = size_of::<S::f32s>() / size_of::<f32>();
+    let mut acc = [[simd.splat_f32s(0.0); T]; R];
+    for k in 0..w[0].len() {
+        if FETCH {
+            for i in 0..R {
+                if let Some(line) = next.get(i * inn + k * lanes..) {
+                    prefetch.line(line);
+                }
+            }
+        }
+        let wv: [S::f32s; R] = std::array::from_fn(|i| w[i][k]);
+        for tt in 0..T {
+            let xv = x[tt][k];
+            for rr in 0..R {
+                acc[rr][tt] = simd.mul_add_f32s(wv[rr], xv, acc[rr][tt]);
+            }
+        }
+    }
+    acc
 }
 
 impl pulp::WithSimd for Product<'_> {
@@ -422,6 +569,7 @@ fn le_f32(b: &[u8]) -> f32 {
     f32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
+#[inline(always)]
 fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32]) {
     let d = gamma.len();
     for row in x.chunks_exact_mut(d) {
@@ -435,6 +583,8 @@ fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32]) {
 }
 
 /// GELU as BERT defines it, `x Φ(x)`, with erf by Abramowitz & Stegun 7.1.26 (error < 1.5e-7).
+/// Branch-free, with [`exp`] in place of libm's, so that a loop over it vectorises.
+#[inline(always)]
 fn gelu(x: f32) -> f32 {
     let z = x / std::f32::consts::SQRT_2;
     let (s, z) = (z.signum(), z.abs());
@@ -442,8 +592,29 @@ fn gelu(x: f32) -> f32 {
     let poly = ((((1.061_405_4 * t - 1.453_152_1) * t + 1.421_413_8) * t - 0.284_496_74) * t
         + 0.254_829_6)
         * t;
-    let erf = s * (1.0 - poly * (-z * z).exp());
+    let erf = s * (1.0 - poly * exp(-z * z));
     0.5 * x * (1.0 + erf)
+}
+
+/// `e^x` for `x` clamped to [-87, 88] (NaN stays NaN), within a few ulps of libm's: Cephes'
+/// `expf` (Moshier 1984), `x = k ln 2 + r` with `|r| ≤ ln 2 / 2`, `e^r` by a degree-5 polynomial
+/// and `2^k` by the exponent bits. Plain arithmetic, so that loops over it vectorise (a call
+/// to libm's `expf` does not).
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    // Adding 1.5 × 2^23 rounds to an integer (round to nearest) without a rounding instruction.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let k = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    // ln 2 in two parts, so that k ln 2 is exact enough: 0.693359375 - 2.12194440e-4.
+    let r = (x - k * 0.693_359_4) + k * 2.121_944_4e-4;
+    let p = ((((1.987_569_1e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 0.166_666_65)
+        * r
+        + 0.5;
+    let e = p * r * r + r + 1.0;
+    // k is an integer in [-126, 127]: 2^k is a normal f32.
+    e * f32::from_bits(((k as i32 + 127) as u32) << 23)
 }
 
 #[cfg(test)]
@@ -491,58 +662,107 @@ mod tests {
         both_products(SGEMM_TOKENS, 384, 384, 50.0);
     }
 
-    /// The product on one SIMD level, without bias.
-    fn product_on<S: pulp::Simd>(simd: S, x: &[f32], n: usize, w: &[f32], inn: usize) -> Vec<f32> {
-        let mut yt = vec![f32::NAN; w.len() / inn * n];
+    #[test]
+    fn products_split_together_match_the_byte_loop() {
+        // Three layers of 7, 9 and 5 rows, together just over PARALLEL_MACS: the split at
+        // row 10 of 21 falls inside the second layer.
+        let (n, inn) = (13, 16_384);
+        const _: () = assert!(13 * 16_384 * 21 >= PARALLEL_MACS && 13 * 16_384 * 9 < PARALLEL_MACS);
+        let x: Vec<f32> = (0..n * inn).map(|i| (i * 7 % 13) as f32 - 6.0).collect();
+        let layer = |out: usize, seed: usize| {
+            let w: Vec<u8> = (0..out * inn)
+                .map(|i| ((i * seed) % 11) as f32 - 5.0)
+                .flat_map(f32::to_le_bytes)
+                .collect();
+            let b: Vec<f32> = (0..out).map(|j| (j * seed % 7) as f32).collect();
+            (w, b)
+        };
+        let (a, b, c) = (layer(7, 5), layer(9, 3), layer(5, 2));
+        let ys = linears(&x, n, [(&a.0, &a.1), (&b.0, &b.1), (&c.0, &c.1)]);
+        for (y, (w, bias)) in ys.iter().zip([&a, &b, &c]) {
+            // Small integers: every sum is exact in f32, whatever the order.
+            assert_eq!(*y, linear_le(&x, n, w, bias));
+        }
+    }
+
+    /// The product on one SIMD level, token-major.
+    fn product_on<S: pulp::Simd>(
+        simd: S,
+        x: &[f32],
+        n: usize,
+        w: &[f32],
+        inn: usize,
+        b: &[f32],
+    ) -> Vec<f32> {
+        let mut y = vec![f32::NAN; w.len() / inn * n];
         simd.vectorize(Product {
             x,
             n,
             inn,
             w,
-            yt: &mut yt,
+            b,
+            y: &mut y,
             prefetch: Prefetch::new(),
         });
-        yt
+        y
     }
 
     #[test]
     fn every_simd_level_gives_the_byte_loops_product() {
-        // Shapes with a short last block of rows and of tokens, and lengths that are not a
-        // multiple of 8 or 16 lanes.
+        // Shapes with a short last block of rows and of tokens (6 + 2 + 1, 6 + 2 + 2 + 1),
+        // and lengths that are not a multiple of 8 or 16 lanes.
         for (n, inn, out) in [
             (1, 3, 1),
             (5, 24, 7),
             (7, 40, 9),
             (13, 384, 6),
             (2, 1536, 5),
+            (9, 40, 9),
+            (11, 33, 5),
         ] {
             let x: Vec<f32> = (0..n * inn).map(|i| (i * 7 % 13) as f32 - 6.0).collect();
             let w: Vec<f32> = (0..out * inn).map(|i| (i * 5 % 11) as f32 - 5.0).collect();
             let bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
-            let slow = linear_le(&x, n, &bytes, &vec![0.0; out]);
-            let mut levels = vec![("scalar", product_on(pulp::Scalar::new(), &x, n, &w, inn))];
+            let b: Vec<f32> = (0..out).map(|j| j as f32 - 3.0).collect();
+            let slow = linear_le(&x, n, &bytes, &b);
+            let mut levels = vec![(
+                "scalar",
+                product_on(pulp::Scalar::new(), &x, n, &w, inn, &b),
+            )];
             #[cfg(target_arch = "x86_64")]
             {
                 if let Some(v3) = pulp::x86::V3::try_new() {
-                    levels.push(("avx2", product_on(v3, &x, n, &w, inn)));
+                    levels.push(("avx2", product_on(v3, &x, n, &w, inn, &b)));
                 }
                 if let Some(v4) = pulp::x86::V4::try_new() {
-                    levels.push(("avx512", product_on(v4, &x, n, &w, inn)));
+                    levels.push(("avx512", product_on(v4, &x, n, &w, inn, &b)));
                 }
             }
             #[cfg(target_arch = "aarch64")]
             if let Some(neon) = pulp::aarch64::Neon::try_new() {
-                levels.push(("neon", product_on(neon, &x, n, &w, inn)));
+                levels.push(("neon", product_on(neon, &x, n, &w, inn, &b)));
             }
-            for (level, yt) in levels {
-                for j in 0..out {
-                    for t in 0..n {
-                        // Small integers: every sum is exact in f32, whatever the order.
-                        assert_eq!(yt[j * n + t], slow[t * out + j], "{level} {n}x{inn}x{out}");
-                    }
-                }
+            for (level, y) in levels {
+                // Small integers: every sum is exact in f32, whatever the order.
+                assert_eq!(y, slow, "{level} {n}x{inn}x{out}");
             }
         }
+    }
+
+    #[test]
+    fn exp_is_within_a_few_ulps_of_libm() {
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let (ours, libm) = (exp(x), x.exp());
+            assert!(
+                ((ours - libm) / libm).abs() < 4.0 * f32::EPSILON,
+                "{x}: {ours} vs {libm}"
+            );
+            x += 0.001_7;
+        }
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-1000.0), (-87.0f32).exp());
+        assert!(exp(f32::NAN).is_nan());
     }
 
     #[test]
