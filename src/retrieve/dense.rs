@@ -545,9 +545,10 @@ pub fn fill(
     }
     let progress =
         crate::progress::begin_at("encoding entries for the dense tier", jobs.len() as u64, 20);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(jobs.len().max(1));
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let workers = cores.min(jobs.len().max(1));
+    // Each encode may split its products over the cores the workers leave free.
+    let threads = cores / workers;
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut failed = None;
     std::thread::scope(|scope| {
@@ -561,7 +562,7 @@ pub fn fill(
                     if i >= jobs.len() || budget.is_some_and(|b| start.elapsed() >= b) {
                         break;
                     }
-                    let v = model.encode_at_most(&jobs[i].1, ENTRY_TOKENS);
+                    let v = model.encode_at_most(&jobs[i].1, ENTRY_TOKENS, threads);
                     if tx.send((jobs[i].0, v)).is_err() {
                         break;
                     }

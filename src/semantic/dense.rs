@@ -213,9 +213,10 @@ impl DenseModel {
         out
     }
 
-    /// The unit sentence vector ([`DIMS`] values) of `text`.
+    /// The unit sentence vector ([`DIMS`] values) of `text`, its large products split over
+    /// two threads (a query: nothing else is encoding).
     pub fn encode(&self, text: &str) -> Vec<f32> {
-        self.encode_ids(&self.tokenize(text))
+        self.encode_ids(&self.tokenize(text), 2)
     }
 
     /// Forward passes run so far (for the tests).
@@ -225,25 +226,26 @@ impl DenseModel {
     }
 
     /// The unit sentence vector of the first `max_tokens` tokens of `text` (`[CLS]` and
-    /// `[SEP]` included; at least 2).
-    pub fn encode_at_most(&self, text: &str, max_tokens: usize) -> Vec<f32> {
+    /// `[SEP]` included; at least 2), its products on at most `threads` threads (1 when the
+    /// caller encodes on every core already).
+    pub fn encode_at_most(&self, text: &str, max_tokens: usize, threads: usize) -> Vec<f32> {
         let mut ids = self.tokenize(text);
         let max = max_tokens.max(2);
         if ids.len() > max {
             ids.truncate(max - 1);
             ids.push(self.special.sep);
         }
-        self.encode_ids(&ids)
+        self.encode_ids(&ids, threads)
     }
 
     /// The unit sentence vector of already tokenized ids (at most [`MAX_TOKENS`]; ids past the
-    /// vocabulary count as `[UNK]`).
-    pub fn encode_ids(&self, ids: &[u32]) -> Vec<f32> {
+    /// vocabulary count as `[UNK]`), on at most `threads` threads.
+    pub fn encode_ids(&self, ids: &[u32], threads: usize) -> Vec<f32> {
         let ids = &ids[..ids.len().min(MAX_TOKENS)];
         #[cfg(test)]
         self.passes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        memtree_bert::encode(&|name: &str| self.raw(name), ids, self.special.unk)
+        memtree_bert::encode(&|name: &str| self.raw(name), ids, self.special.unk, threads)
     }
 }
 

@@ -22,11 +22,17 @@ const LAYER_NORM_EPS: f32 = 1e-12;
 /// The unit sentence vector (mean of the last layer over all tokens, scaled to unit length) of
 /// the token ids `ids` (at most [`POSITIONS`]), reading each tensor's little-endian `f32` bytes
 /// through `tensor` (names as sentence-transformers saves BERT; the caller checks shapes). Ids
-/// past the word embeddings count as `unk`.
+/// past the word embeddings count as `unk`. `threads` is how many threads a large product may
+/// use (at most two are used): 1 when the caller runs encodes side by side already.
 ///
 /// # Panics
 /// When `tensor` returns a tensor of the wrong size (the caller checks them on load).
-pub fn encode<'w>(tensor: &dyn Fn(&str) -> &'w [u8], ids: &[u32], unk: u32) -> Vec<f32> {
+pub fn encode<'w>(
+    tensor: &dyn Fn(&str) -> &'w [u8],
+    ids: &[u32],
+    unk: u32,
+    threads: usize,
+) -> Vec<f32> {
     let n = ids.len();
     let d = DIMS;
     let word = tensor("embeddings.word_embeddings.weight");
@@ -58,6 +64,7 @@ pub fn encode<'w>(tensor: &dyn Fn(&str) -> &'w [u8], ids: &[u32], unk: u32) -> V
             l,
             x: &mut x,
             n,
+            threads,
         });
     }
     let mut mean = vec![0.0f32; d];
@@ -81,6 +88,7 @@ struct Layer<'a, 'w> {
     l: usize,
     x: &'a mut [f32],
     n: usize,
+    threads: usize,
 }
 
 impl pulp::WithSimd for Layer<'_, '_> {
@@ -88,12 +96,12 @@ impl pulp::WithSimd for Layer<'_, '_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        layer(self.tensor, self.l, self.x, self.n);
+        layer(self.tensor, self.l, self.x, self.n, self.threads);
     }
 }
 
 #[inline(always)]
-fn layer<'w>(tensor: &dyn Fn(&str) -> &'w [u8], l: usize, x: &mut [f32], n: usize) {
+fn layer<'w>(tensor: &dyn Fn(&str) -> &'w [u8], l: usize, x: &mut [f32], n: usize, threads: usize) {
     let d = DIMS;
     let w = |s: &str| tensor(&format!("encoder.layer.{l}.{s}"));
     let f = |s: &str| floats(tensor, &format!("encoder.layer.{l}.{s}"));
@@ -110,6 +118,7 @@ fn layer<'w>(tensor: &dyn Fn(&str) -> &'w [u8], l: usize, x: &mut [f32], n: usiz
             (w("attention.self.key.weight"), &bk),
             (w("attention.self.value.weight"), &bv),
         ],
+        threads,
     );
     let hd = d / HEADS;
     let scale = 1.0 / (hd as f32).sqrt();
@@ -142,6 +151,7 @@ fn layer<'w>(tensor: &dyn Fn(&str) -> &'w [u8], l: usize, x: &mut [f32], n: usiz
         n,
         w("attention.output.dense.weight"),
         &f("attention.output.dense.bias"),
+        threads,
     );
     x.iter_mut().zip(&attn).for_each(|(a, b)| *a += b);
     layer_norm(
@@ -154,9 +164,16 @@ fn layer<'w>(tensor: &dyn Fn(&str) -> &'w [u8], l: usize, x: &mut [f32], n: usiz
         n,
         w("intermediate.dense.weight"),
         &f("intermediate.dense.bias"),
+        threads,
     );
     inter.iter_mut().for_each(|v| *v = gelu(*v));
-    let out = linear(&inter, n, w("output.dense.weight"), &f("output.dense.bias"));
+    let out = linear(
+        &inter,
+        n,
+        w("output.dense.weight"),
+        &f("output.dense.bias"),
+        threads,
+    );
     x.iter_mut().zip(&out).for_each(|(a, b)| *a += b);
     layer_norm(
         x,
@@ -201,8 +218,8 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// [`PARALLEL_MACS`] are split over two threads: a scoped thread blocks in `join` (no
 /// spinning; matrixmultiply's own thread pool took a query from 33 to 350 ms when other
 /// processes kept both cores busy).
-fn linear(x: &[f32], n: usize, w: &[u8], b: &[f32]) -> Vec<f32> {
-    let [y] = linears(x, n, [(w, b)]);
+fn linear(x: &[f32], n: usize, w: &[u8], b: &[f32], threads: usize) -> Vec<f32> {
+    let [y] = linears(x, n, [(w, b)], threads);
     y
 }
 
@@ -210,7 +227,12 @@ fn linear(x: &[f32], n: usize, w: &[u8], b: &[f32]) -> Vec<f32> {
 /// and have as many inputs: their rows, laid end to end, are split over two threads together,
 /// so that products each too small to be worth a thread share one (at 26 tokens the three
 /// attention products are 3.8 M multiply-adds each).
-fn linears<const M: usize>(x: &[f32], n: usize, layers: [(&[u8], &[f32]); M]) -> [Vec<f32>; M] {
+fn linears<const M: usize>(
+    x: &[f32],
+    n: usize,
+    layers: [(&[u8], &[f32]); M],
+    threads: usize,
+) -> [Vec<f32>; M] {
     let inn = layers
         .first()
         .map_or(0, |(w, b)| w.len() / 4 / b.len().max(1));
@@ -230,7 +252,7 @@ fn linears<const M: usize>(x: &[f32], n: usize, layers: [(&[u8], &[f32]); M]) ->
     if n >= SGEMM_TOKENS {
         return std::array::from_fn(|i| {
             let (w, b) = layers[i];
-            sgemm(x, n, inn, weights[i], b).unwrap_or_else(|| linear_le(x, n, w, b))
+            sgemm(x, n, inn, weights[i], b, threads).unwrap_or_else(|| linear_le(x, n, w, b))
         });
     }
     let arch = pulp::Arch::new();
@@ -259,7 +281,7 @@ fn linears<const M: usize>(x: &[f32], n: usize, layers: [(&[u8], &[f32]); M]) ->
         })
     };
     let total: usize = layers.iter().map(|(_, b)| b.len()).sum();
-    if n * total * inn < PARALLEL_MACS || total < 2 || cores() < 2 {
+    if n * total * inn < PARALLEL_MACS || total < 2 || !two_threads(threads) {
         return part(0, total);
     }
     // Each thread takes half of the rows into parts of its own; the parts are then copied
@@ -303,7 +325,14 @@ fn linears<const M: usize>(x: &[f32], n: usize, layers: [(&[u8], &[f32]); M]) ->
 const SGEMM_TOKENS: usize = 64;
 
 /// `x W^T + b` by matrixmultiply (see [`linear`]); `None` if the shapes do not fit.
-fn sgemm(x: &[f32], n: usize, inn: usize, weights: &[f32], b: &[f32]) -> Option<Vec<f32>> {
+fn sgemm(
+    x: &[f32],
+    n: usize,
+    inn: usize,
+    weights: &[f32],
+    b: &[f32],
+    threads: usize,
+) -> Option<Vec<f32>> {
     let out = b.len();
     let xv = ndarray::ArrayView2::from_shape((n, inn), x).ok()?;
     let wv = ndarray::ArrayView2::from_shape((out, inn), weights).ok()?;
@@ -311,7 +340,7 @@ fn sgemm(x: &[f32], n: usize, inn: usize, weights: &[f32], b: &[f32]) -> Option<
     let mut y = ndarray::Array2::from_shape_fn((n, out), |(_, j)| b[j]);
     let mut yt = y.view_mut().reversed_axes();
     let xt = xv.t();
-    if n * out * inn >= PARALLEL_MACS && cores() >= 2 {
+    if n * out * inn >= PARALLEL_MACS && two_threads(threads) {
         let half = out / 2;
         let (w1, w2) = wv.split_at(ndarray::Axis(0), half);
         let (mut y1, mut y2) = yt.view_mut().split_at(ndarray::Axis(0), half);
@@ -525,10 +554,15 @@ impl Prefetch {
 /// at 2^22 its products stay on one thread and a 21-token query's large ones are split.
 const PARALLEL_MACS: usize = 1 << 22;
 
-/// The cores this process may use (asked once).
-fn cores() -> usize {
+/// Whether a product may take a second thread: the caller allows `threads` and this process
+/// may use two cores (asked once). At index time two encodes already run side by side, and a
+/// third and fourth thread made `index --full` 3% slower.
+fn two_threads(threads: usize) -> bool {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+    threads >= 2
+        && *CORES
+            .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+            >= 2
 }
 
 /// [`linear`] reading each weight as little-endian bytes, in eight-lane dot products.
@@ -640,7 +674,7 @@ mod tests {
             .flat_map(f32::to_le_bytes)
             .collect();
         let b: Vec<f32> = (0..out).map(|j| j as f32 / 10.0).collect();
-        let (fast, slow) = (linear(&x, n, &bytes, &b), linear_le(&x, n, &bytes, &b));
+        let (fast, slow) = (linear(&x, n, &bytes, &b, 2), linear_le(&x, n, &bytes, &b));
         assert_eq!(fast.len(), n * out);
         for (f, s) in fast.iter().zip(&slow) {
             assert!((f - s).abs() < 1e-3 * (1.0 + s.abs()), "{f} vs {s}");
@@ -654,7 +688,7 @@ mod tests {
         // Misaligned bytes take the byte loop and give the same answer.
         let mut shifted = vec![0u8];
         shifted.extend_from_slice(&bytes);
-        assert_eq!(linear(&x, 5, &shifted[1..], &b), slow);
+        assert_eq!(linear(&x, 5, &shifted[1..], &b, 2), slow);
         // A product large enough to be split over two threads gives the same answer, and so
         // does one long enough for sgemm.
         const _: () = assert!(13 * 1536 * 384 >= PARALLEL_MACS && 13 < SGEMM_TOKENS);
@@ -678,7 +712,7 @@ mod tests {
             (w, b)
         };
         let (a, b, c) = (layer(7, 5), layer(9, 3), layer(5, 2));
-        let ys = linears(&x, n, [(&a.0, &a.1), (&b.0, &b.1), (&c.0, &c.1)]);
+        let ys = linears(&x, n, [(&a.0, &a.1), (&b.0, &b.1), (&c.0, &c.1)], 2);
         for (y, (w, bias)) in ys.iter().zip([&a, &b, &c]) {
             // Small integers: every sum is exact in f32, whatever the order.
             assert_eq!(*y, linear_le(&x, n, w, bias));
