@@ -213,10 +213,14 @@ impl DenseModel {
         out
     }
 
-    /// The unit sentence vector ([`DIMS`] values) of `text`, its large products split over
-    /// two threads (a query: nothing else is encoding).
+    /// The unit sentence vector ([`DIMS`] values) of `text`, on the calling thread alone.
+    ///
+    /// A query's products are not split over a second thread: with two other processes busy
+    /// on this 2-vCPU machine, every split waited for the scheduler, and `memtree mcp` at 10k
+    /// took 85 ms p50 for a 26-wordpiece query against 21–28 ms on one thread; idle, the split
+    /// saved 0.5–1 ms of 17–18 (BENCHMARKS.md, "The query encode, round 2").
     pub fn encode(&self, text: &str) -> Vec<f32> {
-        self.encode_ids(&self.tokenize(text), 2)
+        self.encode_ids(&self.tokenize(text), 1)
     }
 
     /// Forward passes run so far (for the tests).
