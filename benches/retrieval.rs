@@ -1,6 +1,7 @@
 //! Speed of the three things users wait for, on generated trees of 1k, 10k and (with
 //! `MEMTREE_BENCH_100K=1`) 100k entries: a query (freshness check included, as every command
-//! runs it), the freshness check alone, the refresh after one edited file, and a full build.
+//! runs it), the freshness check alone, the refresh after one edited file, and a full build;
+//! and the dense tier's cosines with 10k entry vectors.
 //!
 //! Run: `cargo bench --bench retrieval` (add `MEMTREE_BENCH_100K=1` for the 100k tree; its
 //! generation and first build take about a minute). Budgets: DESIGN.md §7. Whole-process
@@ -110,4 +111,26 @@ fn refresh_one_edit(bencher: divan::Bencher, n: usize) {
 fn build(bencher: divan::Bencher, n: usize) {
     let dir = tree(n);
     bencher.bench(|| memory(&dir).index(true).unwrap());
+}
+
+/// The dense tier's cosine of one query with every entry vector (384 × i8 each), as an
+/// unconfident query pays after its encode.
+#[divan::bench(args = [10_000], sample_count = 30)]
+fn dense_cosines(bencher: divan::Bencher, n: usize) {
+    use memtree::semantic::store::{Query as Vector, VectorStore};
+    let dims = memtree::semantic::dense::DIMS;
+    let unit = |seed: usize| {
+        let v: Vec<f32> = (0..dims)
+            .map(|i| ((i * 31 + seed * 17) % 23) as f32 - 11.0)
+            .collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+    };
+    let mut store = VectorStore::new(1);
+    for key in 0..n {
+        store.insert(key as u64, &unit(key));
+    }
+    let store = std::sync::Arc::new(store);
+    let q = Vector::new(&unit(n + 1));
+    bencher.bench(|| store.all_cosines(&q));
 }
