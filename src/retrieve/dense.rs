@@ -3,7 +3,7 @@
 //! the word expansion of [`super::semantic`] cannot find.
 //!
 //! It runs after tiers 1–4, and only when the answer is not confident. It encodes the query
-//! (about 12 ms warm on 2 cores; the model is loaded once per process) and takes its cosine
+//! (3–11 ms warm for 6–30 wordpieces on 2 cores; the model is loaded once per process) and takes its cosine
 //! with the cached vector of every live entry ([`crate::semantic::store`]; superseded and
 //! archived entries are left out unless `--all`) in [`prepare`]. Entries with a cosine of at
 //! least [`MIN_COSINE`] (τ) are added after memtree's own hits as tier `dense`, with the cosine
@@ -25,7 +25,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -115,33 +115,88 @@ fn model_in(named: Option<&str>, project: &Path) -> Result<(PathBuf, Arc<DenseMo
 pub type SharedEncodes = Arc<Mutex<HashMap<PathBuf, Arc<OnceLock<Vec<f32>>>>>>;
 
 /// The vector of `text` by `model` (whose folder is `folder`): encoded once per `shared` (one
-/// query across layers), or anew without it.
+/// query across layers), or anew without it; `beside` threads of this process run next to the
+/// encoding one ([`DenseModel::encode_beside`]).
 fn encode_once(
     shared: Option<&SharedEncodes>,
     folder: &Path,
     model: &DenseModel,
     text: &str,
+    beside: usize,
 ) -> Vec<f32> {
     let cell = shared.and_then(|s| {
         let mut cells = s.lock().ok()?;
         Some(cells.entry(folder.to_path_buf()).or_default().clone())
     });
     match cell {
-        Some(cell) => cell.get_or_init(|| model.encode(text)).clone(),
-        None => model.encode(text),
+        Some(cell) => cell
+            .get_or_init(|| model.encode_beside(text, beside))
+            .clone(),
+        None => model.encode_beside(text, beside),
     }
 }
 
 /// What an early encode gives: the model's folder, the model and the query's vector.
 type Encoded = Result<(PathBuf, Arc<DenseModel>, Vec<f32>), String>;
 
-/// A query encode started early, on a thread of its own, while tiers 1–4 run ([`speculate`]).
-pub struct Pending(std::thread::JoinHandle<Encoded>);
+/// A query encode started early, while tiers 1–4 run ([`speculate`]).
+pub enum Pending {
+    /// On the [`speculator`] thread: the result arrives here (nothing when the job panicked).
+    Queued(mpsc::Receiver<Encoded>),
+    /// On a thread of its own.
+    Spawned(std::thread::JoinHandle<Encoded>),
+}
 
-/// Starts loading the model (once per process) and encoding the query on a thread of its own,
-/// so that both overlap the semantic and graph tiers instead of following them. The caller
-/// starts it only when the tier will run: after BM25, when the query's own words do not cover
-/// the first candidate (nothing after that makes an answer confident).
+impl Pending {
+    /// The early encode's result, or `None` when it panicked.
+    fn wait(self) -> Option<Encoded> {
+        match self {
+            Pending::Queued(r) => r.recv().ok(),
+            Pending::Spawned(h) => h.join().ok(),
+        }
+    }
+}
+
+/// A job for the [`speculator`] thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The thread that runs [`speculate`]'s jobs, one after another, started on first use and kept
+/// for the process. A thread spawned per query started only once the query's thread blocked in
+/// [`prepare`] (about 0.8 ms after BM25 in `memtree mcp`, pitfalls/performance/
+/// a-new-thread-starts-late), and ran the encode on cold caches: an idle "how are releases
+/// published" took 8.0–8.1 ms against 5.5–5.6 with this thread. It is not memtree-bert's helper
+/// thread: a job waits on [`super::Across::encodes`], which a layer's thread may be filling with
+/// that helper. `None` when no thread can be started.
+fn speculator() -> Option<&'static Mutex<mpsc::Sender<Job>>> {
+    static SPECULATOR: OnceLock<Option<Mutex<mpsc::Sender<Job>>>> = OnceLock::new();
+    SPECULATOR
+        .get_or_init(|| {
+            let (jobs, queue) = mpsc::channel::<Job>();
+            std::thread::Builder::new()
+                .name("memtree-encode".into())
+                .spawn(move || {
+                    for job in queue {
+                        // A panicking job drops its reply: the query encodes for itself.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })
+                .ok()
+                .map(|_| Mutex::new(jobs))
+        })
+        .as_ref()
+}
+
+/// Starts loading the model (once per process) and encoding the query early, so that both
+/// overlap the semantic and graph tiers instead of following them. The caller starts it only
+/// when the tier will run: after BM25, when the query's own words do not cover the first
+/// candidate (nothing after that makes an answer confident).
+///
+/// The encode runs on the [`speculator`] thread while a core is free, and on a thread spawned
+/// for it when other processes keep every core busy
+/// ([`crate::semantic::dense::cores_busy`]): with two busy processes beside `memtree mcp`, a
+/// 30-wordpiece query took 17–18 ms p50 in most runs with a new thread and 25–30 ms in half of
+/// them with the kept one (a thread that ran 10 ms bursts seems to wait its turn behind them on
+/// the next wake-up, where a new one starts at once).
 pub fn speculate(ctx: &Ctx) -> Option<Pending> {
     if !ctx.config.semantic.dense {
         return None;
@@ -150,15 +205,25 @@ pub fn speculate(ctx: &Ctx) -> Option<Pending> {
     let project = ctx.tree.project().to_path_buf();
     let text = ctx.query.text.clone();
     let shared = ctx.across.map(|a| a.encodes.clone());
-    std::thread::Builder::new()
-        .name("memtree-encode".into())
-        .spawn(move || {
-            let (folder, model) = model_in(named.as_deref(), &project)?;
-            let vector = encode_once(shared.as_ref(), &folder, &model, &text);
-            Ok((folder, model, vector))
-        })
-        .ok()
-        .map(Pending)
+    let encode = move || -> Encoded {
+        let (folder, model) = model_in(named.as_deref(), &project)?;
+        // The query's thread runs the semantic and graph tiers meanwhile.
+        let vector = encode_once(shared.as_ref(), &folder, &model, &text, 1);
+        Ok((folder, model, vector))
+    };
+    if crate::semantic::dense::cores_busy(1) {
+        return std::thread::Builder::new()
+            .name("memtree-encode".into())
+            .spawn(encode)
+            .ok()
+            .map(Pending::Spawned);
+    }
+    let (reply, pending) = mpsc::channel();
+    let job: Job = Box::new(move || {
+        let _ = reply.send(encode());
+    });
+    speculator()?.lock().ok()?.send(job).ok()?;
+    Some(Pending::Queued(pending))
 }
 
 /// The vector store of `tree` for `model`, read once per process while the file is unchanged
@@ -231,7 +296,7 @@ pub fn prepare(ctx: &Ctx, pending: Option<Pending>) -> Result<Prepared, Box<Dens
     if !ctx.config.semantic.dense {
         return Err(Box::new(DenseReport::skipped("disabled")));
     }
-    let early = pending.and_then(|p| p.0.join().ok());
+    let early = pending.and_then(Pending::wait);
     let (folder, model, vector) = match early {
         Some(Ok((folder, model, v))) => (folder, model, Some(v)),
         Some(Err(e)) => return Err(Box::new(DenseReport::skipped(&e))),
@@ -255,6 +320,7 @@ pub fn prepare(ctx: &Ctx, pending: Option<Pending>) -> Result<Prepared, Box<Dens
             &folder,
             &model,
             &ctx.query.text,
+            0,
         )
     });
     let cosines = store.all_cosines(&store::Query::new(&vector));
@@ -626,15 +692,15 @@ mod tests {
         let shared = SharedEncodes::default();
         let vectors: Vec<Vec<f32>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..3)
-                .map(|_| s.spawn(|| encode_once(Some(&shared), &dir, &model, text)))
+                .map(|_| s.spawn(|| encode_once(Some(&shared), &dir, &model, text, 0)))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert_eq!(model.passes(), 1);
-        let direct = encode_once(None, &dir, &model, text);
+        let direct = encode_once(None, &dir, &model, text, 0);
         assert_eq!(model.passes(), 2);
         assert!(vectors.iter().all(|v| *v == direct));
-        encode_once(None, &dir, &model, text);
+        encode_once(None, &dir, &model, text, 0);
         assert_eq!(model.passes(), 3);
     }
 

@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -36,11 +37,8 @@ use memtree_bert::{INTERMEDIATE, LAYERS, POSITIONS};
 
 /// A loaded encoder.
 pub struct DenseModel {
-    /// The whole `model.safetensors`, memory-mapped through tantivy's `MmapDirectory` (a
-    /// safe interface; the crate forbids `unsafe`), read in place.
-    bytes: tantivy::directory::OwnedBytes,
-    /// Where each tensor's little-endian `f32` values are in `bytes`.
-    tensors: HashMap<String, std::ops::Range<usize>>,
+    /// The weights, shared with memtree-bert's helper thread during an encode.
+    weights: Arc<Tensors>,
     vocab: HashMap<String, u32>,
     special: Special,
     fingerprint: u64,
@@ -55,10 +53,27 @@ struct Special {
     unk: u32,
 }
 
+/// The tensors of a mapped `model.safetensors`.
+struct Tensors {
+    /// The whole file, memory-mapped through tantivy's `MmapDirectory` (a safe interface; the
+    /// crate forbids `unsafe`), read in place.
+    bytes: tantivy::directory::OwnedBytes,
+    /// Where each tensor's little-endian `f32` values are in `bytes`.
+    at: HashMap<String, std::ops::Range<usize>>,
+}
+
+impl memtree_bert::Weights for Tensors {
+    /// # Panics
+    /// For a name that is not in [`expected`] (checked on load).
+    fn tensor(&self, name: &str) -> &[u8] {
+        &self.bytes.as_slice()[self.at[name].clone()]
+    }
+}
+
 impl std::fmt::Debug for DenseModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DenseModel")
-            .field("tensors", &self.tensors.len())
+            .field("tensors", &self.weights.at.len())
             .field("vocab", &self.vocab.len())
             .finish()
     }
@@ -149,8 +164,7 @@ impl DenseModel {
         };
         let fingerprint = fingerprint(bytes.as_slice(), text.as_bytes());
         Ok(DenseModel {
-            bytes,
-            tensors,
+            weights: Arc::new(Tensors { bytes, at: tensors }),
             vocab,
             special,
             fingerprint,
@@ -163,11 +177,6 @@ impl DenseModel {
     /// fingerprint are not comparable with this one's (the entry vector cache is keyed by it).
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
-    }
-
-    /// A tensor's raw little-endian `f32` bytes.
-    fn raw(&self, name: &str) -> &[u8] {
-        &self.bytes.as_slice()[self.tensors[name].clone()]
     }
 
     /// The token ids of `text` (see the module doc), `[CLS]` and `[SEP]` included.
@@ -213,14 +222,20 @@ impl DenseModel {
         out
     }
 
-    /// The unit sentence vector ([`DIMS`] values) of `text`, on the calling thread alone.
+    /// The unit sentence vector ([`DIMS`] values) of `text`, as a query is encoded.
     ///
-    /// A query's products are not split over a second thread: with two other processes busy
-    /// on this 2-vCPU machine, every split waited for the scheduler, and `memtree mcp` at 10k
-    /// took 85 ms p50 for a 26-wordpiece query against 21–28 ms on one thread; idle, the split
-    /// saved 0.5–1 ms of 17–18 (BENCHMARKS.md, "The query encode, round 2").
+    /// Its large products are shared with memtree-bert's helper thread while a core is free for
+    /// it ([`query_threads`]); the helper takes parts only while it runs, so the caller never
+    /// waits for a thread that is not scheduled.
     pub fn encode(&self, text: &str) -> Vec<f32> {
-        self.encode_ids(&self.tokenize(text), 1)
+        self.encode_beside(text, 0)
+    }
+
+    /// [`DenseModel::encode`] on a thread that `beside` other threads of this process run next
+    /// to (the query's own thread, for an encode started early): they do not count as other
+    /// processes' load ([`query_threads`]).
+    pub fn encode_beside(&self, text: &str, beside: usize) -> Vec<f32> {
+        self.encode_ids(&self.tokenize(text), query_threads(1 + beside))
     }
 
     /// Forward passes run so far (for the tests).
@@ -249,8 +264,33 @@ impl DenseModel {
         #[cfg(test)]
         self.passes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        memtree_bert::encode(&|name: &str| self.raw(name), ids, self.special.unk, threads)
+        let weights: Arc<dyn memtree_bert::Weights> = self.weights.clone();
+        memtree_bert::encode(&weights, ids, self.special.unk, threads)
     }
+}
+
+/// Threads for a query's encode, `own` of this process's threads being runnable now (the caller
+/// included): 2 while a core is free for memtree-bert's helper thread, 1 when other processes
+/// keep every core busy ([`cores_busy`]).
+///
+/// Measured side by side (BENCHMARKS.md, "The query encode, round 3"): sharing the products
+/// takes an idle 30-wordpiece `memtree mcp` query at 10k from 17–18 to 12–13 ms, but with two
+/// busy processes beside it from about 18 to 27–31 ms.
+fn query_threads(own: usize) -> usize {
+    if cores_busy(own) { 1 } else { 2 }
+}
+
+/// Whether other processes keep every core busy: at least as many of their threads are
+/// runnable now as there are cores, `own` runnable threads being this process's. Linux counts
+/// runnable threads in `/proc/loadavg` (its fourth field, `runnable/all`; GNU make's
+/// `--load-average` reads it too); elsewhere, and when it cannot be read, `false`.
+pub(crate) fn cores_busy(own: usize) -> bool {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let runnable = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| {
+        let field = s.split_whitespace().nth(3)?;
+        field.split_once('/')?.0.parse::<usize>().ok()
+    });
+    runnable.is_some_and(|r| r.saturating_sub(own) >= cores)
 }
 
 /// Maps the safetensors file `path` (in `dir`) and checks it against [`expected`]: the bytes,

@@ -19,25 +19,37 @@ pub const LAYERS: usize = 6;
 pub const POSITIONS: usize = 512;
 const LAYER_NORM_EPS: f32 = 1e-12;
 
+use std::sync::Arc;
+
+mod share;
+
+/// Where the encoder reads its weights: each tensor's little-endian `f32` bytes by name (names as
+/// sentence-transformers saves BERT). `'static` and shared, so that the helper thread that runs
+/// part of a product can hold them.
+pub trait Weights: Send + Sync {
+    /// The bytes of the tensor `name`.
+    ///
+    /// # Panics
+    /// May panic for a name the model does not have (the caller checks them on load).
+    fn tensor(&self, name: &str) -> &[u8];
+}
+
 /// The unit sentence vector (mean of the last layer over all tokens, scaled to unit length) of
-/// the token ids `ids` (at most [`POSITIONS`]), reading each tensor's little-endian `f32` bytes
-/// through `tensor` (names as sentence-transformers saves BERT; the caller checks shapes). Ids
-/// past the word embeddings count as `unk`. `threads` is how many threads a large product may
-/// use (at most two are used): 1 when the caller runs encodes side by side already.
+/// the token ids `ids` (at most [`POSITIONS`]), reading each tensor through `weights` (the caller
+/// checks shapes). Ids past the word embeddings count as `unk`. With `threads` of at least 2 the
+/// large products are shared with a helper thread that takes parts of them when it is running
+/// (see `share.rs`); 1 when the caller runs encodes side by side already.
 ///
 /// # Panics
-/// When `tensor` returns a tensor of the wrong size (the caller checks them on load).
-pub fn encode<'w>(
-    tensor: &dyn Fn(&str) -> &'w [u8],
-    ids: &[u32],
-    unk: u32,
-    threads: usize,
-) -> Vec<f32> {
+/// When `weights` returns a tensor of the wrong size (the caller checks them on load).
+pub fn encode(weights: &Arc<dyn Weights>, ids: &[u32], unk: u32, threads: usize) -> Vec<f32> {
+    let split = two_threads(threads) && share::available();
     let n = ids.len();
     let d = DIMS;
+    let tensor = |name: &str| weights.tensor(name);
     let word = tensor("embeddings.word_embeddings.weight");
     let pos = tensor("embeddings.position_embeddings.weight");
-    let typ = floats(tensor, "embeddings.token_type_embeddings.weight");
+    let typ = floats(weights, "embeddings.token_type_embeddings.weight");
     let rows = word.len() / (4 * d);
     let mut x = vec![0.0f32; n * d];
     for (t, &id) in ids.iter().enumerate() {
@@ -54,17 +66,17 @@ pub fn encode<'w>(
     }
     layer_norm(
         &mut x,
-        &floats(tensor, "embeddings.LayerNorm.weight"),
-        &floats(tensor, "embeddings.LayerNorm.bias"),
+        &floats(weights, "embeddings.LayerNorm.weight"),
+        &floats(weights, "embeddings.LayerNorm.bias"),
     );
     let arch = pulp::Arch::new();
     for l in 0..LAYERS {
         arch.dispatch(Layer {
-            tensor,
+            weights,
             l,
             x: &mut x,
             n,
-            threads,
+            split,
         });
     }
     let mut mean = vec![0.0f32; d];
@@ -83,42 +95,38 @@ pub fn encode<'w>(
 /// Layer `l` of the encoder applied to the `n` token vectors in `x`, compiled by pulp for the
 /// widest SIMD this processor has, so that the loops around the products (attention, layer
 /// norm, GELU) vectorise to it (the default target is SSE2).
-struct Layer<'a, 'w> {
-    tensor: &'a dyn Fn(&str) -> &'w [u8],
+struct Layer<'a> {
+    weights: &'a Arc<dyn Weights>,
     l: usize,
     x: &'a mut [f32],
     n: usize,
-    threads: usize,
+    split: bool,
 }
 
-impl pulp::WithSimd for Layer<'_, '_> {
+impl pulp::WithSimd for Layer<'_> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        layer(self.tensor, self.l, self.x, self.n, self.threads);
+        layer(self.weights, self.l, self.x, self.n, self.split);
     }
 }
 
 #[inline(always)]
-fn layer<'w>(tensor: &dyn Fn(&str) -> &'w [u8], l: usize, x: &mut [f32], n: usize, threads: usize) {
+fn layer(weights: &Arc<dyn Weights>, l: usize, x: &mut [f32], n: usize, split: bool) {
     let d = DIMS;
-    let w = |s: &str| tensor(&format!("encoder.layer.{l}.{s}"));
-    let f = |s: &str| floats(tensor, &format!("encoder.layer.{l}.{s}"));
-    let (bq, bk, bv) = (
-        f("attention.self.query.bias"),
-        f("attention.self.key.bias"),
-        f("attention.self.value.bias"),
-    );
+    let name = |s: &str| format!("encoder.layer.{l}.{s}");
+    let f = |s: &str| floats(weights, &name(s));
     let [q, k, v] = linears(
         x,
         n,
+        weights,
         [
-            (w("attention.self.query.weight"), &bq),
-            (w("attention.self.key.weight"), &bk),
-            (w("attention.self.value.weight"), &bv),
+            name("attention.self.query"),
+            name("attention.self.key"),
+            name("attention.self.value"),
         ],
-        threads,
+        split,
     );
     let hd = d / HEADS;
     let scale = 1.0 / (hd as f32).sqrt();
@@ -146,34 +154,16 @@ fn layer<'w>(tensor: &dyn Fn(&str) -> &'w [u8], l: usize, x: &mut [f32], n: usiz
             }
         }
     }
-    let attn = linear(
-        &ctx,
-        n,
-        w("attention.output.dense.weight"),
-        &f("attention.output.dense.bias"),
-        threads,
-    );
+    let [attn] = linears(&ctx, n, weights, [name("attention.output.dense")], split);
     x.iter_mut().zip(&attn).for_each(|(a, b)| *a += b);
     layer_norm(
         x,
         &f("attention.output.LayerNorm.weight"),
         &f("attention.output.LayerNorm.bias"),
     );
-    let mut inter = linear(
-        x,
-        n,
-        w("intermediate.dense.weight"),
-        &f("intermediate.dense.bias"),
-        threads,
-    );
+    let [mut inter] = linears(x, n, weights, [name("intermediate.dense")], split);
     inter.iter_mut().for_each(|v| *v = gelu(*v));
-    let out = linear(
-        &inter,
-        n,
-        w("output.dense.weight"),
-        &f("output.dense.bias"),
-        threads,
-    );
+    let [out] = linears(&inter, n, weights, [name("output.dense")], split);
     x.iter_mut().zip(&out).for_each(|(a, b)| *a += b);
     layer_norm(
         x,
@@ -183,8 +173,8 @@ fn layer<'w>(tensor: &dyn Fn(&str) -> &'w [u8], l: usize, x: &mut [f32], n: usiz
 }
 
 /// A (small) tensor's values.
-fn floats<'w>(tensor: &dyn Fn(&str) -> &'w [u8], name: &str) -> Vec<f32> {
-    tensor(name).chunks_exact(4).map(le_f32).collect()
+fn floats(weights: &Arc<dyn Weights>, name: &str) -> Vec<f32> {
+    weights.tensor(name).chunks_exact(4).map(le_f32).collect()
 }
 
 /// `a · b` in eight independent sums (the compiler vectorises them; one running sum would
@@ -207,150 +197,180 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// `x W^T + b` for `n` rows of `x`; `W` is `[out, in]` as PyTorch stores a linear layer, given
-/// as its little-endian bytes.
+/// `x W^T + b` for `n` rows of `x` and each of `M` linear layers that read the same `x`
+/// (attention's query, key and value), named by `names` (`NAME.weight`, `[out, in]` as PyTorch
+/// stores it, and `NAME.bias`), with as many inputs.
 ///
 /// Below [`SGEMM_TOKENS`] tokens (queries) the product is [`Product`], compiled by pulp for
 /// AVX-512, AVX2+FMA and plain code and picked at run time; from there (long entries at index
 /// time) it is matrixmultiply's sgemm through ndarray's safe `general_mat_mul`, which picks
 /// AVX2+FMA at run time ([`sgemm`]). [`linear_le`] stays for weights that cannot be viewed as
-/// `f32` in place (misaligned, or a big-endian machine). Products of at least
-/// [`PARALLEL_MACS`] are split over two threads: a scoped thread blocks in `join` (no
-/// spinning; matrixmultiply's own thread pool took a query from 33 to 350 ms when other
-/// processes kept both cores busy).
-fn linear(x: &[f32], n: usize, w: &[u8], b: &[f32], threads: usize) -> Vec<f32> {
-    let [y] = linears(x, n, [(w, b)], threads);
-    y
-}
-
-/// [`linear`] for `M` layers `(W, b)` that read the same `x` (attention's query, key and value)
-/// and have as many inputs: their rows, laid end to end, are split over two threads together,
-/// so that products each too small to be worth a thread share one (at 26 tokens the three
-/// attention products are 3.8 M multiply-adds each).
+/// `f32` in place (misaligned, or a big-endian machine).
+///
+/// With `split`, products of at least [`PARALLEL_MACS`] multiply-adds are cut into [`PARTS`]
+/// runs of rows (the layers' rows laid end to end, so that three products each too small to be
+/// worth a thread share one) that the caller and the helper thread claim in turn (`share.rs`).
+/// The caller never waits for a helper that is not running (matrixmultiply's own thread pool
+/// took a query from 33 to 350 ms when other processes kept both cores busy).
 fn linears<const M: usize>(
     x: &[f32],
     n: usize,
-    layers: [(&[u8], &[f32]); M],
-    threads: usize,
+    weights: &Arc<dyn Weights>,
+    names: [String; M],
+    split: bool,
 ) -> [Vec<f32>; M] {
+    let layers: [(&[u8], Vec<f32>); M] = std::array::from_fn(|i| {
+        (
+            weights.tensor(&format!("{}.weight", names[i])),
+            floats(weights, &format!("{}.bias", names[i])),
+        )
+    });
     let inn = layers
         .first()
         .map_or(0, |(w, b)| w.len() / 4 / b.len().max(1));
-    let weights: [Option<&[f32]>; M] = layers.map(|(w, b)| {
-        let whole = !b.is_empty() && w.len() == 4 * inn * b.len();
-        if cfg!(target_endian = "little") && whole {
-            bytemuck::try_cast_slice(w).ok()
-        } else {
-            None
-        }
-    });
-    if n == 0 || inn == 0 || weights.iter().any(Option::is_none) {
-        return layers.map(|(w, b)| linear_le(x, n, w, b));
+    if n == 0 || inn == 0 || layers.iter().any(|(w, b)| as_f32(w, b, inn).is_none()) {
+        return layers.map(|(w, b)| linear_le(x, n, w, &b));
     }
-    let weights = weights.map(Option::unwrap_or_default);
     let x = &x[..n * inn];
-    if n >= SGEMM_TOKENS {
-        return std::array::from_fn(|i| {
-            let (w, b) = layers[i];
-            sgemm(x, n, inn, weights[i], b, threads).unwrap_or_else(|| linear_le(x, n, w, b))
-        });
-    }
-    let arch = pulp::Arch::new();
-    let prefetch = Prefetch::new();
-    // Rows `from..to` of the layers laid end to end: per layer, a token-major `n × rows` part.
-    let part = |from: usize, to: usize| -> [Vec<f32>; M] {
-        let mut start = 0;
-        std::array::from_fn(|i| {
-            let b = layers[i].1;
-            let rows = |at: usize| at.clamp(start, start + b.len()) - start;
-            let (r0, r1) = (rows(from), rows(to));
-            start += b.len();
-            let mut y = vec![0.0f32; n * (r1 - r0)];
-            if r1 > r0 {
-                arch.dispatch(Product {
-                    x,
-                    n,
-                    inn,
-                    w: &weights[i][r0 * inn..r1 * inn],
-                    b: &b[r0..r1],
-                    y: &mut y,
-                    prefetch,
-                });
-            }
-            y
-        })
-    };
     let total: usize = layers.iter().map(|(_, b)| b.len()).sum();
-    if n * total * inn < PARALLEL_MACS || total < 2 || !two_threads(threads) {
-        return part(0, total);
+    if !split || n * total * inn < PARALLEL_MACS || total < PARTS {
+        let rows: [(&[f32], &[f32]); M] = std::array::from_fn(|i| {
+            let (w, b) = &layers[i];
+            (as_f32(w, b, inn).unwrap_or_default(), &b[..])
+        });
+        return product_rows(x, n, inn, rows, 0, total);
     }
-    // Each thread takes half of the rows into parts of its own; the parts are then copied
-    // into each y token by token (whole rows, not a scatter).
-    let half = total / 2;
-    let (first, second) = std::thread::scope(|scope| {
-        let second = scope.spawn(|| part(half, total));
-        let first = part(0, half);
-        let second = second
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (first, second)
-    });
-    let mut first = first.into_iter();
-    let mut second = second.into_iter();
+    // Cut at multiples of four rows (the product's block), then run with the helper: what it
+    // runs is owned, so the job copies `x` (46 to 184 KB at 30 tokens) and the biases.
+    let cuts: Vec<usize> = (0..=PARTS)
+        .map(|p| {
+            if p == PARTS {
+                total
+            } else {
+                total * p / PARTS / 4 * 4
+            }
+        })
+        .collect();
+    let job = OwnedProducts {
+        weights: Arc::clone(weights),
+        names,
+        biases: layers.map(|(_, b)| b),
+        x: x.to_vec(),
+        n,
+        inn,
+    };
+    let parts = share::parts(PARTS, move |p| job.rows(cuts[p], cuts[p + 1]));
+    // Each part holds, per layer, a token-major `n × rows` block; each y takes them row by row
+    // (whole rows, not a scatter).
     std::array::from_fn(|i| {
-        let (p1, p2) = (
-            first.next().unwrap_or_default(),
-            second.next().unwrap_or_default(),
-        );
-        let out = layers[i].1.len();
-        let (l1, l2) = (p1.len() / n, p2.len() / n);
-        if l2 == 0 {
-            return p1;
-        }
-        if l1 == 0 {
-            return p2;
-        }
-        let mut y = vec![0.0f32; n * out];
-        for (t, row) in y.chunks_exact_mut(out).enumerate() {
-            row[..l1].copy_from_slice(&p1[t * l1..(t + 1) * l1]);
-            row[l1..].copy_from_slice(&p2[t * l2..(t + 1) * l2]);
+        let blocks: Vec<&Vec<f32>> = parts.iter().map(|p| &p[i]).collect();
+        let out: usize = blocks.iter().map(|b| b.len() / n).sum();
+        let mut y = Vec::with_capacity(n * out);
+        for t in 0..n {
+            for b in &blocks {
+                let l = b.len() / n;
+                y.extend_from_slice(&b[t * l..(t + 1) * l]);
+            }
         }
         y
     })
 }
 
-/// Tokens from which [`linear`] uses matrixmultiply's sgemm, which packs W once per product and
+/// The weights `w` of a layer with bias `b` and `inn` inputs as `f32`s in place, when they are
+/// whole, aligned and the machine is little-endian.
+fn as_f32<'w>(w: &'w [u8], b: &[f32], inn: usize) -> Option<&'w [f32]> {
+    let whole = !b.is_empty() && w.len() == 4 * inn * b.len();
+    if cfg!(target_endian = "little") && whole {
+        bytemuck::try_cast_slice(w).ok()
+    } else {
+        None
+    }
+}
+
+/// How many runs of rows a shared product is cut into: more than two, so that when the helper
+/// is stopped in the middle of one, the caller waits for that one only.
+const PARTS: usize = 4;
+
+/// What a part of a shared product needs, owned (see [`linears`]).
+struct OwnedProducts<const M: usize> {
+    weights: Arc<dyn Weights>,
+    names: [String; M],
+    biases: [Vec<f32>; M],
+    x: Vec<f32>,
+    n: usize,
+    inn: usize,
+}
+
+impl<const M: usize> OwnedProducts<M> {
+    /// Rows `from..to` of the layers laid end to end ([`product_rows`]).
+    fn rows(&self, from: usize, to: usize) -> [Vec<f32>; M] {
+        let rows: [(&[f32], &[f32]); M] = std::array::from_fn(|i| {
+            let w = self.weights.tensor(&format!("{}.weight", self.names[i]));
+            // `linears` checked that each casts.
+            let w: &[f32] = bytemuck::try_cast_slice(w).unwrap_or_default();
+            (w, &self.biases[i][..])
+        });
+        product_rows(&self.x, self.n, self.inn, rows, from, to)
+    }
+}
+
+/// Rows `from..to` of the `M` layers `(W as f32, b)` laid end to end, for the `n` rows of `x`
+/// (`inn` wide): per layer, a token-major `n × rows` block (empty for a layer outside the
+/// range).
+fn product_rows<const M: usize>(
+    x: &[f32],
+    n: usize,
+    inn: usize,
+    layers: [(&[f32], &[f32]); M],
+    from: usize,
+    to: usize,
+) -> [Vec<f32>; M] {
+    let arch = pulp::Arch::new();
+    let prefetch = Prefetch::new();
+    let mut start = 0;
+    std::array::from_fn(|i| {
+        let (w, b) = layers[i];
+        let rows = |at: usize| at.clamp(start, start + b.len()) - start;
+        let (r0, r1) = (rows(from), rows(to));
+        start += b.len();
+        if r1 <= r0 {
+            return Vec::new();
+        }
+        let (w, b) = (&w[r0 * inn..r1 * inn], &b[r0..r1]);
+        if n >= SGEMM_TOKENS
+            && let Some(y) = sgemm(x, n, inn, w, b)
+        {
+            return y;
+        }
+        let mut y = vec![0.0f32; n * (r1 - r0)];
+        arch.dispatch(Product {
+            x,
+            n,
+            inn,
+            w,
+            b,
+            y: &mut y,
+            prefetch,
+        });
+        y
+    })
+}
+
+/// Tokens from which [`linears`] uses matrixmultiply's sgemm, which packs W once per product and
 /// is faster on long texts (dense_probe, side by side: 154 tokens 67 ms against 78 ms with
 /// [`Product`]; at 78 tokens both take 30 ms; 6 tokens 2.5 against 7.6 ms).
 const SGEMM_TOKENS: usize = 64;
 
-/// `x W^T + b` by matrixmultiply (see [`linear`]); `None` if the shapes do not fit.
-fn sgemm(
-    x: &[f32],
-    n: usize,
-    inn: usize,
-    weights: &[f32],
-    b: &[f32],
-    threads: usize,
-) -> Option<Vec<f32>> {
+/// `x W^T + b` by matrixmultiply (see [`linears`]), token-major; `None` if the shapes do not
+/// fit.
+fn sgemm(x: &[f32], n: usize, inn: usize, weights: &[f32], b: &[f32]) -> Option<Vec<f32>> {
     let out = b.len();
     let xv = ndarray::ArrayView2::from_shape((n, inn), x).ok()?;
     let wv = ndarray::ArrayView2::from_shape((out, inn), weights).ok()?;
     // y^T = W x^T, written into y's memory through a transposed view.
     let mut y = ndarray::Array2::from_shape_fn((n, out), |(_, j)| b[j]);
     let mut yt = y.view_mut().reversed_axes();
-    let xt = xv.t();
-    if n * out * inn >= PARALLEL_MACS && two_threads(threads) {
-        let half = out / 2;
-        let (w1, w2) = wv.split_at(ndarray::Axis(0), half);
-        let (mut y1, mut y2) = yt.view_mut().split_at(ndarray::Axis(0), half);
-        std::thread::scope(|scope| {
-            scope.spawn(|| ndarray::linalg::general_mat_mul(1.0, &w2, &xt, 1.0, &mut y2));
-            ndarray::linalg::general_mat_mul(1.0, &w1, &xt, 1.0, &mut y1);
-        });
-    } else {
-        ndarray::linalg::general_mat_mul(1.0, &wv, &xt, 1.0, &mut yt);
-    }
+    ndarray::linalg::general_mat_mul(1.0, &wv, &xv.t(), 1.0, &mut yt);
     Some(y.into_raw_vec_and_offset().0)
 }
 
@@ -549,9 +569,10 @@ impl Prefetch {
     }
 }
 
-/// Multiply-adds from which a product is split over two threads (below this a thread costs more
-/// than it saves): a 6-token query encodes in 2.5 ms on one thread and 3.2 ms split at 2^20;
-/// at 2^22 its products stay on one thread and a 21-token query's large ones are split.
+/// Multiply-adds from which a product is split over two threads: a few tokens' products are
+/// bound by reading the weights, which the two threads share (on [`pool`], a 6-token query
+/// encodes in 2.53–2.76 ms whether the threshold is 2^18, 2^20 or 2^22; a 25-token query, whose
+/// large products are split at all three, in 8.4–8.8 ms).
 const PARALLEL_MACS: usize = 1 << 22;
 
 /// Whether a product may take a second thread: the caller allows `threads` and this process
@@ -655,6 +676,29 @@ fn exp(x: f32) -> f32 {
 mod tests {
     use super::*;
 
+    /// Tensors by name, each starting `shift` bytes into its buffer (1: misaligned for `f32`).
+    struct Named(std::collections::HashMap<String, Vec<u8>>, usize);
+
+    impl Weights for Named {
+        fn tensor(&self, name: &str) -> &[u8] {
+            &self.0[name][self.1..]
+        }
+    }
+
+    /// Weights holding the layers `(name, W as little-endian bytes, b)`.
+    fn named(layers: &[(&str, &[u8], &[f32])], shift: usize) -> Arc<dyn Weights> {
+        let mut tensors = std::collections::HashMap::new();
+        for (name, w, b) in layers {
+            let mut bytes = vec![0u8; shift];
+            bytes.extend_from_slice(w);
+            tensors.insert(format!("{name}.weight"), bytes);
+            let mut bytes = vec![0u8; shift];
+            bytes.extend(b.iter().flat_map(|v| v.to_le_bytes()));
+            tensors.insert(format!("{name}.bias"), bytes);
+        }
+        Arc::new(Named(tensors, shift))
+    }
+
     /// A layer, its input and bias, and the byte loop's answer.
     struct Case {
         bytes: Vec<u8>,
@@ -663,9 +707,9 @@ mod tests {
         slow: Vec<f32>,
     }
 
-    /// `linear` and `linear_le` agree on an `n × inn` input and an `out × inn` layer of
-    /// made-up values (divided by `scale`).
-    fn both_products(n: usize, inn: usize, out: usize, scale: f32) -> Case {
+    /// `linears` (with `split`) and `linear_le` agree on an `n × inn` input and an `out × inn`
+    /// layer of made-up values (divided by `scale`).
+    fn both_products(n: usize, inn: usize, out: usize, scale: f32, split: bool) -> Case {
         let x: Vec<f32> = (0..n * inn)
             .map(|i| ((i * 7 % 13) as f32 - 6.0) / scale)
             .collect();
@@ -674,7 +718,9 @@ mod tests {
             .flat_map(f32::to_le_bytes)
             .collect();
         let b: Vec<f32> = (0..out).map(|j| j as f32 / 10.0).collect();
-        let (fast, slow) = (linear(&x, n, &bytes, &b, 2), linear_le(&x, n, &bytes, &b));
+        let weights = named(&[("l", &bytes, &b)], 0);
+        let [fast] = linears(&x, n, &weights, ["l".to_string()], split);
+        let slow = linear_le(&x, n, &bytes, &b);
         assert_eq!(fast.len(), n * out);
         for (f, s) in fast.iter().zip(&slow) {
             assert!((f - s).abs() < 1e-3 * (1.0 + s.abs()), "{f} vs {s}");
@@ -684,22 +730,24 @@ mod tests {
 
     #[test]
     fn the_matrix_product_matches_the_byte_loop() {
-        let Case { bytes, x, b, slow } = both_products(5, 24, 7, 5.0);
+        let Case { bytes, x, b, slow } = both_products(5, 24, 7, 5.0, true);
         // Misaligned bytes take the byte loop and give the same answer.
-        let mut shifted = vec![0u8];
-        shifted.extend_from_slice(&bytes);
-        assert_eq!(linear(&x, 5, &shifted[1..], &b, 2), slow);
-        // A product large enough to be split over two threads gives the same answer, and so
-        // does one long enough for sgemm.
+        let shifted = named(&[("l", &bytes, &b)], 1);
+        assert_eq!(linears(&x, 5, &shifted, ["l".to_string()], true), [slow]);
+        // A product large enough to be shared with the helper gives the same answer, on one
+        // thread too, and so does one long enough for sgemm.
         const _: () = assert!(13 * 1536 * 384 >= PARALLEL_MACS && 13 < SGEMM_TOKENS);
-        both_products(13, 384, 1536, 50.0);
-        both_products(SGEMM_TOKENS, 384, 384, 50.0);
+        const _: () = assert!(SGEMM_TOKENS * 384 * 384 >= PARALLEL_MACS);
+        for split in [true, false] {
+            both_products(13, 384, 1536, 50.0, split);
+            both_products(SGEMM_TOKENS, 384, 384, 50.0, split);
+        }
     }
 
     #[test]
-    fn products_split_together_match_the_byte_loop() {
-        // Three layers of 7, 9 and 5 rows, together just over PARALLEL_MACS: the split at
-        // row 10 of 21 falls inside the second layer.
+    fn products_shared_together_match_the_byte_loop() {
+        // Three layers of 7, 9 and 5 rows, together just over PARALLEL_MACS: the parts are
+        // cut at rows 4, 8 and 12 of 21, inside the first and the second layer.
         let (n, inn) = (13, 16_384);
         const _: () = assert!(13 * 16_384 * 21 >= PARALLEL_MACS && 13 * 16_384 * 9 < PARALLEL_MACS);
         let x: Vec<f32> = (0..n * inn).map(|i| (i * 7 % 13) as f32 - 6.0).collect();
@@ -712,10 +760,18 @@ mod tests {
             (w, b)
         };
         let (a, b, c) = (layer(7, 5), layer(9, 3), layer(5, 2));
-        let ys = linears(&x, n, [(&a.0, &a.1), (&b.0, &b.1), (&c.0, &c.1)], 2);
-        for (y, (w, bias)) in ys.iter().zip([&a, &b, &c]) {
-            // Small integers: every sum is exact in f32, whatever the order.
-            assert_eq!(*y, linear_le(&x, n, w, bias));
+        let weights = named(
+            &[("a", &a.0, &a.1), ("b", &b.0, &b.1), ("c", &c.0, &c.1)],
+            0,
+        );
+        let names = ["a", "b", "c"].map(String::from);
+        // Twice: the second time the helper is awake and takes parts.
+        for _ in 0..2 {
+            let ys = linears(&x, n, &weights, names.clone(), true);
+            for (y, (w, bias)) in ys.iter().zip([&a, &b, &c]) {
+                // Small integers: every sum is exact in f32, whatever the order.
+                assert_eq!(*y, linear_le(&x, n, w, bias));
+            }
         }
     }
 
