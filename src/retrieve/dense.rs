@@ -115,14 +115,14 @@ fn model_in(named: Option<&str>, project: &Path) -> Result<(PathBuf, Arc<DenseMo
 pub type SharedEncodes = Arc<Mutex<HashMap<PathBuf, Arc<OnceLock<Vec<f32>>>>>>;
 
 /// The vector of `text` by `model` (whose folder is `folder`): encoded once per `shared` (one
-/// query across layers), or anew without it; `beside` threads of this process run next to the
-/// encoding one ([`DenseModel::encode_beside`]).
+/// query across layers), or anew without it; on `threads` threads
+/// ([`crate::semantic::dense::query_threads`], decided on the query's thread).
 fn encode_once(
     shared: Option<&SharedEncodes>,
     folder: &Path,
     model: &DenseModel,
     text: &str,
-    beside: usize,
+    threads: usize,
 ) -> Vec<f32> {
     let cell = shared.and_then(|s| {
         let mut cells = s.lock().ok()?;
@@ -130,9 +130,9 @@ fn encode_once(
     });
     match cell {
         Some(cell) => cell
-            .get_or_init(|| model.encode_beside(text, beside))
+            .get_or_init(|| model.encode_with(text, threads))
             .clone(),
-        None => model.encode_beside(text, beside),
+        None => model.encode_with(text, threads),
     }
 }
 
@@ -205,13 +205,16 @@ pub fn speculate(ctx: &Ctx) -> Option<Pending> {
     let project = ctx.tree.project().to_path_buf();
     let text = ctx.query.text.clone();
     let shared = ctx.across.map(|a| a.encodes.clone());
+    // Decided here, on the query's thread: on the encoding thread the query's own thread may
+    // or may not be runnable still, and other processes' load cannot be told from it.
+    let busy = crate::semantic::dense::cores_busy();
+    let threads = if busy { 1 } else { 2 };
     let encode = move || -> Encoded {
         let (folder, model) = model_in(named.as_deref(), &project)?;
-        // The query's thread runs the semantic and graph tiers meanwhile.
-        let vector = encode_once(shared.as_ref(), &folder, &model, &text, 1);
+        let vector = encode_once(shared.as_ref(), &folder, &model, &text, threads);
         Ok((folder, model, vector))
     };
-    if crate::semantic::dense::cores_busy(1) {
+    if busy {
         return std::thread::Builder::new()
             .name("memtree-encode".into())
             .spawn(encode)
@@ -320,7 +323,7 @@ pub fn prepare(ctx: &Ctx, pending: Option<Pending>) -> Result<Prepared, Box<Dens
             &folder,
             &model,
             &ctx.query.text,
-            0,
+            crate::semantic::dense::query_threads(),
         )
     });
     let cosines = store.all_cosines(&store::Query::new(&vector));
@@ -692,15 +695,15 @@ mod tests {
         let shared = SharedEncodes::default();
         let vectors: Vec<Vec<f32>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..3)
-                .map(|_| s.spawn(|| encode_once(Some(&shared), &dir, &model, text, 0)))
+                .map(|_| s.spawn(|| encode_once(Some(&shared), &dir, &model, text, 1)))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert_eq!(model.passes(), 1);
-        let direct = encode_once(None, &dir, &model, text, 0);
+        let direct = encode_once(None, &dir, &model, text, 1);
         assert_eq!(model.passes(), 2);
         assert!(vectors.iter().all(|v| *v == direct));
-        encode_once(None, &dir, &model, text, 0);
+        encode_once(None, &dir, &model, text, 1);
         assert_eq!(model.passes(), 3);
     }
 

@@ -228,14 +228,13 @@ impl DenseModel {
     /// it ([`query_threads`]); the helper takes parts only while it runs, so the caller never
     /// waits for a thread that is not scheduled.
     pub fn encode(&self, text: &str) -> Vec<f32> {
-        self.encode_beside(text, 0)
+        self.encode_with(text, query_threads())
     }
 
-    /// [`DenseModel::encode`] on a thread that `beside` other threads of this process run next
-    /// to (the query's own thread, for an encode started early): they do not count as other
-    /// processes' load ([`query_threads`]).
-    pub fn encode_beside(&self, text: &str, beside: usize) -> Vec<f32> {
-        self.encode_ids(&self.tokenize(text), query_threads(1 + beside))
+    /// [`DenseModel::encode`] with its products on at most `threads` threads, as the caller
+    /// decided with [`query_threads`] (an encode started early decides on the query's thread).
+    pub fn encode_with(&self, text: &str, threads: usize) -> Vec<f32> {
+        self.encode_ids(&self.tokenize(text), threads)
     }
 
     /// Forward passes run so far (for the tests).
@@ -269,28 +268,27 @@ impl DenseModel {
     }
 }
 
-/// Threads for a query's encode, `own` of this process's threads being runnable now (the caller
-/// included): 2 while a core is free for memtree-bert's helper thread, 1 when other processes
-/// keep every core busy ([`cores_busy`]).
+/// Threads for a query's encode decided on the query's thread: 2 while a core is free for
+/// memtree-bert's helper thread, 1 when other processes keep every core busy ([`cores_busy`]).
 ///
 /// Measured side by side (BENCHMARKS.md, "The query encode, round 3"): sharing the products
-/// takes an idle 30-wordpiece `memtree mcp` query at 10k from 17–18 to 12–13 ms, but with two
+/// takes an idle 30-wordpiece `memtree mcp` query at 10k from 16–17 to 11.5–12 ms, but with two
 /// busy processes beside it from about 18 to 27–31 ms.
-fn query_threads(own: usize) -> usize {
-    if cores_busy(own) { 1 } else { 2 }
+pub fn query_threads() -> usize {
+    if cores_busy() { 1 } else { 2 }
 }
 
-/// Whether other processes keep every core busy: at least as many of their threads are
-/// runnable now as there are cores, `own` runnable threads being this process's. Linux counts
-/// runnable threads in `/proc/loadavg` (its fourth field, `runnable/all`; GNU make's
-/// `--load-average` reads it too); elsewhere, and when it cannot be read, `false`.
-pub(crate) fn cores_busy(own: usize) -> bool {
+/// Whether other processes keep every core busy: at least as many threads besides the calling
+/// one are runnable now as there are cores. Linux counts runnable threads in `/proc/loadavg`
+/// (its fourth field, `runnable/all`; GNU make's `--load-average` reads it too); elsewhere, and
+/// when it cannot be read, `false`.
+pub fn cores_busy() -> bool {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let runnable = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| {
         let field = s.split_whitespace().nth(3)?;
         field.split_once('/')?.0.parse::<usize>().ok()
     });
-    runnable.is_some_and(|r| r.saturating_sub(own) >= cores)
+    runnable.is_some_and(|r| r.saturating_sub(1) >= cores)
 }
 
 /// Maps the safetensors file `path` (in `dir`) and checks it against [`expected`]: the bytes,
