@@ -141,7 +141,7 @@ type Encoded = Result<(PathBuf, Arc<DenseModel>, Vec<f32>), String>;
 
 /// A query encode started early, while tiers 1–4 run ([`speculate`]).
 pub enum Pending {
-    /// On the [`speculator`] thread: the result arrives here (nothing when the job panicked).
+    /// On the kept `speculator` thread: the result arrives here (nothing when the job panicked).
     Queued(mpsc::Receiver<Encoded>),
     /// On a thread of its own.
     Spawned(std::thread::JoinHandle<Encoded>),
@@ -191,7 +191,7 @@ fn speculator() -> Option<&'static Mutex<mpsc::Sender<Job>>> {
 /// when the tier will run: after BM25, when the query's own words do not cover the first
 /// candidate (nothing after that makes an answer confident).
 ///
-/// The encode runs on the [`speculator`] thread while a core is free, and on a thread spawned
+/// The encode runs on the kept `speculator` thread while a core is free, and on a thread spawned
 /// for it when other processes keep every core busy
 /// ([`crate::semantic::dense::cores_busy`]): with two busy processes beside `memtree mcp`, a
 /// 30-wordpiece query took 17–18 ms p50 in most runs with a new thread and 25–30 ms in half of

@@ -43,7 +43,8 @@ pub trait Weights: Send + Sync {
 /// # Panics
 /// When `weights` returns a tensor of the wrong size (the caller checks them on load).
 pub fn encode(weights: &Arc<dyn Weights>, ids: &[u32], unk: u32, threads: usize) -> Vec<f32> {
-    let split = two_threads(threads) && share::available();
+    // The helper thread starts with the first product that is shared (none below 8 tokens).
+    let split = two_threads(threads);
     let n = ids.len();
     let d = DIMS;
     let tensor = |name: &str| weights.tensor(name);
@@ -569,10 +570,12 @@ impl Prefetch {
     }
 }
 
-/// Multiply-adds from which a product is split over two threads: a few tokens' products are
-/// bound by reading the weights, which the two threads share (on [`pool`], a 6-token query
-/// encodes in 2.53–2.76 ms whether the threshold is 2^18, 2^20 or 2^22; a 25-token query, whose
-/// large products are split at all three, in 8.4–8.8 ms).
+/// Multiply-adds from which a product is shared with the helper thread (from 8 tokens for the
+/// feed-forward products, from 10 for attention's): a few tokens' products are bound by
+/// reading the weights, which two threads share. Measured with a rayon pool of two splitting
+/// products in halves (`dense_probe`): a 6-token query encoded in 2.53–2.76 ms whether the
+/// threshold was 2^18, 2^20 or 2^22; a 25-token query, whose large products are split at all
+/// three, in 8.4–8.8 ms.
 const PARALLEL_MACS: usize = 1 << 22;
 
 /// Whether a product may take a second thread: the caller allows `threads` and this process

@@ -134,13 +134,9 @@ fn helper() -> Option<&'static Helper> {
     })
 }
 
-/// Whether a helper thread is there to share work with (it is started now if it was not).
-pub(crate) fn available() -> bool {
-    helper().is_some()
-}
-
 /// The results of `run(0)`, …, `run(count - 1)`, in that order, computed by the calling thread
-/// and, for the parts it claims while it runs, the helper thread.
+/// and, for the parts it claims while it runs, the helper thread (started on the first call; the
+/// caller runs every part when it cannot be).
 ///
 /// # Panics
 /// When a part panicked (on whichever thread ran it), with that panic's payload.
