@@ -48,9 +48,8 @@ impl<T: Send, F: Fn(usize) -> T + Send + Sync> Task<T, F> {
                 return;
             }
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.run)(i)));
-            let Ok(mut done) = self.done.lock() else {
-                return;
-            };
+            // Nothing panics while the lock is held, so it is never poisoned; take it anyway.
+            let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
             done.0[i] = Some(result);
             done.1 += 1;
             if done.1 == self.count {
