@@ -5,7 +5,7 @@
 //! superseded-by 0.9; depends-on, part-of, refines, implements 0.6; follows and contradicts 0.5;
 //! see-also (and body links) 0.4; incoming edges 0.8 of their forward weight; shared scope 0.3.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{Cand, Ctx, Pool, Tier};
 use crate::record::StoredMeta;
@@ -34,6 +34,7 @@ pub fn run(ctx: &Ctx, pool: &mut Pool) {
         .map(|c: &Cand| (c.meta.clone(), c.relevance))
         .collect();
     let mut visited: HashSet<String> = frontier.iter().map(|(m, _)| m.id.clone()).collect();
+    let mut by_scope: HashMap<String, Vec<StoredMeta>> = HashMap::new();
     for _hop in 0..ctx.config.retrieval.graph_hops {
         let mut next: Vec<(StoredMeta, f64)> = Vec::new();
         for (seed, score) in &frontier {
@@ -67,16 +68,18 @@ pub fn run(ctx: &Ctx, pool: &mut Pool) {
                 offers.push((m, w, format!("edge:{kind} to {}", seed.id)));
             }
             for glob in &seed.scope {
-                for addr in index
-                    .lookup(s, index.fields.scope, glob)
-                    .into_iter()
-                    .take(FANOUT)
-                {
-                    if let Some(m) = index.stored(s, addr)
-                        && m.id != seed.id
-                    {
-                        offers.push((m, 0.3, format!("scope-shared:{glob} with {}", seed.id)));
-                    }
+                // Seeds often share a scope: its entries are read once per query.
+                let sharing = by_scope.entry(glob.clone()).or_insert_with(|| {
+                    index
+                        .lookup(s, index.fields.scope, glob)
+                        .into_iter()
+                        .take(FANOUT)
+                        .filter_map(|addr| index.stored(s, addr))
+                        .collect()
+                });
+                for m in sharing.iter().filter(|m| m.id != seed.id) {
+                    let why = format!("scope-shared:{glob} with {}", seed.id);
+                    offers.push((m.clone(), 0.3, why));
                 }
             }
             for (m, w, why) in offers {

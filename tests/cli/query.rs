@@ -1,5 +1,7 @@
 //! Retrieval: each tier, supersession, scope, out-of-domain, filters and the context bundle.
 
+use serde_json::json;
+
 use crate::env::{TestEnv, sample};
 
 #[test]
@@ -96,6 +98,66 @@ fn tier_graph_brings_context_reachable_only_through_an_edge() {
             .to_lowercase()
             .contains("fts")
     );
+}
+
+#[test]
+fn tier_graph_offers_entries_that_share_a_seeds_scope_once_per_seed() {
+    // Two seeds share the scope `src/cache/**` (the graph tier reads that scope's entries once
+    // per query and offers them for each seed); a third entry with it shares no word with the
+    // question.
+    let env = TestEnv::new();
+    for (id, title) in [
+        ("architecture/cache/eviction", "Eviction of quokka pages"),
+        ("architecture/cache/warmup", "Warmup of quokka pages"),
+        ("architecture/cache/layout", "Layout on disk"),
+    ] {
+        env.add(
+            id,
+            title,
+            &["--kind", "fact", "--scope", "src/cache/**"],
+            "Text.",
+        );
+    }
+    let v = env.json(&["query", "quokka pages", "-k", "10"]);
+    let hits = v["hits"].as_array().unwrap();
+    let layout = hits
+        .iter()
+        .find(|h| h["id"] == "architecture/cache/layout")
+        .expect("the entry that shares the scope");
+    assert_eq!(layout["tier"], "graph");
+    let seeds: Vec<&str> = hits
+        .iter()
+        .filter(|h| h["tier"] == "bm25")
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(seeds.len(), 2, "{hits:?}");
+    // One reason per seed (in the graph tier's seed order, ties by id).
+    let mut want: Vec<String> = seeds
+        .iter()
+        .map(|s| format!("scope-shared:src/cache/** with {s}"))
+        .collect();
+    want.sort();
+    assert_eq!(layout["matched"], json!(want));
+    // Each seed is offered the other one (and, in the second hop, the entry found in the
+    // first), never itself.
+    for (seed, other) in [(seeds[0], seeds[1]), (seeds[1], seeds[0])] {
+        let hit = hits.iter().find(|h| h["id"] == seed).unwrap();
+        let reasons: Vec<&str> = hit["matched"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m.as_str())
+            .filter(|m| m.starts_with("scope-shared:"))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                format!("scope-shared:src/cache/** with {other}"),
+                "scope-shared:src/cache/** with architecture/cache/layout".to_string(),
+            ],
+            "{seed}"
+        );
+    }
 }
 
 #[test]
