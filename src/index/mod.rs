@@ -139,30 +139,43 @@ impl std::fmt::Debug for SearchIndex {
 mod cache {
     use std::path::{Path, PathBuf};
     use std::sync::Mutex;
+    use std::time::SystemTime;
 
     use tantivy::{Index, IndexReader};
 
-    type Open = Vec<(PathBuf, Index, IndexReader)>;
+    /// What tantivy's `meta.json` looked like when the reader last loaded it: its modification
+    /// time and length. Every commit (and every delete) rewrites that file.
+    pub(super) type Stamp = Option<(SystemTime, u64)>;
+
+    type Open = Vec<(PathBuf, Index, IndexReader, Stamp)>;
 
     static OPEN: Mutex<Open> = Mutex::new(Vec::new());
     const MAX: usize = 8;
 
-    /// The open index of `dir`, if this process opened it before.
-    pub(super) fn get(dir: &Path) -> Option<(Index, IndexReader)> {
-        let open = OPEN.lock().ok()?;
-        open.iter()
-            .find(|(d, _, _)| d == dir)
-            .map(|(_, i, r)| (i.clone(), r.clone()))
+    /// The stamp of the index in `dir` now (`None` when `meta.json` cannot be read).
+    pub(super) fn stamp(dir: &Path) -> Stamp {
+        let meta = std::fs::metadata(dir.join("meta.json")).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
     }
 
-    /// Remembers the index of `dir` (replacing an older one, after a rebuild).
-    pub(super) fn put(dir: &Path, index: &Index, reader: &IndexReader) {
+    /// The open index of `dir`, if this process opened it before, with the stamp its reader
+    /// was last loaded at.
+    pub(super) fn get(dir: &Path) -> Option<(Index, IndexReader, Stamp)> {
+        let open = OPEN.lock().ok()?;
+        open.iter()
+            .find(|(d, ..)| d == dir)
+            .map(|(_, i, r, s)| (i.clone(), r.clone(), *s))
+    }
+
+    /// Remembers the index of `dir` and the stamp its reader was loaded at (replacing an older
+    /// entry, after a rebuild or a reload).
+    pub(super) fn put(dir: &Path, index: &Index, reader: &IndexReader, stamp: Stamp) {
         if let Ok(mut open) = OPEN.lock() {
-            open.retain(|(d, _, _)| d != dir);
+            open.retain(|(d, ..)| d != dir);
             if open.len() >= MAX {
                 open.remove(0);
             }
-            open.push((dir.to_path_buf(), index.clone(), reader.clone()));
+            open.push((dir.to_path_buf(), index.clone(), reader.clone(), stamp));
         }
     }
 }
@@ -200,22 +213,31 @@ impl SearchIndex {
     fn open_existing(tree: &Tree) -> Result<SearchIndex> {
         let dir = Self::index_dir(tree);
         let (schema, fields) = schema();
-        // A long-running process (the MCP server) keeps its indexes open between calls: the
-        // cached reader only reloads what was committed since.
-        if let Some((index, reader)) = cache::get(&dir).filter(|(_, r)| r.reload().is_ok()) {
-            return Ok(SearchIndex {
-                index,
-                reader,
-                fields,
-                analyzer: std::sync::Mutex::new(analyzer::analyzer()),
-            });
+        // A long-running process (the MCP server) keeps its indexes open between calls. Its
+        // reader reloads only when `meta.json` changed: a reload reopens every segment and
+        // starts each one's document-store cache empty, so every stored document a query
+        // reads would be decompressed again.
+        let now = cache::stamp(&dir);
+        if let Some((index, reader, loaded)) = cache::get(&dir) {
+            let fresh = now.is_some() && now == loaded;
+            if fresh || reader.reload().is_ok() {
+                if !fresh {
+                    cache::put(&dir, &index, &reader, now);
+                }
+                return Ok(SearchIndex {
+                    index,
+                    reader,
+                    fields,
+                    analyzer: std::sync::Mutex::new(analyzer::analyzer()),
+                });
+            }
         }
         let index = Index::open_in_dir(&dir)?;
         if index.schema() != schema {
             return Err(Error::Index("schema changed".into()));
         }
         let opened = Self::from_index(index, fields)?;
-        cache::put(&dir, &opened.index, &opened.reader);
+        cache::put(&dir, &opened.index, &opened.reader, now);
         Ok(opened)
     }
 

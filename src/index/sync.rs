@@ -357,11 +357,13 @@ impl SearchIndex {
             }
         }
         let (schema, fields) = schema();
+        // Stamped before the reader loads, so a commit in between only costs a reload.
+        let stamp = cache::stamp(&dir);
         let opened = Self::from_index(Index::open_in_dir(&dir)?, fields)?;
         if opened.index.schema() != schema {
             return Err(Error::Index("schema changed".into()));
         }
-        cache::put(&dir, &opened.index, &opened.reader);
+        cache::put(&dir, &opened.index, &opened.reader, stamp);
         Ok(opened)
     }
 

@@ -168,6 +168,19 @@ fn an_agent_uses_every_tool_through_rmcp() {
         );
         let (_, v) = call(&client, "memory_query", json!({"query": "quokkas"})).await;
         assert_eq!(v["hits"][0]["id"], "notes/misc/quokka", "{v}");
+        // An entry another process wrote and indexed is seen too: the server's reader reloads
+        // when tantivy's meta.json changed, and only then.
+        env.ok(&[
+            "add",
+            "notes/misc/wombat",
+            "--title",
+            "Wombat notes",
+            "--body",
+            "wombats dig burrows",
+        ]);
+        env.ok(&["index"]);
+        let (_, v) = call(&client, "memory_query", json!({"query": "wombats burrows"})).await;
+        assert_eq!(v["hits"][0]["id"], "notes/misc/wombat", "{v}");
         // Resources and the prompt.
         let resources = client.list_all_resources().await.unwrap();
         assert!(
