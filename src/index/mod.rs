@@ -139,13 +139,13 @@ impl std::fmt::Debug for SearchIndex {
 mod cache {
     use std::path::{Path, PathBuf};
     use std::sync::Mutex;
-    use std::time::SystemTime;
 
     use tantivy::{Index, IndexReader};
 
-    /// What tantivy's `meta.json` looked like when the reader last loaded it: its modification
-    /// time and length. Every commit (and every delete) rewrites that file.
-    pub(super) type Stamp = Option<(SystemTime, u64)>;
+    /// What tantivy's `meta.json` held when the reader last loaded it (a few KB). Every commit
+    /// (and every delete) rewrites that file; its contents, not its modification time, so that
+    /// two commits within one tick of a coarse clock are told apart.
+    pub(super) type Stamp = Option<Vec<u8>>;
 
     type Open = Vec<(PathBuf, Index, IndexReader, Stamp)>;
 
@@ -154,8 +154,7 @@ mod cache {
 
     /// The stamp of the index in `dir` now (`None` when `meta.json` cannot be read).
     pub(super) fn stamp(dir: &Path) -> Stamp {
-        let meta = std::fs::metadata(dir.join("meta.json")).ok()?;
-        Some((meta.modified().ok()?, meta.len()))
+        std::fs::read(dir.join("meta.json")).ok()
     }
 
     /// The open index of `dir`, if this process opened it before, with the stamp its reader
@@ -164,7 +163,7 @@ mod cache {
         let open = OPEN.lock().ok()?;
         open.iter()
             .find(|(d, ..)| d == dir)
-            .map(|(_, i, r, s)| (i.clone(), r.clone(), *s))
+            .map(|(_, i, r, s)| (i.clone(), r.clone(), s.clone()))
     }
 
     /// Remembers the index of `dir` and the stamp its reader was loaded at (replacing an older
@@ -216,7 +215,8 @@ impl SearchIndex {
         // A long-running process (the MCP server) keeps its indexes open between calls. Its
         // reader reloads only when `meta.json` changed: a reload reopens every segment and
         // starts each one's document-store cache empty, so every stored document a query
-        // reads would be decompressed again.
+        // reads would be decompressed again. The stamp is read before the reader loads, so a
+        // commit in between only costs one more reload.
         let now = cache::stamp(&dir);
         if let Some((index, reader, loaded)) = cache::get(&dir) {
             let fresh = now.is_some() && now == loaded;
