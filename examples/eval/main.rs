@@ -86,6 +86,21 @@ enum Bench {
         #[arg(long, default_value = "examples/questions/memtree.json")]
         cases: String,
     },
+    /// Writes the re-scorer's labelled rows of data sets as JSON lines (`g` question, `y`
+    /// label, `x` features), for analysis outside memtree (`scripts/rescorer_ceiling.py`);
+    /// fits nothing.
+    Rows {
+        /// Data sets: `own`, `locomo-dev`, or `locomo-heldout` (evaluation only: `fit`
+        /// refuses it).
+        #[arg(long, value_delimiter = ',', default_value = "own")]
+        sets: Vec<String>,
+        /// With the dense tier's features for every question (needs `MEMTREE_DENSE_MODEL`).
+        #[arg(long)]
+        dense: bool,
+        /// Where the rows go.
+        #[arg(long)]
+        file: PathBuf,
+    },
     /// Fits the re-scorer on the rows of data sets and writes the model as JSON.
     Fit {
         /// Data sets: `own` (shippable) and/or `locomo-dev` (comparison only).
@@ -180,6 +195,9 @@ fn main() {
             rescorer::run_fit(sets, *l2, drop, *dense, model_out),
             "fit".to_string(),
         ),
+        Bench::Rows { sets, dense, file } => {
+            (rescorer::run_rows(sets, *dense, file), "rows".to_string())
+        }
         Bench::Pmb { data } => (pmb::run(data), "precisionmembench".to_string()),
         Bench::Curate { data } => (curate::run(data), "curate".to_string()),
     };

@@ -13,6 +13,8 @@
 //!   `examples/conversations/written.json` (written by the memtree team in LoCoMo's format).
 //! - `locomo-dev`: LoCoMo's development split, CC BY-NC: for a comparison model only, never
 //!   for the shipped weights.
+//! - `locomo-heldout`: LoCoMo's held-out split, for `eval -- rows` only (evaluating a ranker
+//!   outside memtree); `fit` refuses it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -159,13 +161,14 @@ fn conversations(path: &str, keep: impl Fn(&str) -> bool, out: &mut Vec<Row>) {
             Memory::open_trusting(Tree::at(dir.path()).expect("tree"), jiff::Timestamp::now())
                 .expect("open");
         memory.index(true).expect("index");
-        for qa in conv["qa"].as_array().into_iter().flatten() {
+        // A group is `sample:index:question`: a sample may ask one question twice.
+        for (i, qa) in conv["qa"].as_array().into_iter().flatten().enumerate() {
             let question = qa["question"].as_str().unwrap_or_default();
             let wanted = crate::locomo::evidence(qa);
             if !wanted.is_empty() {
                 ask(
                     &memory,
-                    &format!("{sid}:{question}"),
+                    &format!("{sid}:{i}:{question}"),
                     query(question),
                     &wanted,
                     out,
@@ -178,7 +181,7 @@ fn conversations(path: &str, keep: impl Fn(&str) -> bool, out: &mut Vec<Row>) {
 /// The shippable data sets; `own` is all of them.
 pub const OWN: [&str; 5] = ["questions", "paraphrases", "pmb", "curate", "written"];
 
-/// The rows of data set `set`: one of [`OWN`], `own`, or `locomo-dev`.
+/// The rows of data set `set`: one of [`OWN`], `own`, `locomo-dev` or `locomo-heldout`.
 pub fn rows(set: &str) -> Vec<Row> {
     let mut out = Vec::new();
     match set {
@@ -204,13 +207,18 @@ pub fn rows(set: &str) -> Vec<Row> {
                 &mut out,
             );
         }
+        "locomo-heldout" => conversations(
+            "../shared/data/locomo/locomo10.json",
+            |sid| !crate::locomo::DEV.contains(&sid),
+            &mut out,
+        ),
         "locomo-dev" => conversations(
             "../shared/data/locomo/locomo10.json",
             |sid| crate::locomo::DEV.contains(&sid),
             &mut out,
         ),
         other => panic!(
-            "unknown data set {other:?}: own, {}, or locomo-dev",
+            "unknown data set {other:?}: own, {}, locomo-dev or locomo-heldout",
             OWN.join(", ")
         ),
     }
@@ -291,8 +299,45 @@ pub fn fit(rows: &[Row], l2: f64, drop: &[String], fitted_on: String) -> Model {
     }
 }
 
+/// `eval -- rows`: the labelled rows of `sets` written to `file` as JSON lines; returns a
+/// summary (questions, rows, relevant rows per set).
+pub fn run_rows(sets: &[String], dense: bool, file: &Path) -> Value {
+    use std::io::Write;
+    WITH_DENSE.store(dense, std::sync::atomic::Ordering::Relaxed);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(file).expect("create the rows file"));
+    let mut summary = serde_json::Map::new();
+    for s in sets {
+        let rows = self::rows(s);
+        for r in &rows {
+            writeln!(
+                w,
+                "{}",
+                json!({"set": s, "g": r.group, "y": r.label, "x": r.x.to_vec()})
+            )
+            .expect("write a row");
+        }
+        let groups: HashSet<&str> = rows.iter().map(|r| r.group.as_str()).collect();
+        let relevant = rows.iter().filter(|r| r.label).count();
+        eprintln!(
+            "{s}: {} questions, {} rows ({relevant} relevant)",
+            groups.len(),
+            rows.len()
+        );
+        summary.insert(
+            s.clone(),
+            json!({"questions": groups.len(), "rows": rows.len(), "relevant": relevant}),
+        );
+    }
+    w.flush().expect("write the rows file");
+    json!({"features": FEATURES, "dense": dense, "file": file, "sets": summary})
+}
+
 /// `eval -- fit`: rows of `sets`, fitted, written to `out`; returns a summary.
 pub fn run_fit(sets: &[String], l2: f64, drop: &[String], dense: bool, out: &Path) -> Value {
+    assert!(
+        !sets.iter().any(|s| s == "locomo-heldout"),
+        "the held-out split only evaluates: fit on own or locomo-dev"
+    );
     for d in drop {
         assert!(FEATURES.contains(&d.as_str()), "unknown feature {d:?}");
     }
