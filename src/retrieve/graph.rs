@@ -5,6 +5,7 @@
 //! superseded-by 0.9; depends-on, part-of, refines, implements 0.6; follows and contradicts 0.5;
 //! see-also (and body links) 0.4; incoming edges 0.8 of their forward weight; shared scope 0.3.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use super::{Cand, Ctx, Pool, Tier};
@@ -38,17 +39,37 @@ pub fn run(ctx: &Ctx, pool: &mut Pool) {
     for _hop in 0..ctx.config.retrieval.graph_hops {
         let mut next: Vec<(StoredMeta, f64)> = Vec::new();
         for (seed, score) in &frontier {
-            let mut offers: Vec<(StoredMeta, f64, String)> = Vec::new();
+            // Seeds often share a scope: its entries are read once per query, and offered from
+            // there without a copy unless they are new to the pool.
+            for glob in &seed.scope {
+                by_scope.entry(glob.clone()).or_insert_with(|| {
+                    index
+                        .lookup(s, index.fields.scope, glob)
+                        .into_iter()
+                        .take(FANOUT)
+                        .filter_map(|addr| index.stored(s, addr))
+                        .collect()
+                });
+            }
+            let mut offers: Vec<(Cow<'_, StoredMeta>, f64, String)> = Vec::new();
             for e in &seed.edges {
                 if let Some(m) = index.by_id(s, &e.to) {
                     let w = edge_weight(&e.kind);
-                    offers.push((m, w, format!("edge:{} from {}", e.kind, seed.id)));
+                    offers.push((
+                        Cow::Owned(m),
+                        w,
+                        format!("edge:{} from {}", e.kind, seed.id),
+                    ));
                 }
             }
             if let Some(by) = &seed.superseded_by
                 && let Some(m) = index.by_id(s, by)
             {
-                offers.push((m, 0.9, format!("edge:superseded-by from {}", seed.id)));
+                offers.push((
+                    Cow::Owned(m),
+                    0.9,
+                    format!("edge:superseded-by from {}", seed.id),
+                ));
             }
             for addr in index
                 .lookup(s, index.fields.link, &seed.id)
@@ -65,30 +86,21 @@ pub fn run(ctx: &Ctx, pool: &mut Pool) {
                     .map_or("see-also", |e| e.kind.as_str())
                     .to_string();
                 let w = edge_weight(&kind) * 0.8;
-                offers.push((m, w, format!("edge:{kind} to {}", seed.id)));
+                offers.push((Cow::Owned(m), w, format!("edge:{kind} to {}", seed.id)));
             }
             for glob in &seed.scope {
-                // Seeds often share a scope: its entries are read once per query.
-                let sharing = by_scope.entry(glob.clone()).or_insert_with(|| {
-                    index
-                        .lookup(s, index.fields.scope, glob)
-                        .into_iter()
-                        .take(FANOUT)
-                        .filter_map(|addr| index.stored(s, addr))
-                        .collect()
-                });
-                for m in sharing.iter().filter(|m| m.id != seed.id) {
+                for m in by_scope[glob].iter().filter(|m| m.id != seed.id) {
                     let why = format!("scope-shared:{glob} with {}", seed.id);
-                    offers.push((m.clone(), 0.3, why));
+                    offers.push((Cow::Borrowed(m), 0.3, why));
                 }
             }
             for (m, w, why) in offers {
                 let relevance = score * w * HOP_DAMPING;
-                let fresh = visited.insert(m.id.clone());
-                if fresh {
-                    next.push((m.clone(), relevance));
+                if !visited.contains(&m.id) {
+                    visited.insert(m.id.clone());
+                    next.push((m.as_ref().clone(), relevance));
                 }
-                pool.offer(m, relevance, Tier::Graph, why);
+                pool.offer_cow(m, relevance, Tier::Graph, why);
             }
         }
         next.sort_by(|a, b| b.1.total_cmp(&a.1));

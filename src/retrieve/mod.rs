@@ -24,6 +24,7 @@ pub mod rescore;
 pub mod scope;
 pub mod semantic;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -241,6 +242,18 @@ pub struct Pool {
 impl Pool {
     /// Offers a candidate (see the module doc for how evidence combines).
     pub fn offer(&mut self, meta: StoredMeta, relevance: f64, tier: Tier, why: String) {
+        self.offer_cow(Cow::Owned(meta), relevance, tier, why);
+    }
+
+    /// [`Pool::offer`] of an entry that may be borrowed: copied only when it is new to the
+    /// pool (the graph tier offers a shared scope's entries once per seed).
+    pub fn offer_cow(
+        &mut self,
+        meta: Cow<'_, StoredMeta>,
+        relevance: f64,
+        tier: Tier,
+        why: String,
+    ) {
         match self.map.get_mut(&meta.rel) {
             Some(c) => {
                 let (hi, lo) = if relevance > c.relevance {
@@ -255,6 +268,7 @@ impl Pool {
                 }
             }
             None => {
+                let meta = meta.into_owned();
                 self.map
                     .insert(meta.rel.clone(), Cand::found(meta, relevance, tier, why));
             }
