@@ -135,3 +135,63 @@ fn bad_model_folders_are_explained() {
     let err = StaticModel::load(dir.path()).err().unwrap();
     assert!(err.contains("outside"), "{err}");
 }
+
+/// The semantic tier keeps which of the model's words the tree uses per index state: in one
+/// process (an MCP server), a word that a new entry brings is found by the next query, and a
+/// word whose only entry is gone is not.
+#[test]
+fn the_trees_words_follow_the_index_within_one_process() {
+    use memtree::{Memory, Query, Tree};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join(".memory");
+    std::fs::create_dir_all(root.join("ops/weather")).unwrap();
+    std::fs::write(root.join("memtree.yaml"), "schema_version: 1\n").unwrap();
+    std::fs::write(
+        root.join("ops/weather/forecast.md"),
+        "---\ntitle: Forecast\n---\n\nThe forecast comes from the met office every morning.\n",
+    )
+    .unwrap();
+    let memory =
+        Memory::open_trusting(Tree::at(dir.path()).unwrap(), jiff::Timestamp::now()).unwrap();
+    memory.index(true).unwrap();
+    let ask = || {
+        let q = Query {
+            text: "where do purchases go?".into(),
+            k: Some(5),
+            ..Query::default()
+        };
+        let r = memory.query(&q).unwrap();
+        let added: Vec<String> = r.semantic.expansions.clone();
+        let ids: Vec<String> = r.hits.iter().map(|h| h.id.clone()).collect();
+        (added, ids)
+    };
+    let (before, _) = ask();
+    assert!(
+        !before.iter().any(|e| e.starts_with("purchas→payment")),
+        "{before:?}"
+    );
+    std::fs::create_dir_all(root.join("billing/ledger")).unwrap();
+    let payments = root.join("billing/ledger/payments.md");
+    std::fs::write(
+        &payments,
+        "---\ntitle: Ledger\n---\n\nPayments are stored in the ledger service.\n",
+    )
+    .unwrap();
+    memory.index(false).unwrap();
+    let (after, ids) = ask();
+    assert!(
+        after.iter().any(|e| e.starts_with("purchas→payment")),
+        "{after:?}"
+    );
+    assert_eq!(
+        ids.first().map(String::as_str),
+        Some("billing/ledger/payments")
+    );
+    std::fs::remove_file(&payments).unwrap();
+    memory.index(true).unwrap();
+    let (gone, _) = ask();
+    assert!(
+        !gone.iter().any(|e| e.starts_with("purchas→payment")),
+        "{gone:?}"
+    );
+}
