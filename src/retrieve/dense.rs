@@ -203,6 +203,9 @@ pub fn speculate(ctx: &Ctx) -> Option<Pending> {
     }
     let named = ctx.config.semantic.dense_model.clone();
     let project = ctx.tree.project().to_path_buf();
+    // Without a model there is nothing to start early, and no thread to start or wake for it:
+    // `prepare` says why the tier did not run.
+    crate::semantic::dense_folder(named.as_deref(), &project)?;
     let text = ctx.query.text.clone();
     let shared = ctx.across.map(|a| a.encodes.clone());
     // Decided here, on the query's thread: on the encoding thread the query's own thread may
