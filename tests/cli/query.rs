@@ -82,11 +82,7 @@ fn tier_graph_brings_context_reachable_only_through_an_edge() {
         "depends-on",
     ]);
     let v = env.json(&["query", "fts index"]);
-    let hits = v["hits"].as_array().unwrap();
-    let layout = hits
-        .iter()
-        .find(|h| h["id"] == "architecture/storage/cache-layout")
-        .expect("graph hit");
+    let layout = hit_by_id(&v, "architecture/storage/cache-layout");
     assert_eq!(layout["tier"], "graph");
     assert_eq!(
         layout["matched"][0],
@@ -98,6 +94,14 @@ fn tier_graph_brings_context_reachable_only_through_an_edge() {
             .to_lowercase()
             .contains("fts")
     );
+}
+
+/// The hit of `query --json` output `v` whose id is `id`; fails the test when there is none.
+fn hit_by_id<'v>(v: &'v serde_json::Value, id: &str) -> &'v serde_json::Value {
+    v["hits"]
+        .as_array()
+        .and_then(|hits| hits.iter().find(|h| h["id"] == id))
+        .unwrap_or_else(|| panic!("no hit {id} in {v}"))
 }
 
 #[test]
@@ -120,10 +124,7 @@ fn tier_graph_offers_entries_that_share_a_seeds_scope_once_per_seed() {
     }
     let v = env.json(&["query", "quokka pages", "-k", "10"]);
     let hits = v["hits"].as_array().unwrap();
-    let layout = hits
-        .iter()
-        .find(|h| h["id"] == "architecture/cache/layout")
-        .expect("the entry that shares the scope");
+    let layout = hit_by_id(&v, "architecture/cache/layout");
     assert_eq!(layout["tier"], "graph");
     let seeds: Vec<&str> = hits
         .iter()
@@ -141,7 +142,7 @@ fn tier_graph_offers_entries_that_share_a_seeds_scope_once_per_seed() {
     // Each seed is offered the other one (and, in the second hop, the entry found in the
     // first), never itself.
     for (seed, other) in [(seeds[0], seeds[1]), (seeds[1], seeds[0])] {
-        let hit = hits.iter().find(|h| h["id"] == seed).unwrap();
+        let hit = hit_by_id(&v, seed);
         let reasons: Vec<&str> = hit["matched"]
             .as_array()
             .unwrap()
